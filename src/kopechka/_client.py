@@ -1,0 +1,421 @@
+"""``KopechkaClient``: configuration, the session, thin endpoint methods and ONE request funnel.
+
+Every endpoint method builds its call with ``_wire``, hands it to ``_request`` (which sends it through
+``_transport`` and decodes the answer with ``_wire``) and returns a model. Nothing else touches the
+session. The environment (``KOPECHKA_API_KEY``, ``KOPECHKA_BASE_URL``) is read here and only here, once,
+in the constructor.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import _wire
+from ._config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_WAIT,
+    DEFAULT_TIMEOUT,
+    ENV_API_KEY,
+    ENV_BASE_URL,
+)
+from ._exceptions import KopechkaError
+from ._mail import Mailbox, TextFilter, wait_for
+from ._models import (
+    Cancellation,
+    Domain,
+    Message,
+    MessageList,
+    Order,
+    OrderPage,
+    OrderStatus,
+    PollingStatus,
+    Profile,
+)
+from ._transport import RetryPolicy, Timeout, Transport
+
+if TYPE_CHECKING:
+    import requests
+
+__all__ = ["KopechkaClient"]
+
+R = TypeVar("R")
+
+
+def _check_timeout(timeout: object) -> Timeout:
+    values = timeout if isinstance(timeout, tuple) else (timeout,)
+    if len(values) not in (1, 2) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values
+    ):
+        raise ValueError(f"timeout must be a positive number or a (connect, read) pair: {timeout!r}")
+    if isinstance(timeout, tuple):
+        return (float(timeout[0]), float(timeout[1]))
+    return float(timeout)  # type: ignore[arg-type]
+
+
+def _check_key(api_key: str | None) -> str:
+    key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
+    if key is None or not key.strip():
+        raise KopechkaError(
+            f"no API key: pass api_key= or set the environment variable {ENV_API_KEY}"
+        )
+    if re.search(r"[\x00-\x20\x7f]", key):
+        raise KopechkaError("the API key must not contain whitespace or control characters")
+    return key
+
+
+class KopechkaClient:
+    """A client for the Kopechka temporary-email API.
+
+    One client may be shared by many threads. Use it as a context manager, or call ``close()``,
+    to release the connections of the session it created.
+
+    Args:
+        api_key: Your API key; ``None`` reads the environment variable ``KOPECHKA_API_KEY``.
+        base_url: The API root; ``None`` reads ``KOPECHKA_BASE_URL``, else the vendor's URL. Plain
+            ``http://`` is accepted only for loopback hosts.
+        timeout: Seconds, as in requests: one number for connect and read, or a (connect, read) pair.
+        max_retries: Extra attempts after the first; 0 disables retrying.
+        max_retry_wait: A ``Retry-After`` longer than this many seconds fails at once.
+        session: A ``requests.Session`` of yours (proxies, adapters, certificates); never closed
+            by the client.
+        sleep: How the client waits between attempts (for tests); ``time.sleep`` by default.
+
+    Raises:
+        KopechkaError: No API key was given or found in the environment.
+        ValueError: An argument is out of range, or the base URL is unsafe or malformed.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._api_key = _check_key(api_key)
+        url = base_url if base_url is not None else os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+        self.base_url = _wire.normalize_base_url(url)
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+        if not isinstance(max_retry_wait, (int, float)) or max_retry_wait < 0:
+            raise ValueError(f"max_retry_wait must be >= 0, got {max_retry_wait!r}")
+        self._transport = Transport(
+            base_url=self.base_url,
+            api_key=self._api_key,
+            timeout=_check_timeout(timeout),
+            policy=RetryPolicy(max_retries=max_retries, max_retry_wait=float(max_retry_wait)),
+            session=session,
+            sleep=sleep,
+        )
+
+    def __repr__(self) -> str:
+        return f"KopechkaClient(base_url={self.base_url!r}, api_key='***')"
+
+    __str__ = __repr__
+
+    def __enter__(self) -> KopechkaClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the connections of the session the client created (a caller's is left open)."""
+        self._transport.close()
+
+    @property
+    def timeout(self) -> Timeout:
+        """The timeout applied to each request."""
+        return self._transport.timeout
+
+    @property
+    def max_retries(self) -> int:
+        """Extra attempts after the first."""
+        return self._transport.policy.max_retries
+
+    def _request(self, call: _wire.Call[R], *, deadline: float | None = None) -> R:
+        """The funnel: send one call (retries inside) and decode its answer."""
+        response = self._transport.send(
+            call.method,
+            call.path,
+            params=call.params,
+            json=call.json,
+            idempotent=call.idempotent,
+            deadline=deadline,
+        )
+        return _wire.decode(call, response, self._api_key)
+
+    # --- account -------------------------------------------------------------------------------
+
+    def get_profile(self) -> Profile:
+        """Return the account behind the key (``GET /profile``).
+
+        Raises:
+            AuthenticationError: The key is invalid.
+            APIError: Any other failure (see the error tree).
+        """
+        return self._request(_wire.get_profile())
+
+    def get_balance(self) -> Decimal:
+        """Return the account's balance, exactly (``GET /balance``).
+
+        Raises:
+            APIError: The call failed (see the error tree).
+        """
+        return self._request(_wire.get_balance())
+
+    def get_domains(self) -> list[Domain]:
+        """Return the domains on sale, with their prices (``GET /domains``).
+
+        Raises:
+            APIError: The call failed (see the error tree).
+        """
+        return self._request(_wire.get_domains())
+
+    # --- orders --------------------------------------------------------------------------------
+
+    def list_orders(
+        self,
+        *,
+        page: int = 1,
+        limit: int = 10,
+        status: OrderStatus | str | None = None,
+        domain: str | None = None,
+    ) -> OrderPage:
+        """Return one page of your orders (``GET /orders``).
+
+        Args:
+            page: The page number, from 1.
+            limit: Orders per page, at least 1.
+            status: Only orders with this status.
+            domain: Only orders on this domain.
+
+        Returns:
+            The orders and the pagination beside them.
+
+        Raises:
+            ValueError: ``page`` or ``limit`` below 1, or an empty ``status``/``domain``.
+            APIError: The call failed (see the error tree).
+        """
+        return self._request(_wire.list_orders(page, limit, status, domain))
+
+    def iter_orders(
+        self,
+        *,
+        status: OrderStatus | str | None = None,
+        domain: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[Order]:
+        """Yield every order, fetching page after page only as they are consumed.
+
+        An order that moved to the next page while iterating (because new orders were added) is
+        yielded once, not twice. Memory stays at one page whatever the number of orders.
+
+        Args:
+            status: Only orders with this status.
+            domain: Only orders on this domain.
+            page_size: Orders fetched per request, at least 1.
+
+        Raises:
+            ValueError: ``page_size`` below 1, or an empty ``status``/``domain``.
+            APIError: A page could not be fetched (see the error tree).
+        """
+        _wire.list_orders(1, page_size, status, domain)  # check the arguments before iterating
+        return self._iter_orders(status, domain, page_size)
+
+    def _iter_orders(
+        self, status: OrderStatus | str | None, domain: str | None, page_size: int
+    ) -> Iterator[Order]:
+        page, previous = 1, frozenset[str]()
+        while True:
+            result = self._request(_wire.list_orders(page, page_size, status, domain))
+            for order in result.orders:
+                if order.order_id not in previous:
+                    yield order
+            previous = frozenset(order.order_id for order in result.orders)
+            if not result.orders or page >= result.pagination.pages:
+                return
+            page += 1
+
+    def get_order(self, order_id: str) -> Order:
+        """Return one order, with its ``duration`` and ``end_time`` (``GET /orders/{orderId}``).
+
+        Raises:
+            ValueError: ``order_id`` is empty or not a single path segment.
+            NotFoundError: No such order.
+            APIError: Any other failure (see the error tree).
+        """
+        return self._request(_wire.get_order(order_id))
+
+    def create_order(self, domain: str, site: str) -> Order:
+        """Buy an address on ``domain`` for mail from ``site`` (``POST /orders``).
+
+        This spends money, so it is never retried after the request may have reached the server.
+
+        Args:
+            domain: A domain from ``get_domains()``, such as ``"example.com"``.
+            site: The site whose mail you expect, such as ``"instagram.com"``.
+
+        Returns:
+            The new order; its ``id`` is ``None`` (the answer carries only ``order_id``).
+
+        Raises:
+            ValueError: ``domain`` or ``site`` is empty.
+            BadRequestError: Unknown domain, or insufficient balance.
+            APIError: Any other failure (see the error tree).
+        """
+        return self._request(_wire.create_order(domain, site))
+
+    def cancel_order(self, order_id: str) -> Cancellation:
+        """Cancel an order; its price is refunded if no mail was received (``DELETE``).
+
+        Raises:
+            ValueError: ``order_id`` is empty or not a single path segment.
+            NotFoundError: No such order.
+            BadRequestError: The order can no longer be cancelled.
+            APIError: Any other failure (see the error tree).
+        """
+        return self._request(_wire.cancel_order(order_id))
+
+    def get_messages(self, order_id: str) -> MessageList:
+        """Return the mail received by an order so far, and the order's state.
+
+        Mail after the first is visible only once ``start_polling`` was called (vendor rule).
+
+        Raises:
+            ValueError: ``order_id`` is empty or not a single path segment.
+            NotFoundError: No such order.
+            APIError: Any other failure (see the error tree).
+        """
+        return self._request(_wire.get_messages(order_id))
+
+    def start_polling(self, order_id: str) -> PollingStatus:
+        """Ask the service to fetch new mail for an active order that already has mail.
+
+        Raises:
+            ValueError: ``order_id`` is empty or not a single path segment.
+            BadRequestError: The order is not active or has no mail yet.
+            APIError: Any other failure (see the error tree).
+        """
+        return self._request(_wire.start_polling(order_id))
+
+    # --- waiting for mail ----------------------------------------------------------------------
+
+    def wait_for_message(
+        self,
+        order_id: str,
+        *,
+        timeout: float = 120.0,
+        poll_interval: float = 2.0,
+        subject: TextFilter | None = None,
+        sender: TextFilter | None = None,
+        pattern: str | re.Pattern[str] | None = None,
+        skip_existing: bool = False,
+    ) -> Message:
+        """Wait until a message matching every given filter arrives, and return it.
+
+        Args:
+            order_id: The order to watch.
+            timeout: Wall-clock seconds for the whole wait, requests included.
+            poll_interval: Seconds between two looks at the mailbox.
+            subject: Case-insensitive substring of the subject, or a compiled regex.
+            sender: Case-insensitive substring of the sender, or a compiled regex.
+            pattern: A regex searched in the content.
+            skip_existing: Ignore messages already there when the wait starts.
+
+        Returns:
+            The first matching message.
+
+        Raises:
+            ValueError: A bad argument.
+            WaitTimeoutError: Nothing matched in time (it carries the messages seen).
+            OrderClosedError: The order was cancelled or expired while waiting.
+            APIError: A failure that waiting cannot outlast (401, 404, ...).
+        """
+        return wait_for(
+            self._fetchers(order_id),
+            order_id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            subject=subject,
+            sender=sender,
+            pattern=pattern,
+            skip_existing=skip_existing,
+        ).message
+
+    def wait_for_code(
+        self,
+        order_id: str,
+        *,
+        timeout: float = 120.0,
+        poll_interval: float = 2.0,
+        code_pattern: str | re.Pattern[str] | None = None,
+        **filters: Any,
+    ) -> str:
+        """Wait for a matching message that holds a one-time code, and return the code.
+
+        Args:
+            order_id: The order to watch.
+            timeout: Wall-clock seconds for the whole wait, requests included.
+            poll_interval: Seconds between two looks at the mailbox.
+            code_pattern: A regex overriding the code heuristic (its first group, else the match).
+            **filters: ``subject``, ``sender``, ``pattern``, ``skip_existing``, as for
+                ``wait_for_message``.
+
+        Returns:
+            The code.
+
+        Raises:
+            ValueError: A bad argument.
+            WaitTimeoutError: No message with a code arrived in time.
+            OrderClosedError: The order was cancelled or expired while waiting.
+            APIError: A failure that waiting cannot outlast (401, 404, ...).
+        """
+        found = wait_for(
+            self._fetchers(order_id),
+            order_id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            code_pattern=code_pattern,
+            need_code=True,
+            **filters,
+        )
+        assert found.code is not None
+        return found.code
+
+    def _fetchers(
+        self, order_id: str
+    ) -> tuple[Callable[[float], MessageList], Callable[[float], PollingStatus]]:
+        messages, polling = _wire.get_messages(order_id), _wire.start_polling(order_id)
+        return (
+            lambda deadline: self._request(messages, deadline=deadline),
+            lambda deadline: self._request(polling, deadline=deadline),
+        )
+
+    def mailbox(self, domain: str, site: str) -> Mailbox:
+        """Buy an order and return a ``Mailbox`` for it, to use in a ``with`` block.
+
+        Leaving the block cancels the order if it received no mail, so its price is refunded,
+        also when the block raised.
+
+        Raises:
+            ValueError: ``domain`` or ``site`` is empty.
+            APIError: The order could not be bought (see ``create_order``).
+        """
+        return Mailbox(self, self.create_order(domain, site))

@@ -1,0 +1,39 @@
+"""Named defaults and the names of the environment variables kopechka reads.
+
+Constants only. The environment is read in one place, ``KopechkaClient.__init__``; nothing here reads it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_MAX_RETRY_WAIT",
+    "DEFAULT_POOL_SIZE",
+    "DEFAULT_TIMEOUT",
+    "ENV_API_KEY",
+    "ENV_BASE_URL",
+    "MAX_REDIRECTS",
+    "USER_AGENT",
+]
+
+from ._version import __version__
+
+#: Where the service lives, as the vendor documentation gives it.
+DEFAULT_BASE_URL = "https://api.kopechka.com/api/v1"
+#: ``(connect, read)`` seconds, in the sense of ``requests``.
+DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 30.0)
+#: Extra attempts after the first.
+DEFAULT_MAX_RETRIES = 3
+#: A ``Retry-After`` longer than this fails at once with ``RateLimitError``.
+DEFAULT_MAX_RETRY_WAIT = 60.0
+#: Connections kept per host by a client's own session: 32 threads share one client without
+#: "connection pool is full" discards.
+DEFAULT_POOL_SIZE = 64
+#: Same-origin redirects followed for GET requests (cross-origin ones are never followed).
+MAX_REDIRECTS = 3
+
+ENV_API_KEY = "KOPECHKA_API_KEY"
+ENV_BASE_URL = "KOPECHKA_BASE_URL"
+
+USER_AGENT = f"kopechka-python/{__version__}"
