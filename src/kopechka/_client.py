@@ -1,9 +1,9 @@
 """``KopechkaClient``: configuration, the session, thin endpoint methods and ONE request funnel.
 
-Every endpoint method builds its call with ``_wire``, hands it to ``_request`` (which sends it through
-``_transport`` and decodes the answer with ``_wire``) and returns a model. Nothing else touches the
-session. The environment (``KOPECHKA_API_KEY``, ``KOPECHKA_BASE_URL``) is read here and only here, once,
-in the constructor.
+Every endpoint method builds its call with ``_wire``, hands it to ``_request`` (which sends it
+through ``_transport`` and decodes the answer with ``_wire``) and returns a model. Nothing else
+touches the session. The environment (``KOPECHKA_API_KEY``, ``KOPECHKA_BASE_URL``) is read here and
+only here, once, in the constructor.
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ def _check_timeout(timeout: object) -> Timeout:
     if len(values) not in (1, 2) or not all(
         isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values
     ):
-        raise ValueError(f"timeout must be a positive number or a (connect, read) pair: {timeout!r}")
+        raise ValueError(
+            f"timeout must be a positive number or a (connect, read) pair: {timeout!r}"
+        )
     if isinstance(timeout, tuple):
         return (float(timeout[0]), float(timeout[1]))
     return float(timeout)  # type: ignore[arg-type]
@@ -80,7 +82,8 @@ class KopechkaClient:
         api_key: Your API key; ``None`` reads the environment variable ``KOPECHKA_API_KEY``.
         base_url: The API root; ``None`` reads ``KOPECHKA_BASE_URL``, else the vendor's URL. Plain
             ``http://`` is accepted only for loopback hosts.
-        timeout: Seconds, as in requests: one number for connect and read, or a (connect, read) pair.
+        timeout: Seconds, as in requests: one number for connect and read, or a
+            (connect, read) pair.
         max_retries: Extra attempts after the first; 0 disables retrying.
         max_retry_wait: A ``Retry-After`` longer than this many seconds fails at once.
         session: A ``requests.Session`` of yours (proxies, adapters, certificates); never closed

@@ -4,15 +4,15 @@ Pure functions over strings: no I/O, no models, never an exception for any input
 
 The code heuristic, in order:
 
-1. HTML is reduced to text (entities decoded, block tags as line breaks, ``style``/``script``/``head``
-   dropped).
+1. HTML is reduced to text (entities decoded, block tags as line breaks, ``style``, ``script``
+   and ``head`` dropped).
 2. Spans that hold digits but no code are blanked: links, e-mail addresses, colours, dates, times,
    prices, percentages, phone numbers, numbers after ``#`` or ``№``.
 3. Candidates are 4-8 digits standing alone, or written in equal groups (``804 291``, ``137-954``).
    A run of groups of more than 8 digits is one longer number (a phone, a card), never a code.
-4. Each candidate is scored: close to a word like *code*, *код*, *OTP*, *PIN* scores highest; alone on
-   its line, or six digits long, scores a little; near *order*, *invoice*, *заказ* or looking like a
-   year or a postal code scores lower. The best score wins; ties go to the first.
+4. Each candidate is scored: close to a word like *code*, *код*, *OTP*, *PIN* scores highest;
+   alone on its line, or six digits long, scores a little; near *order*, *invoice*, *заказ*
+   or looking like a year or a postal code scores lower. The best score wins; ties go to the first.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def _parse_html(text: str) -> _TextParser:
     try:
         parser.feed(text)
         parser.close()
-    except Exception:  # noqa: BLE001 - malformed markup must never break extraction
+    except Exception:
         parser.parts.append(re.sub(r"<[^>]*>", " ", text))
     return parser
 
@@ -134,14 +134,16 @@ _BLANKED = re.compile(
             r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",  # e-mail addresses
             r"#[0-9a-f]{3,8}\b|\brgba?\([^)]*\)",  # colours
             r"(?:#|№|\bno\.|\bnr\.)\s?[\w-]+",  # numbered things: order #123, № 45
-            r"\b\d{4}[-./]\d{1,2}[-./]\d{1,2}(?!\d)|\b\d{1,2}[-./]\d{1,2}[-./]\d{2,4}(?!\d)",  # dates
+            r"\b\d{4}[-./]\d{1,2}[-./]\d{1,2}(?!\d)",  # dates: 2024-01-31
+            r"\b\d{1,2}[-./]\d{1,2}[-./]\d{2,4}(?!\d)",  # 31.01.2024, 1/31/24
             rf"\b\d{{1,2}}\s?(?:{_MONTHS})\b\.?(?:\s?\d{{4}}(?!\d))?",  # 1 января 2024
             rf"\b(?:{_MONTHS})\b\.?\s?\d{{1,2}}(?!\d)(?:st|nd|rd|th)?,?(?:\s?\d{{4}}(?!\d))?",
             r"\b\d{1,2}:\d{2}(?::\d{2})?(?!\d)(?:\s?[ap]\.?m\.?)?",  # times
             rf"(?<!\w)(?:{_CURRENCY})\s?\d[\d,.]*(?:[ \xa0]\d{{3}}(?!\d))*",  # prices: $5, ₽ 1 500
             rf"\d[\d,.]*(?:[ \xa0]\d{{3}}(?!\d))*\s?(?:{_CURRENCY})(?!\w)",  # 150.75 руб
             r"\d+(?:[.,]\d+)?\s?%",  # percentages
-            r"\+\d[\d ().-]{6,}\d|\(\d{3,5}\)\s?\d[\d -]{4,}\d|\b\d{3}[-.]\d{3}[-.]\d{4}\b",  # phones
+            r"\+\d[\d ().-]{6,}\d",  # phones: +7 (999) 123-45-67
+            r"\(\d{3,5}\)\s?\d[\d -]{4,}\d|\b\d{3}[-.]\d{3}[-.]\d{4}\b",  # (800) 555-35-35
             r"(?:©|\(c\)|copyright)\s?\d{4}(?:\s?[-–]\s?\d{4})?",  # copyright years
         )
     ),

@@ -64,7 +64,7 @@ def matches(
     sender: TextFilter | None = None,
     pattern: str | re.Pattern[str] | None = None,
 ) -> bool:
-    """Return whether a message passes every given filter (HTML content is also searched as text)."""
+    """Return whether a message passes every given filter (HTML is also searched as text)."""
     if not (_text_matches(subject, message.subject) and _text_matches(sender, message.sender)):
         return False
     if pattern is None:

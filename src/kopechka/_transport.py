@@ -2,17 +2,18 @@
 
 The policy (the docs explain the why):
 
-* 429 is retried for every method, after ``Retry-After`` when given (a wait beyond ``max_retry_wait``
-  is not waited: the 429 is returned at once), else after jittered exponential backoff.
+* 429 is retried for every method, after ``Retry-After`` when given (a wait beyond
+  ``max_retry_wait`` is not waited: the 429 is returned at once), else after jittered
+  exponential backoff.
 * GET is also retried after connection errors, timeouts and 500/502/503/504.
 * POST and DELETE spend or return money: besides 429 they are retried only when the request surely
   never reached the server (connection refused, name not resolved, connect timeout). Never after a
   read timeout, a dropped connection or a 5xx: no order is ever bought twice by a retry.
 * No retry or wait may run past a caller's deadline; read timeouts shrink to the time left.
 
-This module returns the final ``requests.Response`` whatever its status; turning it into a model or a
-typed error is ``_wire``'s job. It raises only ``APIConnectionError``/``APITimeoutError``. Redirects
-are followed only for GET and only within ``base_url``'s origin: the key never leaves it.
+This module returns the final ``requests.Response`` whatever its status; turning it into a model or
+a typed error is ``_wire``'s job. It raises only ``APIConnectionError``/``APITimeoutError``.
+Redirects are followed only for GET and only within ``base_url``'s origin: the key never leaves it.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class RetryPolicy:
         return asked if asked <= self.max_retry_wait else None
 
 
-class _Failed(Exception):
+class _AttemptError(Exception):
     """One attempt's network failure, and whether the request may have reached the server."""
 
     def __init__(self, error: APIConnectionError, *, reached_server: bool) -> None:
@@ -100,7 +101,7 @@ def _never_connected(exc: requests.RequestException) -> bool:
     return isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError)
 
 
-def _network_error(exc: requests.RequestException, method: str, path: str) -> _Failed:
+def _network_error(exc: requests.RequestException, method: str, path: str) -> _AttemptError:
     never = _never_connected(exc)
     if isinstance(exc, requests.Timeout):
         phase = "connecting" if never else "waiting for the answer"
@@ -109,7 +110,7 @@ def _network_error(exc: requests.RequestException, method: str, path: str) -> _F
         cause = type(exc).__name__
         what = "could not connect" if never else "failed on the network"
         error = APIConnectionError(f"{method} {path} {what} ({cause})")
-    return _Failed(error, reached_server=not never)
+    return _AttemptError(error, reached_server=not never)
 
 
 class Transport:
@@ -132,7 +133,11 @@ class Transport:
         self.owns_session = session is None
         self.session = session if session is not None else _new_session()
         self._origin = origin(base_url)
-        self._headers = {"X-API-Key": api_key, "User-Agent": USER_AGENT, "Accept": "application/json"}
+        self._headers = {
+            "X-API-Key": api_key,
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+        }
         self._sleep = sleep
         self._clock = clock
 
@@ -179,7 +184,7 @@ class Transport:
                     method, path, params, json, deadline, idempotent, next(attempts)
                 )
             )
-        except _Failed as failed:
+        except _AttemptError as failed:
             raise failed.error from None
         return response
 
@@ -193,7 +198,7 @@ class Transport:
             idempotent=idempotent,
             retries_done=state.attempt_number - 1,
             response=None if failure else outcome.result(),
-            reached_server=failure.reached_server if isinstance(failure, _Failed) else True,
+            reached_server=failure.reached_server if isinstance(failure, _AttemptError) else True,
         )
         if wait is not None and deadline is not None and self._clock() + wait >= deadline:
             return None
@@ -254,7 +259,7 @@ class Transport:
             return self.timeout
         left = deadline - self._clock()
         if left <= 0:
-            raise _Failed(
+            raise _AttemptError(
                 APITimeoutError("the deadline passed before the request"), reached_server=False
             )
         connect, read = self.timeout if isinstance(self.timeout, tuple) else (self.timeout,) * 2
@@ -271,8 +276,13 @@ def _log(method: str, path: str, outcome: object, attempt: int, started: float) 
             outcome,
             attempt,
             elapsed,
-            extra={"method": method, "path": path, "status": outcome, "attempt": attempt,
-                   "elapsed_ms": elapsed},
+            extra={
+                "method": method,
+                "path": path,
+                "status": outcome,
+                "attempt": attempt,
+                "elapsed_ms": elapsed,
+            },
         )
 
 

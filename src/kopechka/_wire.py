@@ -1,9 +1,9 @@
 """The wire format: arguments -> request parts, and response bytes -> a model or a typed error.
 
 Pure functions over plain values. This module owns the endpoint table (method, path, body shape),
-argument checks, the envelopes and their quirks, ``Retry-After`` parsing and the one table that maps a
-status to an exception class. It must not import requests or tenacity and must not do I/O: a response is
-anything with ``status_code``, ``headers`` and ``content``.
+argument checks, the envelopes and their quirks, ``Retry-After`` parsing and the one table that
+maps a status to an exception class. It must not import requests or tenacity and must not do I/O:
+a response is anything with ``status_code``, ``headers`` and ``content``.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class _DataBody(_Body[T], Generic[T]):
 
     def result(self) -> T:
         if self.data is None:
-            raise _Missing("data")
+            raise _MissingFieldError("data")
         return self.data
 
 
@@ -94,7 +94,7 @@ class _BalanceBody(_Body[Decimal]):
 
     def result(self) -> Decimal:
         if self.data is None:
-            raise _Missing("data")
+            raise _MissingFieldError("data")
         return self.data.balance
 
 
@@ -104,7 +104,7 @@ class _PageBody(_Body[OrderPage]):
 
     def result(self) -> OrderPage:
         if self.data is None or self.pagination is None:
-            raise _Missing("data" if self.data is None else "pagination")
+            raise _MissingFieldError("data" if self.data is None else "pagination")
         return OrderPage(orders=self.data, pagination=self.pagination)
 
 
@@ -116,7 +116,7 @@ class _MessagesBody(_Body[MessageList]):
 
     def result(self) -> MessageList:
         if self.messages is None or self.order is None:
-            raise _Missing("messages" if self.messages is None else "order")
+            raise _MissingFieldError("messages" if self.messages is None else "order")
         return MessageList.model_validate({"messages": self.messages, "order": self.order})
 
 
@@ -127,7 +127,7 @@ class _CancelBody(_Body[Cancellation]):
 
     def result(self) -> Cancellation:
         if self.refundAmount is None:
-            raise _Missing("refundAmount")
+            raise _MissingFieldError("refundAmount")
         return Cancellation(message=self.message or "", refund_amount=self.refundAmount)
 
 
@@ -138,7 +138,7 @@ class _ErrorBody(BaseModel):
     error: str | None = None
 
 
-class _Missing(Exception):
+class _MissingFieldError(Exception):
     """A documented field is absent from an otherwise well-formed body."""
 
 
@@ -208,7 +208,9 @@ def list_orders(
     """``GET /orders`` with its query."""
     params = {"page": str(_positive("page", page)), "limit": str(_positive("limit", limit))}
     if status is not None:
-        params["status"] = status.value if isinstance(status, OrderStatus) else _text("status", status)
+        params["status"] = (
+            status.value if isinstance(status, OrderStatus) else _text("status", status)
+        )
     if domain is not None:
         params["domain"] = _text("domain", domain)
     return Call("GET", "/orders", _PageBody, params=params)
@@ -404,7 +406,7 @@ def decode(call: Call[R], response: ResponseLike, secret: str | None = None) -> 
         raise status_error(response, secret)
     try:
         return body.result()
-    except (_Missing, ValidationError) as exc:
+    except (_MissingFieldError, ValidationError) as exc:
         raise _not_documented(call, response, secret, exc) from None
 
 
@@ -418,7 +420,7 @@ def _not_documented(
         failed = False
     if failed:  # {"success": false} whose other fields are off: still the server's refusal
         return status_error(response, secret)
-    if isinstance(exc, _Missing):
+    if isinstance(exc, _MissingFieldError):
         reason = f"the field {exc.args[0]!r} is missing"
     elif isinstance(exc, ValidationError) and _is_json(content):
         first = exc.errors()[0]

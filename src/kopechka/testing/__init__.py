@@ -1,0 +1,21 @@
+"""The offline Kopechka API, for tests that must not spend money.
+
+``Sandbox`` serves a faithful, stateful emulation of the documented API on loopback; the pytest
+plugin (registered through the ``pytest11`` entry point) offers it as the fixtures
+``kopechka_sandbox`` and ``kopechka_client``.
+"""
+
+from __future__ import annotations
+
+from ._app import Fault, RecordedRequest
+from ._server import Sandbox
+from ._state import DEFAULT_DOMAINS, SandboxDomain, SandboxError
+
+__all__ = [
+    "DEFAULT_DOMAINS",
+    "Fault",
+    "RecordedRequest",
+    "Sandbox",
+    "SandboxDomain",
+    "SandboxError",
+]
