@@ -2,8 +2,9 @@
 
 Owns the routes (the documented API under ``/api/v1`` and the admin routes under
 ``/_sandbox/``), the documented bodies and error envelopes, fault injection, the rate limit and
-the log of received requests. It must not do I/O: delays, dropped connections and truncated bodies are described in the
-``Reply`` and carried out by ``_server``. One lock serialises every change of state.
+the log of received requests. It must not do I/O: delays, dropped connections and truncated
+bodies are described in the ``Reply`` and carried out by ``_server``. One lock serialises every
+change of state.
 """
 
 from __future__ import annotations
