@@ -10,26 +10,33 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from .._client import KopechkaClient
-from ._app import API_PREFIX, Fault, RecordedRequest, SandboxApp
+from ._app import API_PREFIX, Fault, RecordedRequest, Reply, SandboxApp
 from ._state import DEFAULT_DOMAINS, SandboxDomain, SandboxState
 
-__all__ = ["Sandbox"]
+__all__ = ["App", "AppServer", "Sandbox"]
 
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
             429: "Too Many Requests", 500: "Internal Server Error"}  # fmt: skip
 
 
+class App(Protocol):
+    """Anything that answers a request with a ``Reply`` (the sandbox, or canned bodies)."""
+
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        """Answer one request."""
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
-    app: SandboxApp
+    app: App
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -69,6 +76,54 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve  # noqa: N815 - http.server names
 
 
+class AppServer:
+    """Serves an ``App`` over HTTP/1.1 on loopback, in a background thread."""
+
+    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        self._address = (host, port)
+        self._server: _Server | None = None
+
+    def start(self) -> AppServer:
+        """Bind and serve in a background thread; returns ``self``."""
+        if self._server is None:
+            self._server = _Server(self._address, _Handler)
+            self._server.app = self.app
+            threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                name="kopechka-sandbox", daemon=True,
+            ).start()  # fmt: skip
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> AppServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def root_url(self) -> str:
+        """``http://host:port`` of the running server."""
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running: call start() or use it in a with block")
+        raw_host, port = self._server.server_address[:2]
+        host = raw_host.decode() if isinstance(raw_host, bytes) else raw_host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{port}"
+
+
 class Sandbox:
     """The offline Kopechka API on loopback: a free port, a background thread, real HTTP.
 
@@ -100,30 +155,18 @@ class Sandbox:
             order_duration=order_duration,
         )  # fmt: skip
         self.app = SandboxApp(self.state, rate_limit=rate_limit)
-        self._address = (host, port)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._http = AppServer(self.app, host, port)
 
     # --- life cycle ---
 
     def start(self) -> Sandbox:
         """Bind and serve in a background thread; returns ``self``."""
-        if self._server is None:
-            self._server = _Server(self._address, _Handler)
-            self._server.app = self.app
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                name="kopechka-sandbox", daemon=True,
-            )  # fmt: skip
-            self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
         """Stop serving and release the port."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._http.stop()
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (``kopechka sandbox``)."""
@@ -145,17 +188,10 @@ class Sandbox:
     ) -> None:
         self.stop()
 
-    # --- where it is ---
-
     @property
     def root_url(self) -> str:
         """``http://host:port``: the admin routes live under ``/_sandbox/``."""
-        if self._server is None:
-            raise RuntimeError("the sandbox is not running: call start() or use it in a with block")
-        raw_host, port = self._server.server_address[:2]
-        host = raw_host.decode() if isinstance(raw_host, bytes) else raw_host
-        host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{port}"
+        return self._http.root_url
 
     @property
     def url(self) -> str:

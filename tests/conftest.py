@@ -1,0 +1,89 @@
+"""Shared fixtures: a sandbox on loopback, a client bound to it whose waits are recorded, not slept,
+and a canned server that answers fixed bodies (the vendor documentation's own examples)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import pytest
+
+from kopechka import KopechkaClient
+from kopechka.testing import Sandbox
+from kopechka.testing._app import Reply
+from kopechka.testing._server import AppServer
+
+pytest_plugins = ["pytester"]
+
+
+class Sleeps(list[float]):
+    """A ``sleep`` that records how long it was asked to wait and returns at once."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@dataclass
+class Canned:
+    """Answers each (method, path) with a fixed reply and records what it received."""
+
+    routes: dict[tuple[str, str], Reply] = field(default_factory=dict)
+    received: list[tuple[str, str, dict[str, str], bytes]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def set(
+        self,
+        method: str,
+        path: str,
+        body: bytes | str,
+        status: int = 200,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        raw = body.encode() if isinstance(body, str) else body
+        default = [("Content-Type", "application/json")]
+        self.routes[(method, path)] = Reply(
+            status, raw, headers if headers is not None else default
+        )
+
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        path = target.split("?", 1)[0]
+        with self.lock:
+            self.received.append((method, target, dict(headers), body))
+        reply = self.routes.get((method, path))
+        if reply is None:
+            return Reply(404, b'{"success": false, "message": "no canned answer"}')
+        return Reply(reply.status, reply.body, list(reply.headers))
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox() as sb:
+        yield sb
+
+
+@pytest.fixture
+def client(sandbox: Sandbox, sleeps: Sleeps) -> Iterator[KopechkaClient]:
+    with sandbox.client(sleep=sleeps, timeout=(2.0, 5.0)) as c:
+        yield c
+
+
+@pytest.fixture
+def canned() -> Iterator[tuple[Canned, str]]:
+    app = Canned()
+    with AppServer(app) as server:
+        yield app, server.root_url + "/api/v1"
+
+
+@pytest.fixture
+def canned_client(
+    canned: tuple[Canned, str], sleeps: Sleeps
+) -> Iterator[tuple[Canned, KopechkaClient]]:
+    app, url = canned
+    with KopechkaClient("test-key", base_url=url, sleep=sleeps, timeout=(2.0, 5.0)) as c:
+        yield app, c

@@ -1,0 +1,263 @@
+"""The client through real sockets: every endpoint on the vendor's example bodies and on the sandbox,
+every error class, arguments checked before any request, configuration."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from kopechka import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    InternalServerError,
+    KopechkaClient,
+    KopechkaError,
+    NotFoundError,
+    OrderStatus,
+    PermissionDeniedError,
+    RateLimitError,
+)
+from kopechka.testing import Sandbox
+
+from . import vendor_examples as ex
+
+ENDPOINTS = [
+    ("GET", "/api/v1/profile", ex.PROFILE, lambda c: c.get_profile(), lambda r: r.username == "username"),
+    ("GET", "/api/v1/balance", ex.BALANCE, lambda c: c.get_balance(), lambda r: r == Decimal("150.75")),
+    ("GET", "/api/v1/domains", ex.DOMAINS, lambda c: c.get_domains(), lambda r: r[0].price == Decimal("5")),
+    ("GET", "/api/v1/orders", ex.ORDERS, lambda c: c.list_orders(), lambda r: r.pagination.total == 25),
+    ("GET", "/api/v1/orders/API-1234567890", ex.ORDER, lambda c: c.get_order("API-1234567890"),
+     lambda r: r.duration == 10),
+    ("POST", "/api/v1/orders", ex.CREATED, lambda c: c.create_order("example.com", "instagram.com"),
+     lambda r: r.order_id == "API-1234567890" and r.id is None),
+    ("DELETE", "/api/v1/orders/API-1234567890", ex.CANCELLED, lambda c: c.cancel_order("API-1234567890"),
+     lambda r: r.refund_amount == Decimal("5.00")),
+    ("GET", "/api/v1/orders/API-1234567890/messages", ex.MESSAGES, lambda c: c.get_messages("API-1234567890"),
+     lambda r: r.messages[0].extract_code() == "123456"),
+    ("POST", "/api/v1/orders/API-1234567890/start-polling", ex.POLLING,
+     lambda c: c.start_polling("API-1234567890"), lambda r: r.order_id == "API-1234567890"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "path", "body", "call", "check"), ENDPOINTS)
+def test_endpoint_on_vendor_example(canned_client, method, path, body, call, check) -> None:
+    app, client = canned_client
+    app.set(method, path, body)
+    assert check(call(client))
+    sent_method, target, headers, sent_body = app.received[-1]
+    assert (sent_method, target.split("?")[0]) == (method, path)
+    assert headers["X-API-Key"] == "test-key"
+    if method == "POST" and path.endswith("/orders"):
+        assert json.loads(sent_body) == {"domain": "example.com", "site": "instagram.com"}
+        assert headers["Content-Type"] == "application/json"
+
+
+def test_list_orders_sends_query(canned_client) -> None:
+    app, client = canned_client
+    app.set("GET", "/api/v1/orders", ex.ORDERS)
+    client.list_orders(page=2, limit=50, status=OrderStatus.ACTIVE, domain="example.com")
+    assert app.received[-1][1] == "/api/v1/orders?page=2&limit=50&status=active&domain=example.com"
+
+
+def test_every_endpoint_on_the_sandbox(sandbox: Sandbox, client: KopechkaClient) -> None:
+    assert client.get_balance() == Decimal("100")
+    assert client.get_profile().balance == Decimal("100")
+    prices = {d.name: d.price for d in client.get_domains()}
+    assert prices["example.com"] == Decimal("5.00")
+    order = client.create_order("example.com", "instagram.com")
+    assert order.status == OrderStatus.PENDING
+    assert order.email.endswith("@example.com")
+    assert client.get_balance() == Decimal("95")
+    detail = client.get_order(order.order_id)
+    assert detail.status == OrderStatus.ACTIVE
+    assert detail.end_time is not None
+    assert (detail.end_time - detail.created_at).total_seconds() == 600
+    assert [o.order_id for o in client.list_orders().orders] == [order.order_id]
+    sandbox.deliver(
+        order.order_id, sender="no-reply@instagram.com", subject="Code", content="code 777123"
+    )
+    listing = client.get_messages(order.order_id)
+    assert listing.messages[0].sender == "no-reply@instagram.com"
+    assert listing.order.status == OrderStatus.ACTIVE
+    assert client.start_polling(order.order_id).polling_status == "active"
+    assert client.cancel_order(order.order_id).refund_amount == Decimal("0")
+    assert client.get_balance() == Decimal("95")
+
+
+def test_iter_orders_walks_every_page_lazily(sandbox: Sandbox, client: KopechkaClient) -> None:
+    bought = [client.create_order("inbox.test", f"s{i}.com").order_id for i in range(7)]
+    sandbox.clear_requests()
+    iterator = client.iter_orders(page_size=3)
+    assert sandbox.requests == []  # nothing fetched before the first item is asked for
+    first = next(iterator)
+    assert len(sandbox.requests) == 1
+    rest = [o.order_id for o in iterator]
+    assert sorted([first.order_id, *rest]) == sorted(bought)
+    assert len(sandbox.requests) == 3
+    assert list(client.iter_orders(domain="example.com")) == []
+
+
+def test_iter_orders_does_not_repeat_orders_shifted_by_new_ones(
+    sandbox: Sandbox, client: KopechkaClient
+) -> None:
+    for i in range(6):
+        client.create_order("inbox.test", f"s{i}.com")
+    iterator = client.iter_orders(page_size=3)
+    seen = [next(iterator).order_id for _ in range(3)]
+    client.create_order("inbox.test", "late.com")  # pushes one order from page 1 to page 2
+    seen += [o.order_id for o in iterator]
+    assert len(seen) == len(set(seen))
+
+
+def test_iter_orders_checks_arguments_at_call(client: KopechkaClient) -> None:
+    with pytest.raises(ValueError, match="limit"):
+        client.iter_orders(page_size=0)
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [(400, BadRequestError), (401, AuthenticationError), (403, PermissionDeniedError),
+     (404, NotFoundError), (409, APIStatusError), (429, RateLimitError), (500, InternalServerError),
+     (501, InternalServerError)],
+)  # fmt: skip
+def test_every_status_class(sandbox: Sandbox, status: int, cls: type[APIStatusError]) -> None:
+    sandbox.fail(status, times=10)
+    with sandbox.client(max_retries=0) as client, pytest.raises(cls) as info:
+        client.get_balance()
+    assert type(info.value) is cls
+    assert info.value.status_code == status
+    assert info.value.body["success"] is False
+
+
+def test_documented_refusals(sandbox: Sandbox, client: KopechkaClient) -> None:
+    with pytest.raises(BadRequestError, match="not available"):
+        client.create_order("nope.example", "x.com")
+    with pytest.raises(NotFoundError, match="Order not found"):
+        client.get_order("API-0")
+    with (
+        Sandbox(balance="1") as poor,
+        poor.client() as c,
+        pytest.raises(BadRequestError, match="Insufficient"),
+    ):
+        c.create_order("example.com", "x.com")
+    with (
+        sandbox.client(api_key="wrong") as bad,
+        pytest.raises(AuthenticationError, match="Invalid API key"),
+    ):
+        bad.get_balance()
+
+
+@pytest.mark.parametrize("body", ["html", "empty", "malformed"])
+def test_2xx_that_is_not_json(sandbox: Sandbox, client: KopechkaClient, body: str) -> None:
+    sandbox.fail(200, body=body)
+    with pytest.raises(APIResponseValidationError) as info:
+        client.get_balance()
+    assert "GET /balance" in str(info.value)
+
+
+def test_success_false_on_200(canned_client) -> None:
+    app, client = canned_client
+    app.set("GET", "/api/v1/balance", '{"success": false, "message": "Account frozen"}')
+    with pytest.raises(APIStatusError, match="Account frozen") as info:
+        client.get_balance()
+    assert info.value.status_code == 200
+
+
+def test_truncated_body_is_a_connection_error(sandbox: Sandbox) -> None:
+    sandbox.fail(200, body="truncated")
+    with sandbox.client(max_retries=0) as client, pytest.raises(APIConnectionError):
+        client.get_balance()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.get_order(""),
+        lambda c: c.get_order("../balance/.."[:2]),
+        lambda c: c.cancel_order("  "),
+        lambda c: c.get_messages(None),
+        lambda c: c.start_polling("a\r\nb"),
+        lambda c: c.create_order("", "x"),
+        lambda c: c.create_order("example.com", ""),
+        lambda c: c.list_orders(page=0),
+        lambda c: c.list_orders(limit=0),
+        lambda c: c.list_orders(domain=""),
+        lambda c: c.wait_for_message("API-1", timeout=0),
+        lambda c: c.wait_for_message("API-1", poll_interval=-1),
+        lambda c: c.wait_for_message("", timeout=1),
+    ],
+)
+def test_arguments_checked_before_any_request(
+    sandbox: Sandbox, client: KopechkaClient, call
+) -> None:
+    with pytest.raises(ValueError):
+        call(client)
+    assert sandbox.requests == []
+
+
+def test_missing_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KOPECHKA_API_KEY", raising=False)
+    with pytest.raises(KopechkaError, match="KOPECHKA_API_KEY"):
+        KopechkaClient()
+    monkeypatch.setenv("KOPECHKA_API_KEY", "")
+    with pytest.raises(KopechkaError, match="KOPECHKA_API_KEY"):
+        KopechkaClient()
+    with pytest.raises(KopechkaError, match="whitespace"):
+        KopechkaClient("a b")
+
+
+def test_environment_supplies_key_and_base_url(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KOPECHKA_API_KEY", "test-key")
+    monkeypatch.setenv("KOPECHKA_BASE_URL", sandbox.url)
+    with KopechkaClient() as client:
+        assert client.base_url == sandbox.url
+        assert client.get_balance() == Decimal("100")
+    monkeypatch.delenv("KOPECHKA_BASE_URL")
+    assert KopechkaClient().base_url == "https://api.kopechka.com/api/v1"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"timeout": 0}, {"timeout": -1.0}, {"timeout": (1.0,) * 3}, {"timeout": None}, {"timeout": "5"},
+     {"max_retries": -1}, {"max_retries": 1.5}, {"max_retry_wait": -1}],
+)  # fmt: skip
+def test_bad_configuration(kwargs) -> None:
+    with pytest.raises(ValueError):
+        KopechkaClient("k", **kwargs)
+
+
+def test_timeout_forms() -> None:
+    assert KopechkaClient("k").timeout == (10.0, 30.0)
+    assert KopechkaClient("k", timeout=5).timeout == 5.0
+    assert KopechkaClient("k", timeout=(1, 2)).timeout == (1.0, 2.0)
+
+
+def test_callers_session_is_used_and_left_open(sandbox: Sandbox) -> None:
+    import requests
+
+    session = requests.Session()
+    session.headers["X-Trace"] = "mine"
+    with sandbox.client(session=session) as client:
+        client.get_balance()
+    assert sandbox.requests[-1].headers["X-Trace"] == "mine"
+    # the client did not close it: the session still works afterwards
+    assert (
+        session.get(sandbox.url + "/balance", headers={"X-API-Key": "test-key"}).status_code == 200
+    )
+    session.close()
+
+
+def test_client_closes_its_own_session(sandbox: Sandbox) -> None:
+    client = sandbox.client()
+    client.get_balance()
+    adapter = client._transport.session.get_adapter(sandbox.url)
+    assert adapter.poolmanager.pools  # type: ignore[attr-defined]
+    client.close()
+    assert not adapter.poolmanager.pools  # type: ignore[attr-defined]

@@ -1,0 +1,195 @@
+"""Every retry rule, shown by counting the requests the sandbox received and the waits asked for."""
+
+from __future__ import annotations
+
+import socket
+from decimal import Decimal
+
+import pytest
+
+from kopechka import (
+    APIConnectionError,
+    APITimeoutError,
+    InternalServerError,
+    KopechkaClient,
+    RateLimitError,
+)
+from kopechka._transport import RetryPolicy, backoff_delay
+from kopechka.testing import Sandbox
+
+from .conftest import Sleeps
+
+
+def sent(sandbox: Sandbox, method: str, path: str) -> int:
+    return sum(1 for r in sandbox.requests if r.method == method and r.path == "/api/v1" + path)
+
+
+CALLS = [
+    ("GET", "/balance", lambda c, o: c.get_balance()),
+    ("GET", "/orders", lambda c, o: c.list_orders()),
+    ("POST", "/orders", lambda c, o: c.create_order("example.com", "x.com")),
+    ("DELETE", "/orders/{id}", lambda c, o: c.cancel_order(o)),
+    ("POST", "/orders/{id}/start-polling", lambda c, o: c.start_polling(o)),
+]
+
+
+def _order(sandbox: Sandbox) -> str:
+    with sandbox.client() as c:
+        order_id = c.create_order("example.com", "x.com").order_id
+    sandbox.deliver(order_id, content="code 123456")
+    sandbox.clear_requests()
+    return order_id
+
+
+@pytest.mark.parametrize(("method", "path", "call"), CALLS)
+def test_429_is_retried_for_every_method_after_retry_after(
+    sandbox, client, sleeps, method, path, call
+) -> None:
+    order_id = _order(sandbox)
+    path = path.format(id=order_id)
+    sandbox.fail(429, times=2, retry_after=7, path=path, method=method)
+    call(client, order_id)
+    assert sent(sandbox, method, path) == 3
+    assert sleeps == [7.0, 7.0]
+
+
+def test_429_with_http_date_and_ms(
+    sandbox: Sandbox, client: KopechkaClient, sleeps: Sleeps
+) -> None:
+    sandbox.fail(429, retry_after="Mon, 01 Jan 2024 00:00:00 GMT")  # in the past: retry at once
+    assert client.get_balance() == Decimal("100")
+    assert sleeps == [0.0]
+
+
+def test_429_without_retry_after_backs_off_with_jitter(sandbox, client, sleeps) -> None:
+    sandbox.fail(429, times=3)
+    client.get_balance()
+    assert len(sleeps) == 3
+    for n, wait in enumerate(sleeps):
+        assert 0.75 * 0.5 * 2**n <= wait <= 0.5 * 2**n
+
+
+def test_429_beyond_max_retry_wait_fails_at_once(sandbox: Sandbox, sleeps: Sleeps) -> None:
+    sandbox.fail(429, times=5, retry_after=3600)
+    with (
+        sandbox.client(sleep=sleeps, max_retry_wait=60) as client,
+        pytest.raises(RateLimitError) as info,
+    ):
+        client.get_balance()
+    assert info.value.retry_after == 3600.0
+    assert sleeps == []
+    assert sent(sandbox, "GET", "/balance") == 1
+
+
+def test_retries_run_out_with_the_last_typed_error(sandbox: Sandbox, sleeps: Sleeps) -> None:
+    sandbox.fail(429, times=10, retry_after=1)
+    with sandbox.client(sleep=sleeps, max_retries=2) as client, pytest.raises(RateLimitError):
+        client.get_balance()
+    assert sent(sandbox, "GET", "/balance") == 3
+
+
+def test_max_retries_zero_disables_retrying(sandbox: Sandbox, sleeps: Sleeps) -> None:
+    sandbox.fail(503, times=10)
+    with sandbox.client(sleep=sleeps, max_retries=0) as client, pytest.raises(InternalServerError):
+        client.get_balance()
+    assert sent(sandbox, "GET", "/balance") == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_get_retried_on_5xx(sandbox: Sandbox, client: KopechkaClient, status: int) -> None:
+    sandbox.fail(status, times=2)
+    assert client.get_balance() == Decimal("100")
+    assert sent(sandbox, "GET", "/balance") == 3
+
+
+@pytest.mark.parametrize("status", [501, 505, 400, 401, 404])
+def test_get_not_retried_on_other_statuses(
+    sandbox: Sandbox, client: KopechkaClient, status: int
+) -> None:
+    sandbox.fail(status, times=2)
+    with pytest.raises(Exception):  # noqa: B017, PT011 - the class is covered by test_client
+        client.get_balance()
+    assert sent(sandbox, "GET", "/balance") == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+@pytest.mark.parametrize(("method", "path"), [("POST", "/orders"), ("DELETE", "/orders/{id}")])
+def test_post_and_delete_never_retried_on_5xx(sandbox, client, status, method, path) -> None:
+    order_id = _order(sandbox)
+    path = path.format(id=order_id)
+    sandbox.fail(status, times=2, path=path, method=method, execute=True)
+    with pytest.raises(InternalServerError):
+        if method == "POST":
+            client.create_order("example.com", "x.com")
+        else:
+            client.cancel_order(order_id)
+    assert sent(sandbox, method, path) == 1
+
+
+def test_dropped_connection_get_retried_post_not(sandbox: Sandbox, client: KopechkaClient) -> None:
+    sandbox.fail(drop=True, path="/balance")
+    assert client.get_balance() == Decimal("100")
+    assert sent(sandbox, "GET", "/balance") == 2
+    sandbox.fail(drop=True, path="/orders", method="POST", execute=True)
+    with pytest.raises(APIConnectionError):
+        client.create_order("example.com", "x.com")
+    assert sent(sandbox, "POST", "/orders") == 1
+    assert sandbox.state.order_count() == 1  # bought once, its answer lost, never bought again
+
+
+def test_read_timeout_get_retried_post_not(sandbox: Sandbox, sleeps: Sleeps) -> None:
+    with sandbox.client(sleep=sleeps, timeout=(1.0, 0.3)) as client:
+        sandbox.fail(delay=0.6, path="/balance")
+        assert client.get_balance() == Decimal("100")
+        assert sent(sandbox, "GET", "/balance") == 2
+        sandbox.fail(delay=0.6, path="/orders", method="POST")
+        with pytest.raises(APITimeoutError, match="waiting for the answer"):
+            client.create_order("example.com", "x.com")
+        assert sent(sandbox, "POST", "/orders") == 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "call", [lambda c: c.create_order("example.com", "x"), lambda c: c.cancel_order("A")]
+)
+def test_connection_refused_is_retried_even_for_post_and_delete(sleeps: Sleeps, call) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/api/v1"
+    client = KopechkaClient("k", base_url=url, sleep=sleeps, max_retries=2)
+    with client, pytest.raises(APIConnectionError, match="could not connect") as info:
+        call(client)
+    assert not isinstance(info.value, APITimeoutError)
+    assert len(sleeps) == 2  # the request never reached a server: safe to try again
+
+
+@pytest.mark.parametrize(
+    ("idempotent", "status", "reached", "retried"),
+    [
+        (True, 429, True, True), (True, 500, True, True), (True, 503, True, True), (True, 501, True, False),
+        (True, 404, True, False), (False, 429, True, True), (False, 500, True, False),
+        (False, 502, True, False), (True, None, True, True), (False, None, True, False),
+        (False, None, False, True), (True, None, False, True),
+    ],
+)  # fmt: skip
+def test_policy_table(idempotent: bool, status: int | None, reached: bool, retried: bool) -> None:
+    class Resp:
+        status_code = status
+        headers: dict[str, str] = {}
+
+    policy = RetryPolicy(max_retries=3, max_retry_wait=60)
+    wait = policy.delay(
+        idempotent=idempotent, retries_done=0, response=None if status is None else Resp(),  # type: ignore[arg-type]
+        reached_server=reached,
+    )  # fmt: skip
+    assert (wait is not None) is retried
+    assert policy.delay(idempotent=True, retries_done=3, response=None) is None
+
+
+def test_backoff_caps_and_jitters() -> None:
+    assert backoff_delay(0, lambda: 0.0) == 0.5
+    assert backoff_delay(0, lambda: 1.0) == 0.375
+    assert backoff_delay(10, lambda: 0.0) == 8.0
