@@ -107,7 +107,7 @@ def test_get_not_retried_on_other_statuses(
     sandbox: Sandbox, client: KopechkaClient, status: int
 ) -> None:
     sandbox.fail(status, times=2)
-    with pytest.raises(Exception):  # noqa: B017, PT011 - the class is covered by test_client
+    with pytest.raises(Exception):  # noqa: B017 - the class is covered by test_client
         client.get_balance()
     assert sent(sandbox, "GET", "/balance") == 1
 
