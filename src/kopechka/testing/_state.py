@@ -53,6 +53,11 @@ DEFAULT_DOMAINS: tuple[SandboxDomain, ...] = (
 )
 
 
+#: The first order is ``API-1234567890``, the id of the documentation's examples, so its curl
+#: commands run unchanged against a fresh sandbox.
+FIRST_ORDER_NUMBER = 1_234_567_890
+
+
 def iso(moment: datetime) -> str:
     """Render a time the way the documentation does: ``2024-01-01T00:00:00Z``."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -139,7 +144,7 @@ class SandboxState:
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._offset = timedelta()
         self._orders: dict[str, _Order] = {}
-        self._numbers = itertools.count(1_700_000_001)
+        self._numbers = itertools.count(FIRST_ORDER_NUMBER)
         self._message_ids = itertools.count(1)
         self.started_at = self.now()
 
