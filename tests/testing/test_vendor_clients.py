@@ -163,7 +163,11 @@ def _node_with_axios() -> dict[str, str] | None:
     if extra:
         env["NODE_PATH"] = extra
     found = subprocess.run(
-        [node, "-e", "require.resolve('axios')"], env=env, capture_output=True, timeout=30
+        [node, "-e", "require.resolve('axios')"],
+        env=env,
+        capture_output=True,
+        timeout=30,
+        check=False,
     )
     return env if found.returncode == 0 else None
 
