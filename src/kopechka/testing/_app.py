@@ -42,6 +42,8 @@ class RecordedRequest:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0
+    """``time.monotonic()`` when it was received."""
 
     def json(self) -> Any:
         """The body decoded as JSON (``None`` when empty)."""
@@ -172,7 +174,9 @@ class SandboxApp:
                 return self._admin(method, path[len(ADMIN_PREFIX) :], query, body)
         lowered = {k.lower(): v for k, v in headers.items()}
         with self.lock:
-            self.requests.append(RecordedRequest(method, path, query, dict(headers), body))
+            self.requests.append(
+                RecordedRequest(method, path, query, dict(headers), body, time.monotonic())
+            )
             if not path.startswith(API_PREFIX + "/"):
                 return _error(404, "Route not found")
             route = path[len(API_PREFIX) :]
