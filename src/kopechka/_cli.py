@@ -242,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8025)
     sandbox.add_argument("--api-key", default=argparse.SUPPRESS, help="default test-key")
     sandbox.add_argument("--balance", type=Decimal, default=Decimal("100"))
+    sandbox.add_argument(
+        "--auto-mail", type=float, metavar="SECONDS",
+        help="each new order gets a verification mail after SECONDS",
+    )  # fmt: skip
     sub.add_parser("demo", help="the whole flow on an embedded sandbox (no network, no key)")
     return parser
 
@@ -258,7 +262,9 @@ def _serve_sandbox(a: argparse.Namespace) -> int:
     from .testing import Sandbox  # noqa: PLC0415 - loaded only for this command
 
     key = a.api_key or "test-key"
-    sandbox = Sandbox(api_key=key, balance=a.balance, host=a.host, port=a.port)
+    sandbox = Sandbox(
+        api_key=key, balance=a.balance, host=a.host, port=a.port, auto_mail=a.auto_mail
+    )
     sandbox.start()
     print(f"Kopechka sandbox serving at {sandbox.url}", flush=True)
     print(f"API key: {key}   admin routes: {sandbox.root_url}/_sandbox/", flush=True)

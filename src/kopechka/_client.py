@@ -169,6 +169,9 @@ class KopechkaClient:
     def get_profile(self) -> Profile:
         """Return the account behind the key (``GET /profile``).
 
+        Returns:
+            The profile, its balance a ``Decimal``.
+
         Raises:
             AuthenticationError: The key is invalid.
             APIError: Any other failure (see the error tree).
@@ -176,7 +179,10 @@ class KopechkaClient:
         return self._request(_wire.get_profile())
 
     def get_balance(self) -> Decimal:
-        """Return the account's balance, exactly (``GET /balance``).
+        """Return the account's balance (``GET /balance``).
+
+        Returns:
+            The balance, exact: ``Decimal("150.75")``.
 
         Raises:
             APIError: The call failed (see the error tree).
@@ -185,6 +191,9 @@ class KopechkaClient:
 
     def get_domains(self) -> list[Domain]:
         """Return the domains on sale, with their prices (``GET /domains``).
+
+        Returns:
+            The domains, in the order the service lists them.
 
         Raises:
             APIError: The call failed (see the error tree).
@@ -235,6 +244,9 @@ class KopechkaClient:
             domain: Only orders on this domain.
             page_size: Orders fetched per request, at least 1.
 
+        Returns:
+            An iterator over the orders; nothing is fetched until it is first advanced.
+
         Raises:
             ValueError: ``page_size`` below 1, or an empty ``status``/``domain``.
             APIError: A page could not be fetched (see the error tree).
@@ -258,6 +270,12 @@ class KopechkaClient:
 
     def get_order(self, order_id: str) -> Order:
         """Return one order, with its ``duration`` and ``end_time`` (``GET /orders/{orderId}``).
+
+        Args:
+            order_id: The order's id, such as ``"API-1234567890"``.
+
+        Returns:
+            The order.
 
         Raises:
             ValueError: ``order_id`` is empty or not a single path segment.
@@ -288,6 +306,12 @@ class KopechkaClient:
     def cancel_order(self, order_id: str) -> Cancellation:
         """Cancel an order; its price is refunded if no mail was received (``DELETE``).
 
+        Args:
+            order_id: The order's id.
+
+        Returns:
+            The server's message and the amount refunded (0 when mail had come).
+
         Raises:
             ValueError: ``order_id`` is empty or not a single path segment.
             NotFoundError: No such order.
@@ -301,6 +325,12 @@ class KopechkaClient:
 
         Mail after the first is visible only once ``start_polling`` was called (vendor rule).
 
+        Args:
+            order_id: The order's id.
+
+        Returns:
+            The messages and a summary of the order (with its status).
+
         Raises:
             ValueError: ``order_id`` is empty or not a single path segment.
             NotFoundError: No such order.
@@ -310,6 +340,12 @@ class KopechkaClient:
 
     def start_polling(self, order_id: str) -> PollingStatus:
         """Ask the service to fetch new mail for an active order that already has mail.
+
+        Args:
+            order_id: The order's id.
+
+        Returns:
+            The order id and its polling status.
 
         Raises:
             ValueError: ``order_id`` is empty or not a single path segment.
@@ -416,6 +452,13 @@ class KopechkaClient:
 
         Leaving the block cancels the order if it received no mail, so its price is refunded,
         also when the block raised.
+
+        Args:
+            domain: A domain from ``get_domains()``.
+            site: The site whose mail you expect.
+
+        Returns:
+            The mailbox of the new order.
 
         Raises:
             ValueError: ``domain`` or ``site`` is empty.

@@ -6,6 +6,8 @@ reads it.
 
 from __future__ import annotations
 
+from ._version import __version__
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_RETRIES",
@@ -18,23 +20,23 @@ __all__ = [
     "USER_AGENT",
 ]
 
-from ._version import __version__
-
-#: Where the service lives, as the vendor documentation gives it.
 DEFAULT_BASE_URL = "https://api.kopechka.com/api/v1"
-#: ``(connect, read)`` seconds, in the sense of ``requests``.
+"""Where the service lives, as the vendor documentation gives it."""
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 30.0)
-#: Extra attempts after the first.
+"""``(connect, read)`` seconds, in the sense of ``requests``."""
 DEFAULT_MAX_RETRIES = 3
-#: A ``Retry-After`` longer than this fails at once with ``RateLimitError``.
+"""Extra attempts after the first."""
 DEFAULT_MAX_RETRY_WAIT = 60.0
-#: Connections kept per host by a client's own session: 32 threads share one client without
-#: "connection pool is full" discards.
+"""A ``Retry-After`` longer than this fails at once with ``RateLimitError``."""
 DEFAULT_POOL_SIZE = 64
-#: Same-origin redirects followed for GET requests (cross-origin ones are never followed).
+"""Connections kept per host by a client's own session: 32 threads share one client without
+"connection pool is full" discards."""
 MAX_REDIRECTS = 3
+"""Same-origin redirects followed for GET requests (cross-origin ones are never followed)."""
 
 ENV_API_KEY = "KOPECHKA_API_KEY"
+"""The environment variable read for the key when ``api_key`` is not given."""
 ENV_BASE_URL = "KOPECHKA_BASE_URL"
+"""The environment variable read for the API root when ``base_url`` is not given."""
 
 USER_AGENT = f"kopechka-python/{__version__}"

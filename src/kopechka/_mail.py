@@ -209,6 +209,9 @@ class Mailbox:
     def messages(self) -> list[Message]:
         """Return the messages received so far.
 
+        Returns:
+            The visible messages, oldest first.
+
         Raises:
             APIError: The call failed.
         """
@@ -217,7 +220,13 @@ class Mailbox:
         return found
 
     def wait_for_message(self, **kwargs: Any) -> Message:
-        """``KopechkaClient.wait_for_message`` on this order (same keyword arguments).
+        """``KopechkaClient.wait_for_message`` on this order.
+
+        Args:
+            **kwargs: The keyword arguments of ``KopechkaClient.wait_for_message``.
+
+        Returns:
+            The first matching message.
 
         Raises:
             WaitTimeoutError: Nothing matched in time.
@@ -228,7 +237,13 @@ class Mailbox:
         return message
 
     def wait_for_code(self, **kwargs: Any) -> str:
-        """``KopechkaClient.wait_for_code`` on this order (same keyword arguments).
+        """``KopechkaClient.wait_for_code`` on this order.
+
+        Args:
+            **kwargs: The keyword arguments of ``KopechkaClient.wait_for_code``.
+
+        Returns:
+            The code.
 
         Raises:
             WaitTimeoutError: No code arrived in time.
@@ -240,6 +255,9 @@ class Mailbox:
 
     def cancel(self) -> Cancellation:
         """Cancel the order now (once; later calls return the same ``Cancellation``).
+
+        Returns:
+            The server's message and the amount refunded.
 
         Raises:
             APIError: The cancel failed.

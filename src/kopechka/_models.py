@@ -153,7 +153,11 @@ class Message(_Model):
         return extract_code(self.content, pattern, subject=self.subject)
 
     def extract_links(self) -> list[str]:
-        """Return the http(s) links of the content in order, without duplicates."""
+        """Return the http(s) links of the content.
+
+        Returns:
+            The links in order of appearance, without duplicates, HTML entities decoded.
+        """
         return extract_links(self.content)
 
 

@@ -147,3 +147,14 @@ def test_stopped_sandbox_has_no_url() -> None:
     sandbox = Sandbox()
     with pytest.raises(RuntimeError, match="not running"):
         _ = sandbox.url
+
+
+def test_auto_mail_sends_a_code_to_each_new_order() -> None:
+    with Sandbox(auto_mail=0.1) as sandbox, sandbox.client() as client:
+        order = client.create_order("example.com", "github.com")
+        message = client.wait_for_message(order.order_id, timeout=5, poll_interval=0.05)
+        assert message.sender == "no-reply@github.com"
+        assert message.extract_code() is not None
+        assert len(message.extract_code() or "") == 6
+        cancelled = client.create_order("example.com", "x.com")
+        client.cancel_order(cancelled.order_id)  # mail due later is dropped quietly

@@ -128,6 +128,8 @@ class SandboxApp:
         self.requests: list[RecordedRequest] = []
         self.faults: list[Fault] = []
         self.rate_limit = rate_limit
+        self.on_order: list[Callable[[dict[str, Any]], None]] = []
+        """Called (under the lock) with each order's JSON as it is bought."""
         self._ticker = ticker
         self._window: list[float] = []
 
@@ -233,6 +235,8 @@ class SandboxApp:
         if (method, route) == ("POST", "/orders"):
             data = _json_object(body)
             order = state.create_order(data.get("domain"), data.get("site"))
+            for listener in self.on_order:
+                listener(order)
             return _json_reply(
                 200, {"success": True, "message": "Order created successfully", "data": order}
             )

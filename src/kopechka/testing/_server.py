@@ -7,6 +7,8 @@ Nagle's algorithm and the peer's delayed ACK and stall a keep-alive request for 
 
 from __future__ import annotations
 
+import contextlib
+import random
 import socket
 import threading
 import time
@@ -18,7 +20,7 @@ from typing import Any, Protocol
 
 from .._client import KopechkaClient
 from ._app import API_PREFIX, Fault, RecordedRequest, Reply, SandboxApp
-from ._state import DEFAULT_DOMAINS, SandboxDomain, SandboxState
+from ._state import DEFAULT_DOMAINS, SandboxDomain, SandboxError, SandboxState
 
 __all__ = ["App", "AppServer", "Sandbox"]
 
@@ -134,6 +136,8 @@ class Sandbox:
         order_duration: Minutes an order lives before it expires (on the virtual clock).
         rate_limit: ``(requests, per_seconds)``: more than that is answered 429 with
             ``Retry-After``; ``None`` (the default) for no limit.
+        auto_mail: Seconds after which each new order receives a verification mail with a
+            six-digit code, as if the site sent it; ``None`` (the default) for no automatic mail.
         host: The address to listen on.
         port: The port, 0 for a free one.
     """
@@ -146,6 +150,7 @@ class Sandbox:
         domains: Sequence[SandboxDomain] = DEFAULT_DOMAINS,
         order_duration: int = 10,
         rate_limit: tuple[int, float] | None = None,
+        auto_mail: float | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -156,11 +161,18 @@ class Sandbox:
         )  # fmt: skip
         self.app = SandboxApp(self.state, rate_limit=rate_limit)
         self._http = AppServer(self.app, host, port)
+        self._codes = random.Random()
+        if auto_mail is not None:
+            self.app.on_order.append(lambda order: self._mail_later(order, auto_mail))
 
     # --- life cycle ---
 
     def start(self) -> Sandbox:
-        """Bind and serve in a background thread; returns ``self``."""
+        """Bind and serve in a background thread.
+
+        Returns:
+            This sandbox, running.
+        """
         self._http.start()
         return self
 
@@ -199,7 +211,14 @@ class Sandbox:
         return self.root_url + API_PREFIX
 
     def client(self, **kwargs: Any) -> KopechkaClient:
-        """A ``KopechkaClient`` bound to this sandbox with its key (keyword arguments pass on)."""
+        """Make a client bound to this sandbox, with its key.
+
+        Args:
+            **kwargs: Passed on to ``KopechkaClient`` (``timeout``, ``max_retries``, ...).
+
+        Returns:
+            A new ``KopechkaClient``; close it, or use it in a ``with`` block.
+        """
         kwargs.setdefault("api_key", self.api_key)
         return KopechkaClient(base_url=self.url, **kwargs)
 
@@ -209,7 +228,16 @@ class Sandbox:
         self, order_id: str, *, sender: str = "no-reply@example.com", subject: str = "",
         content: str = "",
     ) -> dict[str, Any]:  # fmt: skip
-        """Deliver a mail to an order, as the site would. Returns the message as JSON.
+        """Deliver a mail to an order, as the site would.
+
+        Args:
+            order_id: The order to deliver to.
+            sender: The ``from`` address.
+            subject: The subject.
+            content: The body, plain text or HTML.
+
+        Returns:
+            The message as the API will show it (JSON).
 
         Raises:
             SandboxError: No such order (404), or it no longer receives mail (400).
@@ -251,8 +279,27 @@ class Sandbox:
             Fault(status, times, retry_after, path, method, body, delay, drop, execute)
         )
 
+    def _mail_later(self, order: dict[str, Any], delay: float) -> None:
+        code = f"{self._codes.randrange(10**6):06d}"
+        content = f"Your {order['site']} verification code is {code}. It expires in 10 minutes."
+        timer = threading.Timer(delay, self._deliver_quietly, (order["orderId"], order, content))
+        timer.daemon = True
+        timer.start()
+
+    def _deliver_quietly(self, order_id: str, order: dict[str, Any], content: str) -> None:
+        with contextlib.suppress(SandboxError):  # cancelled or expired meanwhile: no mail
+            self.deliver(
+                order_id, sender=f"no-reply@{order['site']}",
+                subject=f"Your {order['site']} code", content=content,
+            )  # fmt: skip
+
     def advance(self, minutes: float = 0.0, *, seconds: float = 0.0) -> None:
-        """Move the virtual clock forward: orders older than their duration expire."""
+        """Move the virtual clock forward: orders older than their duration expire.
+
+        Args:
+            minutes: Minutes to move on.
+            seconds: Seconds to move on, added to the minutes.
+        """
         with self.app.lock:
             self.state.advance(minutes * 60.0 + seconds)
 
