@@ -1,0 +1,162 @@
+"""The fault matrix: every endpoint against every fault, transient (once) and persistent, asserting
+the typed error or the recovered result, the exact number of requests the server saw, and that no
+POST /orders is ever sent again once it may have reached the server.
+
+For create_order every fault but 429 is served *after* the purchase (``execute=True``): the order is
+bought and its answer lost, the case where a retry would buy a second address. A 429 is the server's
+explicit refusal (nothing bought), after which the contract retries every method."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from kopechka import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APITimeoutError,
+    InternalServerError,
+    KopechkaClient,
+    KopechkaError,
+    RateLimitError,
+)
+from kopechka.testing import Sandbox
+
+MAX_RETRIES = 2
+READ_TIMEOUT = 0.25
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    path: str  # below /api/v1; {id} is the order's id
+    call: Callable[[KopechkaClient, str], Any]
+
+    @property
+    def safe(self) -> bool:
+        return self.method == "GET"
+
+
+ENDPOINTS = [
+    Endpoint("get_profile", "GET", "/profile", lambda c, o: c.get_profile()),
+    Endpoint("get_balance", "GET", "/balance", lambda c, o: c.get_balance()),
+    Endpoint("get_domains", "GET", "/domains", lambda c, o: c.get_domains()),
+    Endpoint("list_orders", "GET", "/orders", lambda c, o: c.list_orders()),
+    Endpoint("get_order", "GET", "/orders/{id}", lambda c, o: c.get_order(o)),
+    Endpoint("get_messages", "GET", "/orders/{id}/messages", lambda c, o: c.get_messages(o)),
+    Endpoint(
+        "create_order", "POST", "/orders", lambda c, o: c.create_order("example.com", "x.com")
+    ),
+    Endpoint("cancel_order", "DELETE", "/orders/{id}", lambda c, o: c.cancel_order(o)),
+    Endpoint(
+        "start_polling", "POST", "/orders/{id}/start-polling", lambda c, o: c.start_polling(o)
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    options: dict[str, Any]
+    retried_get: bool  # does the policy retry a GET after it?
+    retried_unsafe: bool  # ... a POST or DELETE?
+    error: type[KopechkaError]
+
+
+FAULTS = [
+    Fault("429 with Retry-After", {"status": 429, "retry_after": 1}, True, True, RateLimitError),
+    Fault("429 without Retry-After", {"status": 429}, True, True, RateLimitError),
+    Fault(
+        "429 huge Retry-After", {"status": 429, "retry_after": 86400}, False, False, RateLimitError
+    ),
+    Fault("500", {"status": 500}, True, False, InternalServerError),
+    Fault("502 html", {"status": 502, "body": "html"}, True, False, InternalServerError),
+    Fault("503 empty", {"status": 503, "body": "empty"}, True, False, InternalServerError),
+    Fault("504", {"status": 504}, True, False, InternalServerError),
+    Fault("200 html", {"status": 200, "body": "html"}, False, False, APIResponseValidationError),
+    Fault(
+        "200 malformed",
+        {"status": 200, "body": "malformed"},
+        False,
+        False,
+        APIResponseValidationError,
+    ),
+    Fault("200 truncated", {"status": 200, "body": "truncated"}, True, False, APIConnectionError),
+    Fault("delay past timeout", {"delay": READ_TIMEOUT * 3}, True, False, APITimeoutError),
+    Fault("dropped connection", {"drop": True}, True, False, APIConnectionError),
+]
+
+SCENARIOS = [
+    pytest.param(e, f, persistent, id=f"{e.name}-{f.name}-{'persistent' if persistent else 'once'}")
+    for e in ENDPOINTS
+    for f in FAULTS
+    for persistent in (False, True)
+]
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(balance=Decimal("100000")) as sb:
+        yield sb
+
+
+@pytest.fixture
+def order_id(sandbox: Sandbox) -> str:
+    """A fresh active order with one mail (so start-polling is allowed)."""
+    sandbox.app.faults.clear()
+    with sandbox.client() as client:
+        order = client.create_order("inbox.test", "x.com")
+    sandbox.deliver(order.order_id, content="code 123456")
+    sandbox.clear_requests()
+    return order.order_id
+
+
+@pytest.mark.parametrize(("endpoint", "fault", "persistent"), SCENARIOS)
+def test_scenario(
+    sandbox: Sandbox, order_id: str, endpoint: Endpoint, fault: Fault, persistent: bool
+) -> None:
+    path = endpoint.path.format(id=order_id)
+    times = 50 if persistent else 1
+    refused = fault.options.get("status") == 429
+    execute = endpoint.name == "create_order" and not refused
+    orders_before = sandbox.state.order_count()
+    sandbox.fail(**fault.options, times=times, path=path, method=endpoint.method, execute=execute)
+    waits: list[float] = []
+    retried = fault.retried_get if endpoint.safe else fault.retried_unsafe
+    with sandbox.client(
+        sleep=waits.append, max_retries=MAX_RETRIES, timeout=(1.0, READ_TIMEOUT)
+    ) as client:
+        if retried and not persistent:
+            result = endpoint.call(client, order_id)  # recovered
+            assert result is not None
+            expected = 2
+        else:
+            with pytest.raises(fault.error) as info:
+                endpoint.call(client, order_id)
+            assert type(info.value) is fault.error or isinstance(info.value, fault.error)
+            expected = MAX_RETRIES + 1 if retried else 1
+    seen = [
+        r for r in sandbox.requests if r.method == endpoint.method and r.path == "/api/v1" + path
+    ]
+    assert len(seen) == expected
+    assert len(waits) == expected - 1
+    posts = [r for r in sandbox.requests if r.method == "POST" and r.path == "/api/v1/orders"]
+    bought = sandbox.state.order_count() - orders_before
+    if endpoint.name != "create_order":
+        assert posts == []
+        assert bought == 0
+    elif refused:  # every attempt was refused before buying; only a recovered one buys
+        assert bought == (1 if retried and not persistent else 0)
+    else:  # the first POST bought the order: it is never sent again
+        assert len(posts) == 1
+        assert bought == 1
+    sandbox.app.faults.clear()
+
+
+def test_matrix_is_complete() -> None:
+    assert len(SCENARIOS) == len(ENDPOINTS) * len(FAULTS) * 2
