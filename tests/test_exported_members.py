@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import kopechka
 import kopechka.testing
 
@@ -26,6 +28,22 @@ def test_all_is_exactly_the_public_api() -> None:
         assert getattr(kopechka, name) is not None
 
 
+def test_lazy_table_matches_all() -> None:
+    assert set(kopechka._HOMES) == set(kopechka.__all__) - {"__version__"}
+    assert set(dir(kopechka)) >= set(kopechka.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = kopechka.nope  # type: ignore[attr-defined]
+
+
+def test_import_kopechka_loads_names_on_first_use() -> None:
+    code = (
+        "import sys, kopechka; before = 'kopechka._client' in sys.modules;"
+        "from kopechka import KopechkaClient; print(before, 'kopechka._client' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
+
+
 def test_public_names_live_in_the_package_and_are_documented() -> None:
     for name in kopechka.__all__:
         obj = getattr(kopechka, name)
@@ -39,7 +57,10 @@ def test_testing_exports() -> None:
 
 
 def test_import_does_not_load_cli_or_sandbox() -> None:
-    code = "import sys, kopechka; print(sorted(m for m in sys.modules if m.startswith('kopechka')))"
+    code = (
+        "import sys, kopechka; kopechka.KopechkaClient;"
+        "print(sorted(m for m in sys.modules if m.startswith('kopechka')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "'kopechka._cli'" not in out.stdout
     assert "kopechka.testing" not in out.stdout

@@ -1,46 +1,56 @@
 """kopechka: a typed client for the Kopechka temporary-email API.
 
 The public API is exactly ``__all__`` (plus the ``kopechka.testing`` package, the offline sandbox).
-Importing this package does not import the command line or the sandbox.
+Names load on first access (PEP 562, as pydantic does): ``import kopechka`` stays cheap, and
+importing it never loads the command line or the sandbox.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
-from ._client import KopechkaClient
-from ._config import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_WAIT, DEFAULT_TIMEOUT
-from ._exceptions import (
-    APIConnectionError,
-    APIError,
-    APIResponseValidationError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    InternalServerError,
-    KopechkaError,
-    NotFoundError,
-    OrderClosedError,
-    PermissionDeniedError,
-    RateLimitError,
-    WaitTimeoutError,
-)
-from ._mail import Mailbox
-from ._models import (
-    Cancellation,
-    Domain,
-    Message,
-    MessageList,
-    Order,
-    OrderPage,
-    OrderStatus,
-    OrderSummary,
-    Pagination,
-    PollingStatus,
-    Profile,
-)
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._client import KopechkaClient
+    from ._config import (
+        DEFAULT_BASE_URL,
+        DEFAULT_MAX_RETRIES,
+        DEFAULT_MAX_RETRY_WAIT,
+        DEFAULT_TIMEOUT,
+    )
+    from ._exceptions import (
+        APIConnectionError,
+        APIError,
+        APIResponseValidationError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        InternalServerError,
+        KopechkaError,
+        NotFoundError,
+        OrderClosedError,
+        PermissionDeniedError,
+        RateLimitError,
+        WaitTimeoutError,
+    )
+    from ._mail import Mailbox
+    from ._models import (
+        Cancellation,
+        Domain,
+        Message,
+        MessageList,
+        Order,
+        OrderPage,
+        OrderStatus,
+        OrderSummary,
+        Pagination,
+        PollingStatus,
+        Profile,
+    )
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -76,5 +86,39 @@ __all__ = [
     "WaitTimeoutError",
     "__version__",
 ]
+
+# Where each public name lives; kept equal to __all__ by tests/test_exported_members.py.
+_MODULES: dict[str, tuple[str, ...]] = {
+    "._client": ("KopechkaClient",),
+    "._mail": ("Mailbox",),
+    "._config": (
+        "DEFAULT_BASE_URL", "DEFAULT_MAX_RETRIES", "DEFAULT_MAX_RETRY_WAIT", "DEFAULT_TIMEOUT",
+    ),
+    "._exceptions": (
+        "APIConnectionError", "APIError", "APIResponseValidationError", "APIStatusError",
+        "APITimeoutError", "AuthenticationError", "BadRequestError", "InternalServerError",
+        "KopechkaError", "NotFoundError", "OrderClosedError", "PermissionDeniedError",
+        "RateLimitError", "WaitTimeoutError",
+    ),
+    "._models": (
+        "Cancellation", "Domain", "Message", "MessageList", "Order", "OrderPage", "OrderStatus",
+        "OrderSummary", "Pagination", "PollingStatus", "Profile",
+    ),
+}  # fmt: skip
+_HOMES = {name: module for module, names in _MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'kopechka' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 logging.getLogger("kopechka").addHandler(logging.NullHandler())

@@ -17,6 +17,7 @@ The code heuristic, in order:
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from dataclasses import dataclass
@@ -127,41 +128,57 @@ _MONTHS = (
     r"|июл[яь]|августа?|сентябр[яь]|октябр[яь]|ноябр[яь]|декабр[яь]"
 )
 _CURRENCY = r"[$€£¥₽₴₸]|руб(?:\.|лей|ля|ль)?|р\.|usd|eur|rub|gbp|dollars?|euros?"
-_BLANKED = re.compile(
-    "|".join(
-        (
-            r"https?://\S+|www\.\S+",  # links
-            r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",  # e-mail addresses
-            r"#[0-9a-f]{3,8}\b|\brgba?\([^)]*\)",  # colours
-            r"(?:#|№|\bno\.|\bnr\.)\s?[\w-]+",  # numbered things: order #123, № 45
-            r"\b\d{4}[-./]\d{1,2}[-./]\d{1,2}(?!\d)",  # dates: 2024-01-31
-            r"\b\d{1,2}[-./]\d{1,2}[-./]\d{2,4}(?!\d)",  # 31.01.2024, 1/31/24
-            rf"\b\d{{1,2}}\s?(?:{_MONTHS})\b\.?(?:\s?\d{{4}}(?!\d))?",  # 1 января 2024
-            rf"\b(?:{_MONTHS})\b\.?\s?\d{{1,2}}(?!\d)(?:st|nd|rd|th)?,?(?:\s?\d{{4}}(?!\d))?",
-            r"\b\d{1,2}:\d{2}(?::\d{2})?(?!\d)(?:\s?[ap]\.?m\.?)?",  # times
-            rf"(?<!\w)(?:{_CURRENCY})\s?\d[\d,.]*(?:[ \xa0]\d{{3}}(?!\d))*",  # prices: $5, ₽ 1 500
-            rf"\d[\d,.]*(?:[ \xa0]\d{{3}}(?!\d))*\s?(?:{_CURRENCY})(?!\w)",  # 150.75 руб
-            r"\d+(?:[.,]\d+)?\s?%",  # percentages
-            r"\+\d[\d ().-]{6,}\d",  # phones: +7 (999) 123-45-67
-            r"\(\d{3,5}\)\s?\d[\d -]{4,}\d|\b\d{3}[-.]\d{3}[-.]\d{4}\b",  # (800) 555-35-35
-            r"(?:©|\(c\)|copyright)\s?\d{4}(?:\s?[-–]\s?\d{4})?",  # copyright years
-        )
-    ),
-    re.IGNORECASE,
+_BLANKED_SOURCE = "|".join(
+    (
+        r"https?://\S+|www\.\S+",  # links
+        r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",  # e-mail addresses
+        r"#[0-9a-f]{3,8}\b|\brgba?\([^)]*\)",  # colours
+        r"(?:#|№|\bno\.|\bnr\.)\s?[\w-]+",  # numbered things: order #123, № 45
+        r"\b\d{4}[-./]\d{1,2}[-./]\d{1,2}(?!\d)",  # dates: 2024-01-31
+        r"\b\d{1,2}[-./]\d{1,2}[-./]\d{2,4}(?!\d)",  # 31.01.2024, 1/31/24
+        rf"\b\d{{1,2}}\s?(?:{_MONTHS})\b\.?(?:\s?\d{{4}}(?!\d))?",  # 1 января 2024
+        rf"\b(?:{_MONTHS})\b\.?\s?\d{{1,2}}(?!\d)(?:st|nd|rd|th)?,?(?:\s?\d{{4}}(?!\d))?",
+        r"\b\d{1,2}:\d{2}(?::\d{2})?(?!\d)(?:\s?[ap]\.?m\.?)?",  # times
+        rf"(?<!\w)(?:{_CURRENCY})\s?\d[\d,.]*(?:[ \xa0]\d{{3}}(?!\d))*",  # prices: $5, ₽ 1 500
+        rf"\d[\d,.]*(?:[ \xa0]\d{{3}}(?!\d))*\s?(?:{_CURRENCY})(?!\w)",  # 150.75 руб
+        r"\d+(?:[.,]\d+)?\s?%",  # percentages
+        r"\+\d[\d ().-]{6,}\d",  # phones: +7 (999) 123-45-67
+        r"\(\d{3,5}\)\s?\d[\d -]{4,}\d|\b\d{3}[-.]\d{3}[-.]\d{4}\b",  # (800) 555-35-35
+        r"(?:©|\(c\)|copyright)\s?\d{4}(?:\s?[-–]\s?\d{4})?",  # copyright years
+    )
 )
-_RUN = re.compile(r"(?<![\w/@])(?<!\d[.,:-])(\d+(?:[ -]\d+)*)(?!\w|[.,/:]\d)")
-_KEYWORDS = re.compile(
+_RUN_SOURCE = r"(?<![\w/@])(?<!\d[.,:-])(\d+(?:[ -]\d+)*)(?!\w|[.,/:]\d)"
+_KEYWORDS_SOURCE = (
     r"\b(?:code|codes|otp|pin|passcode|pass code|one[- ]time|verification|verify|confirm\w*|"
-    r"security|token|код\w*|подтвержд\w*|парол\w*|одноразов\w*)\b",
-    re.IGNORECASE,
+    r"security|token|код\w*|подтвержд\w*|парол\w*|одноразов\w*)\b"
 )
-_DISTRACTORS = re.compile(
+_DISTRACTORS_SOURCE = (
     r"\b(?:order|invoice|ticket|account|acct|ref|reference|id|tracking|zip|postal|street|st\.|ave|"
     r"suite|apt|box|заказ\w*|сч[её]т\w*|индекс|ул\.|улица|дом|д\.|кв\.|год[ау]?|г\.|year)"
-    r"(?!\w)",
-    re.IGNORECASE,
+    r"(?!\w)"
 )
-_STATE_OR_CITY = re.compile(r"\b[A-Z]{2} $|^,\s?[A-ZА-Я][a-zа-яё]+\b")
+_STATE_OR_CITY_SOURCE = r"\b[A-Z]{2} $|^,\s?[A-ZА-Я][a-zа-яё]+\b"
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    blanked: re.Pattern[str]
+    run: re.Pattern[str]
+    keywords: re.Pattern[str]
+    distractors: re.Pattern[str]
+    state_or_city: re.Pattern[str]
+
+
+@functools.cache
+def _patterns() -> _Patterns:
+    """The heuristic's regexes, compiled on first use so that importing kopechka stays cheap."""
+    return _Patterns(
+        blanked=re.compile(_BLANKED_SOURCE, re.IGNORECASE),
+        run=re.compile(_RUN_SOURCE),
+        keywords=re.compile(_KEYWORDS_SOURCE, re.IGNORECASE),
+        distractors=re.compile(_DISTRACTORS_SOURCE, re.IGNORECASE),
+        state_or_city=re.compile(_STATE_OR_CITY_SOURCE),
+    )
 
 
 @dataclass(frozen=True)
@@ -173,7 +190,7 @@ class _Candidate:
 
 def _candidates(text: str) -> list[_Candidate]:
     found = []
-    for match in _RUN.finditer(text):
+    for match in _patterns().run.finditer(text):
         found.extend(_split_run(match.group(1), match.start(1)))
     return found
 
@@ -217,11 +234,16 @@ def _score(text: str, cand: _Candidate, keywords: list[re.Match[str]]) -> float:
     if len(cand.code) == 6:
         score += 10.0
     before = text[max(0, cand.start - 25) : cand.start]
-    before = before[max((m.end() for m in _KEYWORDS.finditer(before)), default=0) :]
+    p = _patterns()
+    before = before[max((m.end() for m in p.keywords.finditer(before)), default=0) :]
     after = text[cand.end : cand.end + 14]
-    if _DISTRACTORS.search(before) or _DISTRACTORS.search(after) or _STATE_OR_CITY.search(before):
+    if (
+        p.distractors.search(before)
+        or p.distractors.search(after)
+        or p.state_or_city.search(before)
+    ):
         score -= 60.0
-    if _STATE_OR_CITY.search(after) and distance > 40:
+    if p.state_or_city.search(after) and distance > 40:
         score -= 60.0
     if len(cand.code) == 4 and 1900 <= int(cand.code) <= 2099 and distance > 40:
         score -= 40.0
@@ -229,8 +251,9 @@ def _score(text: str, cand: _Candidate, keywords: list[re.Match[str]]) -> float:
 
 
 def _best_code(text: str) -> str | None:
-    masked = _BLANKED.sub(lambda m: " " * len(m.group(0)), text)
-    keywords = list(_KEYWORDS.finditer(masked))
+    p = _patterns()
+    masked = p.blanked.sub(lambda m: " " * len(m.group(0)), text)
+    keywords = list(p.keywords.finditer(masked))
     scored = [(_score(masked, c, keywords), -c.start, c.code) for c in _candidates(masked)]
     best = max((s for s in scored if s[0] >= 0), default=None)
     return None if best is None else best[2]

@@ -73,6 +73,7 @@ class _Model(BaseModel):
         validate_by_name=True,
         validate_by_alias=True,
         serialize_by_alias=False,
+        defer_build=True,
     )
 
 

@@ -36,16 +36,19 @@ from ._extract import html_to_text, looks_like_html
 from ._models import (
     Cancellation,
     Domain,
+    Message,
     MessageList,
     Order,
     OrderPage,
     OrderStatus,
+    OrderSummary,
     Pagination,
     PollingStatus,
     Profile,
 )
 
 R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 T = TypeVar("T")
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
@@ -64,75 +67,110 @@ class ResponseLike(Protocol):
 
 
 # --- bodies: the envelopes as the documentation shows them ------------------------------------
+# Plain (not generic) pydantic models: a generic model costs ~30 ms of import time to declare.
 
 
-class _Body(BaseModel, Generic[R]):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+class _Body(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     success: bool = True
     message: str | None = None
 
-    def result(self) -> R:
-        raise NotImplementedError
+
+class BodyShape(Protocol[R_co]):
+    """A body model: validated from the raw bytes, then asked for the call's result."""
+
+    @classmethod
+    def model_validate_json(cls, json_data: bytes) -> _Result[R_co]: ...
 
 
-class _DataBody(_Body[T], Generic[T]):
-    data: T | None = None
+class _Result(Protocol[R_co]):
+    @property
+    def success(self) -> bool: ...
+    def result(self) -> R_co: ...
 
-    def result(self) -> T:
-        if self.data is None:
-            raise _MissingFieldError("data")
-        return self.data
+
+def _present(value: T | None, name: str) -> T:
+    if value is None:
+        raise _MissingFieldError(name)
+    return value
+
+
+class _ProfileBody(_Body):
+    data: Profile | None = None
+
+    def result(self) -> Profile:
+        return _present(self.data, "data")
+
+
+class _DomainsBody(_Body):
+    data: list[Domain] | None = None
+
+    def result(self) -> list[Domain]:
+        return _present(self.data, "data")
+
+
+class _OrderBody(_Body):
+    data: Order | None = None
+
+    def result(self) -> Order:
+        return _present(self.data, "data")
+
+
+class _PollingBody(_Body):
+    data: PollingStatus | None = None
+
+    def result(self) -> PollingStatus:
+        return _present(self.data, "data")
 
 
 class _BalanceData(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     balance: Decimal
 
 
-class _BalanceBody(_Body[Decimal]):
+class _BalanceBody(_Body):
     data: _BalanceData | None = None
 
     def result(self) -> Decimal:
-        if self.data is None:
-            raise _MissingFieldError("data")
-        return self.data.balance
+        return _present(self.data, "data").balance
 
 
-class _PageBody(_Body[OrderPage]):
+class _PageBody(_Body):
+    """``pagination`` sits beside ``data``, at the top level."""
+
     data: list[Order] | None = None
     pagination: Pagination | None = None
 
     def result(self) -> OrderPage:
-        if self.data is None or self.pagination is None:
-            raise _MissingFieldError("data" if self.data is None else "pagination")
-        return OrderPage(orders=self.data, pagination=self.pagination)
+        orders = _present(self.data, "data")
+        return OrderPage(orders=orders, pagination=_present(self.pagination, "pagination"))
 
 
-class _MessagesBody(_Body[MessageList]):
-    """``messages`` and ``order`` sit at the top level, beside ``success``."""
+class _MessagesBody(_Body):
+    """``messages`` and ``order`` sit at the top level, beside ``success``: no ``data``."""
 
-    messages: list[Any] | None = None
-    order: Any = None
+    messages: list[Message] | None = None
+    order: OrderSummary | None = None
 
     def result(self) -> MessageList:
-        if self.messages is None or self.order is None:
-            raise _MissingFieldError("messages" if self.messages is None else "order")
-        return MessageList.model_validate({"messages": self.messages, "order": self.order})
+        messages = _present(self.messages, "messages")
+        return MessageList(messages=messages, order=_present(self.order, "order"))
 
 
-class _CancelBody(_Body[Cancellation]):
+class _CancelBody(_Body):
     """``refundAmount`` and ``message`` sit at the top level: there is no ``data``."""
 
     refundAmount: Decimal | None = None  # noqa: N815 - the wire spelling
 
     def result(self) -> Cancellation:
-        if self.refundAmount is None:
-            raise _MissingFieldError("refundAmount")
-        return Cancellation(message=self.message or "", refund_amount=self.refundAmount)
+        refund = _present(self.refundAmount, "refundAmount")
+        return Cancellation(message=self.message or "", refund_amount=refund)
 
 
 class _ErrorBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     message: str | None = None
     error: str | None = None
@@ -151,7 +189,7 @@ class Call(Generic[R]):
 
     method: str
     path: str
-    body: type[_Body[R]]
+    body: BodyShape[R]
     params: Mapping[str, str] | None = None
     json: Mapping[str, str] | None = None
 
@@ -189,7 +227,7 @@ def order_path(order_id: object) -> str:
 
 def get_profile() -> Call[Profile]:
     """``GET /profile``."""
-    return Call("GET", "/profile", _DataBody[Profile])
+    return Call("GET", "/profile", _ProfileBody)
 
 
 def get_balance() -> Call[Decimal]:
@@ -199,7 +237,7 @@ def get_balance() -> Call[Decimal]:
 
 def get_domains() -> Call[list[Domain]]:
     """``GET /domains``."""
-    return Call("GET", "/domains", _DataBody[list[Domain]])
+    return Call("GET", "/domains", _DomainsBody)
 
 
 def list_orders(
@@ -218,13 +256,13 @@ def list_orders(
 
 def get_order(order_id: object) -> Call[Order]:
     """``GET /orders/{orderId}``."""
-    return Call("GET", order_path(order_id), _DataBody[Order])
+    return Call("GET", order_path(order_id), _OrderBody)
 
 
 def create_order(domain: object, site: object) -> Call[Order]:
     """``POST /orders``: this one spends money."""
     body = {"domain": _text("domain", domain), "site": _text("site", site)}
-    return Call("POST", "/orders", _DataBody[Order], json=body)
+    return Call("POST", "/orders", _OrderBody, json=body)
 
 
 def cancel_order(order_id: object) -> Call[Cancellation]:
@@ -239,7 +277,7 @@ def get_messages(order_id: object) -> Call[MessageList]:
 
 def start_polling(order_id: object) -> Call[PollingStatus]:
     """``POST /orders/{orderId}/start-polling``."""
-    return Call("POST", order_path(order_id) + "/start-polling", _DataBody[PollingStatus])
+    return Call("POST", order_path(order_id) + "/start-polling", _PollingBody)
 
 
 # --- base URL ----------------------------------------------------------------------------------

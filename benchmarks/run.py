@@ -1,0 +1,455 @@
+"""Benchmarks for kopechka: each figure a ratio against a baseline measured in the same run.
+
+    python benchmarks/run.py            # full run, writes benchmarks/RESULTS.md
+    python benchmarks/run.py --quick    # small counts, a smoke run (prints only)
+
+Servers run in separate processes (benchmarks/canned_server.py answers canned bodies; the sandbox
+for the wait latency), so the client-side CPU (``time.process_time`` of this process) is ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from kopechka import KopechkaClient
+
+HERE = Path(__file__).resolve().parent
+KEY = "bench-key"
+HEADERS = {"X-API-Key": KEY, "Content-Type": "application/json"}
+
+
+@dataclass
+class Row:
+    figure: str
+    value: str
+    baseline: str
+    ratio: str
+    target: str
+    verdict: str
+
+
+ROWS: list[Row] = []
+
+
+def record(
+    figure: str, value: str, baseline: str, ratio: str, target: str, ok: bool | None
+) -> None:
+    verdict = "-" if ok is None else ("met" if ok else "MISSED")
+    ROWS.append(Row(figure, value, baseline, ratio, target, verdict))
+    print(f"  {figure}: {value} vs {baseline} -> {ratio} (target {target}) {verdict}", flush=True)
+
+
+# --- servers in their own processes -----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def canned_server(tls: tuple[str, str] | None = None) -> Iterator[str]:
+    command = [sys.executable, str(HERE / "canned_server.py")]
+    if tls:
+        command += ["--tls", *tls]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            port = int(proc.stdout.readline())
+            scheme = "https" if tls else "http"
+            yield f"{scheme}://127.0.0.1:{port}/api/v1"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def sandbox_server() -> Iterator[tuple[str, str]]:
+    command = [
+        sys.executable,
+        "-m",
+        "kopechka",
+        "sandbox",
+        "--port",
+        "0",
+        "--api-key",
+        KEY,
+        "--balance",
+        "100000",
+    ]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            url = proc.stdout.readline().split()[-1]
+            yield url, url.removesuffix("/api/v1")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def make_certificate(directory: str) -> tuple[str, str] | None:
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    command = [
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+    ]
+    try:
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return cert, key
+
+
+# --- measuring ---------------------------------------------------------------------------------
+
+
+def per_call(fn: Callable[[], object], n: int, repeats: int = 3) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) per call: the best of ``repeats`` runs of ``n`` calls."""
+    for _ in range(max(3, n // 20)):
+        fn()
+    best_cpu = best_wall = float("inf")
+    for _ in range(repeats):
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(n):
+            fn()
+        best_cpu = min(best_cpu, (time.process_time() - cpu) / n)
+        best_wall = min(best_wall, (time.perf_counter() - wall) / n)
+    return best_cpu, best_wall
+
+
+def us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.0f} µs"
+
+
+def cpu_per_call(url: str, n: int) -> None:
+    print("client CPU per call (plain HTTP, keep-alive)", flush=True)
+    session = requests.Session()
+    cases = [
+        ("get_balance", "/balance", lambda c: c.get_balance(), 1.3),
+        (
+            "list_orders, 100-order page",
+            "/orders?page=1&limit=100",
+            lambda c: c.list_orders(limit=100),
+            2.0,
+        ),
+        (
+            "get_messages, 20 messages",
+            "/orders/API-1/messages",
+            lambda c: c.get_messages("API-1"),
+            None,
+        ),
+    ]
+    with KopechkaClient(KEY, base_url=url) as client:
+        for name, path, call, target in cases:
+            bare, _ = per_call(lambda p=path: session.get(url + p, headers=HEADERS).json(), n)
+            ours, _ = per_call(lambda c=call: c(client), n)
+            vendor, _ = per_call(
+                lambda p=path: requests.get(url + p, headers=HEADERS).json(), n // 4
+            )
+            ratio = ours / bare
+            goal = f"<= {target}x bare session" if target else "-"
+            record(
+                f"CPU {name}: kopechka",
+                us(ours),
+                f"bare session {us(bare)}",
+                f"{ratio:.2f}x",
+                goal,
+                ratio <= target if target else None,
+            )
+            vendor_name = f"CPU {name}: vendor style (requests.get)"
+            record(
+                vendor_name,
+                us(vendor),
+                f"bare session {us(bare)}",
+                f"{vendor / bare:.2f}x",
+                "-",
+                None,
+            )
+    session.close()
+
+
+def tls_wall_time(n: int) -> None:
+    print("wall time over TLS on loopback", flush=True)
+    with tempfile.TemporaryDirectory() as directory:
+        pair = make_certificate(directory)
+        if pair is None:
+            record("TLS wall time", "not measured", "openssl missing", "-", ">= 2x faster", None)
+            return
+        with canned_server(tls=pair) as url:
+            session = requests.Session()
+            session.verify = pair[0]
+            session.trust_env = False  # else $REQUESTS_CA_BUNDLE overrides session.verify
+            with KopechkaClient(KEY, base_url=url, session=session) as client:
+                _, ours = per_call(client.get_balance, n)
+                _, vendor = per_call(
+                    lambda: requests.get(url + "/balance", headers=HEADERS, verify=pair[0]).json(),
+                    n // 4,
+                )
+            session.close()
+    speedup = vendor / ours
+    record(
+        "TLS get_balance wall: kopechka",
+        us(ours),
+        f"vendor style {us(vendor)}",
+        f"{speedup:.1f}x faster",
+        ">= 2x faster",
+        speedup >= 2,
+    )
+
+
+def import_time(runs: int) -> None:
+    print("import time", flush=True)
+    probe = "import time; t = time.perf_counter(); import {}; print(time.perf_counter() - t)"
+
+    def once(modules: str) -> float:
+        out = subprocess.run(
+            [sys.executable, "-c", probe.format(modules)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return float(out.stdout)
+
+    ours, base = [], []
+    for _ in range(runs):  # interleaved, so drift in machine load hits both alike
+        ours.append(once("kopechka"))
+        base.append(once("requests, pydantic"))
+    ratio = statistics.median(ours) / statistics.median(base)
+    record(
+        "import kopechka",
+        f"{statistics.median(ours) * 1000:.0f} ms",
+        f"import requests, pydantic {statistics.median(base) * 1000:.0f} ms",
+        f"{ratio:.2f}x",
+        "<= 1.15x",
+        ratio <= 1.15,
+    )
+
+
+class _PoolWarnings(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "pool is full" in record.getMessage():
+            self.count += 1
+
+
+def threads(url: str, calls: int) -> None:
+    print("32 threads sharing one client", flush=True)
+    warnings = _PoolWarnings()
+    logging.getLogger("urllib3").addHandler(warnings)
+    with KopechkaClient(KEY, base_url=url) as client:
+        per_call(client.get_balance, 50, repeats=1)
+        start = time.perf_counter()
+        for _ in range(calls):
+            client.get_balance()
+        single = calls / (time.perf_counter() - start)
+        with ThreadPoolExecutor(32) as pool:
+            start = time.perf_counter()
+            list(pool.map(lambda _: client.get_balance(), range(calls * 4)))
+            many = calls * 4 / (time.perf_counter() - start)
+    logging.getLogger("urllib3").removeHandler(warnings)
+    record(
+        "get_balance throughput, 32 threads",
+        f"{many:,.0f}/s",
+        f"1 thread {single:,.0f}/s",
+        f"{many / single:.2f}x",
+        "no pool warnings",
+        warnings.count == 0,
+    )
+    record(
+        "connection-pool warnings at 32 threads",
+        str(warnings.count),
+        "0",
+        "-",
+        "0",
+        warnings.count == 0,
+    )
+
+
+def iter_memory(url: str, total: int) -> None:
+    print(f"iter_orders over {total:,} orders", flush=True)
+    with KopechkaClient(KEY, base_url=url) as client:
+        tracemalloc.start()
+        baseline = tracemalloc.get_traced_memory()[0]
+        count = 0
+        start = time.perf_counter()
+        for _order in client.iter_orders(page_size=100):
+            count += 1
+            if count >= total:
+                break
+        elapsed = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1] - baseline
+        tracemalloc.stop()
+    growth = peak / 2**20
+    figure = f"iter_orders peak memory growth ({count:,} orders, {elapsed:.1f} s)"
+    record(figure, f"{growth:.1f} MB", "flat", "-", "< 30 MB", growth < 30)
+
+
+def wait_latency(runs: int, poll_interval: float = 0.5) -> None:
+    print(f"wait_for_message latency, poll_interval {poll_interval} s", flush=True)
+    rng = random.Random(7)
+    latencies = []
+    with sandbox_server() as (url, root), KopechkaClient(KEY, base_url=url) as client:
+        admin = requests.Session()
+        for _ in range(runs):
+            order_id = client.create_order("inbox.test", "x.com").order_id
+            returned: list[float] = []
+
+            def wait(order_id: str = order_id, returned: list[float] = returned) -> None:
+                client.wait_for_message(order_id, timeout=30, poll_interval=poll_interval)
+                returned.append(time.perf_counter())
+
+            waiter = threading.Thread(target=wait)
+            waiter.start()
+            time.sleep(rng.uniform(0.1, 0.1 + poll_interval))
+            admin.post(
+                f"{root}/_sandbox/deliver", json={"order_id": order_id, "content": "code 1234"}
+            )
+            visible = time.perf_counter()
+            waiter.join()
+            latencies.append(returned[0] - visible)
+        admin.close()
+        keep_alive = sandbox_latency(url)
+    latencies.sort()
+    p95 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))]
+    record(
+        f"mail visible -> wait returns ({runs} runs)",
+        f"median {statistics.median(latencies) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, worst "
+        f"{latencies[-1] * 1000:.0f} ms",
+        f"poll interval {poll_interval * 1000:.0f} ms",
+        "-",
+        "<= poll interval + 1 round trip",
+        latencies[-1] <= poll_interval + 0.1,
+    )
+    median, p99 = keep_alive
+    record(
+        "sandbox keep-alive request (bare session)",
+        f"median {median * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms",
+        "-",
+        "-",
+        "well under 2 ms",
+        median < 0.002,
+    )
+
+
+def sandbox_latency(url: str, n: int = 1000) -> tuple[float, float]:
+    session = requests.Session()
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        session.get(url + "/balance", headers=HEADERS)
+        times.append(time.perf_counter() - start)
+    session.close()
+    times.sort()
+    return statistics.median(times), times[int(n * 0.99)]
+
+
+def sandbox_throughput(seconds: float) -> None:
+    print("sandbox throughput: 32 threads buying, polling, cancelling", flush=True)
+    with sandbox_server() as (url, root), KopechkaClient(KEY, base_url=url) as client:
+        stop = time.monotonic() + seconds
+        admin = requests.Session()
+        lock = threading.Lock()
+
+        def work(_: int) -> int:
+            done = 0
+            while time.monotonic() < stop:
+                order = client.create_order("inbox.test", "x.com")
+                with lock:
+                    admin.post(
+                        f"{root}/_sandbox/deliver",
+                        json={"order_id": order.order_id, "content": "c 1234"},
+                    )
+                client.get_messages(order.order_id)
+                client.start_polling(order.order_id)
+                client.cancel_order(order.order_id)
+                done += 5
+            return done
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(32) as pool:
+            total = sum(pool.map(work, range(32)))
+        rate = total / (time.perf_counter() - start)
+        admin.close()
+    record(
+        f"sandbox, 32 threads for {seconds:.0f} s", f"{rate:,.0f} requests/s", "-", "-", "-", None
+    )
+
+
+def write_results(quick: bool) -> None:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Measured by `python benchmarks/run.py` on {time.strftime('%Y-%m-%d')}: "
+        f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, "
+        f"{platform.machine()}. Servers ran in separate processes; CPU is this process's alone.",
+        "Figures are ratios against a baseline measured in the same run; the machine is shared, so "
+        "absolute numbers move between runs while ratios hold.",
+        "",
+        "| figure | kopechka | baseline | ratio | target | |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {r.figure} | {r.value} | {r.baseline} | {r.ratio} | {r.target} | {r.verdict} |"
+            for r in ROWS
+        ),
+        "",
+    ]
+    if not quick:
+        (HERE / "RESULTS.md").write_text("\n".join(lines))
+        print(f"wrote {HERE / 'RESULTS.md'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--quick", action="store_true", help="small counts; do not write RESULTS.md"
+    )
+    args = parser.parse_args()
+    n = 100 if args.quick else 2000
+    with canned_server() as url:
+        cpu_per_call(url, n)
+        threads(url, 100 if args.quick else 2000)
+        iter_memory(url, 2_000 if args.quick else 100_000)
+    tls_wall_time(n // 2)
+    import_time(3 if args.quick else 15)
+    wait_latency(3 if args.quick else 50)
+    sandbox_throughput(1.0 if args.quick else 10.0)
+    print()
+    width = max(len(r.figure) for r in ROWS)
+    for r in ROWS:
+        print(f"{r.figure.ljust(width)}  {r.value:>24}  {r.ratio:>12}  {r.verdict}")
+    write_results(args.quick)
+    sys.exit(1 if any(r.verdict == "MISSED" for r in ROWS) and not args.quick else 0)
+
+
+if __name__ == "__main__":
+    main()
