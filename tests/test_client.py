@@ -261,3 +261,33 @@ def test_client_closes_its_own_session(sandbox: Sandbox) -> None:
     assert adapter.poolmanager.pools  # type: ignore[attr-defined]
     client.close()
     assert not adapter.poolmanager.pools  # type: ignore[attr-defined]
+
+
+def test_environment_proxies_resolved_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/custom.pem")
+    client = KopechkaClient("k")
+    session = client._transport.session
+    assert session.trust_env is False  # no per-request scan of the environment
+    assert session.proxies.get("https") == "http://proxy.internal:3128"
+    assert session.verify == "/etc/ssl/custom.pem"
+
+
+def test_no_proxy_bypasses_for_the_sandbox(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    with sandbox.client() as client:
+        assert client.get_balance() == Decimal("100")
+        assert client._transport.session.proxies == {}
+
+
+def test_proxy_from_environment_is_used(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with sandbox.client(max_retries=0) as client, pytest.raises(APIConnectionError):
+        client.get_balance()  # sent to the (dead) proxy, as the environment asks
+    assert sandbox.requests == []

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -131,7 +132,7 @@ class Transport:
         self.timeout = timeout
         self.policy = policy
         self.owns_session = session is None
-        self.session = session if session is not None else _new_session()
+        self.session = session if session is not None else _new_session(base_url)
         self._origin = origin(base_url)
         self._headers = {
             "X-API-Key": api_key,
@@ -286,9 +287,22 @@ def _log(method: str, path: str, outcome: object, attempt: int, started: float) 
         )
 
 
-def _new_session() -> requests.Session:
+def _new_session(base_url: str) -> requests.Session:
+    """The client's own session: a pool for 32 threads, no retries of its own, and the
+    environment (proxies, CA bundle) read once here instead of on every request.
+
+    With ``trust_env`` on, requests scans the whole environment for proxy settings on every
+    request (about a third of a call's CPU on a machine with many variables). All requests go to
+    ``base_url``'s origin, so its proxy settings are resolved once. netrc credentials are not
+    wanted: the key travels as ``X-API-Key``.
+    """
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=DEFAULT_POOL_SIZE, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
+    session.proxies = dict(requests.utils.get_environ_proxies(base_url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.trust_env = False
     return session
