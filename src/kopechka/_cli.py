@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TextIO
 
@@ -68,8 +69,8 @@ def money(value: Decimal) -> str:
 def _cell(value: object) -> str:
     if isinstance(value, Decimal):
         return money(value)
-    if hasattr(value, "strftime"):
-        return value.strftime("%Y-%m-%d %H:%M:%S")  # type: ignore[no-any-return]
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
     text = str(value if value is not None else "-")
     return text if len(text) <= 60 else text[:57] + "..."
 

@@ -48,17 +48,20 @@ __all__ = ["KopechkaClient"]
 R = TypeVar("R")
 
 
+def _positive(value: object) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
+
+
 def _check_timeout(timeout: object) -> Timeout:
-    values = timeout if isinstance(timeout, tuple) else (timeout,)
-    if len(values) not in (1, 2) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values
-    ):
-        raise ValueError(
-            f"timeout must be a positive number or a (connect, read) pair: {timeout!r}"
-        )
-    if isinstance(timeout, tuple):
-        return (float(timeout[0]), float(timeout[1]))
-    return float(timeout)  # type: ignore[arg-type]
+    if isinstance(timeout, tuple) and len(timeout) == 2:
+        connect, read = _positive(timeout[0]), _positive(timeout[1])
+        if connect is not None and read is not None:
+            return (connect, read)
+    elif (single := _positive(timeout)) is not None:
+        return single
+    raise ValueError(f"timeout must be a positive number or a (connect, read) pair: {timeout!r}")
 
 
 def _check_key(api_key: str | None) -> str:

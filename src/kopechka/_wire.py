@@ -169,13 +169,6 @@ class _CancelBody(_Body):
         return Cancellation(message=self.message or "", refund_amount=refund)
 
 
-class _ErrorBody(BaseModel):
-    model_config = ConfigDict(extra="ignore", defer_build=True)
-
-    message: str | None = None
-    error: str | None = None
-
-
 class _MissingFieldError(Exception):
     """A documented field is absent from an otherwise well-formed body."""
 
@@ -410,10 +403,9 @@ def status_error(response: ResponseLike, secret: str | None = None) -> APIStatus
     body: Any
     try:
         body = pydantic_core.from_json(content) if content else None
-        parsed = _ErrorBody.model_validate(body) if isinstance(body, dict) else _ErrorBody()
-        message = parsed.message or parsed.error or None
     except ValueError:
-        body, message = _snippet(content), None
+        body = _snippet(content)
+    message = _server_message(body)
     if 300 <= status < 400:
         location = header(response.headers, "location") or "nowhere"
         message = f"redirect to {location} not followed: the API key is sent only to base_url"
@@ -424,6 +416,16 @@ def status_error(response: ResponseLike, secret: str | None = None) -> APIStatus
             text, body=body, response=response, retry_after=parse_retry_after(response.headers)
         )
     return cls(text, status_code=status, body=body, response=response)
+
+
+def _server_message(body: Any) -> str | None:
+    """The error body's ``message`` (or ``error``) when it is a non-empty string."""
+    if isinstance(body, dict):
+        for key in ("message", "error"):
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                return value
+    return None
 
 
 def decode(call: Call[R], response: ResponseLike, secret: str | None = None) -> R:
