@@ -233,3 +233,38 @@ def test_helpers_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert to_json({"a": [Decimal("1.5")]}) == {"a": ["1.5"]}
     assert main(["demo"]) == 0
     assert "Extracted code" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_long_wait_shows_progress_on_a_terminal(cli_sandbox: Sandbox) -> None:
+    import pty
+
+    with cli_sandbox.client() as client:
+        order_id = client.create_order("example.com", "x.com").order_id
+    env = {**os.environ, "KOPECHKA_BASE_URL": cli_sandbox.url, "KOPECHKA_API_KEY": SECRET}
+    leader, follower = pty.openpty()
+    try:
+        result = subprocess.run(
+            [KOPECHKA, "wait", order_id, "--timeout", "1.5", "--poll-interval", "0.2"],
+            env=env, stdout=subprocess.PIPE, stderr=follower, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        os.close(follower)
+        follower = -1
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closed: everything was read
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        if follower >= 0:
+            os.close(follower)
+        os.close(leader)
+    assert result.returncode == 3
+    text = seen.decode()
+    assert f"waiting for mail on {order_id}..." in text
+    assert "\x1b[K" in text  # the progress line is cleared before the final message
+    assert "kopechka: timed out" in text

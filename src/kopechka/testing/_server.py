@@ -16,13 +16,15 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from .._client import KopechkaClient
 from ._app import API_PREFIX, Fault, RecordedRequest, Reply, SandboxApp
 from ._state import DEFAULT_DOMAINS, SandboxDomain, SandboxError, SandboxState
 
 __all__ = ["App", "AppServer", "Sandbox"]
+
+S = TypeVar("S", bound="AppServer")
 
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
             429: "Too Many Requests", 500: "Internal Server Error"}  # fmt: skip
@@ -86,8 +88,12 @@ class AppServer:
         self._address = (host, port)
         self._server: _Server | None = None
 
-    def start(self) -> AppServer:
-        """Bind and serve in a background thread; returns ``self``."""
+    def start(self: S) -> S:
+        """Bind and serve in a background thread.
+
+        Returns:
+            This server, running.
+        """
         if self._server is None:
             self._server = _Server(self._address, _Handler)
             self._server.app = self.app
@@ -104,7 +110,7 @@ class AppServer:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> AppServer:
+    def __enter__(self: S) -> S:
         return self.start()
 
     def __exit__(
@@ -117,7 +123,8 @@ class AppServer:
 
     @property
     def root_url(self) -> str:
-        """``http://host:port`` of the running server."""
+        """``http://host:port`` of the running server (the sandbox's admin routes live under
+        ``/_sandbox/``)."""
         if self._server is None:
             raise RuntimeError("the sandbox is not running: call start() or use it in a with block")
         raw_host, port = self._server.server_address[:2]
@@ -126,7 +133,7 @@ class AppServer:
         return f"http://{host}:{port}"
 
 
-class Sandbox:
+class Sandbox(AppServer):
     """The offline Kopechka API on loopback: a free port, a background thread, real HTTP.
 
     Args:
@@ -159,26 +166,11 @@ class Sandbox:
             api_key=api_key, balance=Decimal(balance), domains=tuple(domains),
             order_duration=order_duration,
         )  # fmt: skip
-        self.app = SandboxApp(self.state, rate_limit=rate_limit)
-        self._http = AppServer(self.app, host, port)
+        self.app: SandboxApp = SandboxApp(self.state, rate_limit=rate_limit)
+        super().__init__(self.app, host, port)
         self._codes = random.Random()
         if auto_mail is not None:
             self.app.on_order.append(lambda order: self._mail_later(order, auto_mail))
-
-    # --- life cycle ---
-
-    def start(self) -> Sandbox:
-        """Bind and serve in a background thread.
-
-        Returns:
-            This sandbox, running.
-        """
-        self._http.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        self._http.stop()
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (``kopechka sandbox``)."""
@@ -188,22 +180,6 @@ class Sandbox:
                 time.sleep(3600)
         finally:
             self.stop()
-
-    def __enter__(self) -> Sandbox:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def root_url(self) -> str:
-        """``http://host:port``: the admin routes live under ``/_sandbox/``."""
-        return self._http.root_url
 
     @property
     def url(self) -> str:
