@@ -193,3 +193,15 @@ def test_backoff_caps_and_jitters() -> None:
     assert backoff_delay(0, lambda: 0.0) == 0.5
     assert backoff_delay(0, lambda: 1.0) == 0.375
     assert backoff_delay(10, lambda: 0.0) == 8.0
+
+
+def test_unexpected_errors_are_not_retried(sandbox: Sandbox, sleeps: Sleeps) -> None:
+    import requests
+
+    class Broken(requests.Session):
+        def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            raise KeyError("a bug, not the network")
+
+    with sandbox.client(sleep=sleeps, session=Broken()) as client, pytest.raises(KeyError):
+        client.get_balance()
+    assert sleeps == []

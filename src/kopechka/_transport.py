@@ -195,6 +195,8 @@ class Transport:
         outcome = state.outcome
         assert outcome is not None
         failure = outcome.exception()
+        if failure is not None and not isinstance(failure, _AttemptError):
+            return None  # not a network failure: a bug is raised at once, never retried
         wait = self.policy.delay(
             idempotent=idempotent,
             retries_done=state.attempt_number - 1,
