@@ -12,9 +12,13 @@ import pytest
 from kopechka import (
     AuthenticationError,
     KopechkaClient,
+    Message,
+    MessageList,
     NotFoundError,
     OrderClosedError,
+    RateLimitError,
     WaitTimeoutError,
+    _mail,
 )
 from kopechka.testing import Sandbox
 
@@ -204,3 +208,76 @@ def test_wait_arguments_checked(sandbox, client, order_id, kwargs) -> None:
     with pytest.raises(ValueError):
         client.wait_for_message(order_id, **kwargs)
     assert sandbox.requests == []
+
+
+# --- the wait loop alone: fake fetchers, a fake clock ------------------------------------------
+
+from kopechka import (  # noqa: E402
+    Message,
+    MessageList,
+    RateLimitError,
+    _mail,
+)
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def listing(*subjects: str, status: str = "active") -> MessageList:
+    return MessageList.model_validate({
+        "messages": [{"id": f"m{i}", "from": "a@b", "subject": s, "content": f"code {1000 + i}",
+                      "receivedAt": "2024-01-01T00:00:00Z"} for i, s in enumerate(subjects)],
+        "order": {"id": "o", "email": "e", "domain": "d", "status": status, "created_at": "2024-01-01T00:00:00Z"},
+    })  # fmt: skip
+
+
+def test_retry_after_zero_is_not_replaced_by_the_poll_interval() -> None:
+    fake = FakeTime()
+    answers: list[object] = [RateLimitError("slow down", retry_after=0.0), listing("Code")]
+
+    def fetch(deadline: float) -> MessageList:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer  # type: ignore[return-value]
+
+    found = _mail.wait_for((fetch, lambda d: None), "o", timeout=10, poll_interval=2,
+                           clock=fake.clock, sleep=fake.sleep)  # fmt: skip
+    assert found.message.subject == "Code"
+    assert fake.sleeps == [0.0]
+
+
+def test_each_message_is_judged_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeTime()
+    judged: list[str] = []
+    real = _mail.matches
+
+    def counting(message: Message, **filters: object) -> bool:
+        judged.append(message.id)
+        return real(message, **filters)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_mail, "matches", counting)
+    with pytest.raises(WaitTimeoutError) as info:
+        _mail.wait_for((lambda d: listing("Hello", "News"), lambda d: None), "o", timeout=5,
+                       poll_interval=1, subject="code", clock=fake.clock, sleep=fake.sleep)  # fmt: skip
+    assert sorted(judged) == ["m0", "m1"]  # five looks, each message judged once
+    assert len(info.value.messages) == 2
+    assert sum(fake.sleeps) == pytest.approx(5.0)
+
+
+def test_deadline_caps_every_pause() -> None:
+    fake = FakeTime()
+    with pytest.raises(WaitTimeoutError):
+        _mail.wait_for((lambda d: listing(), lambda d: None), "o", timeout=2.5, poll_interval=1,
+                       clock=fake.clock, sleep=fake.sleep)  # fmt: skip
+    assert fake.sleeps == [1.0, 1.0, 0.5]

@@ -113,48 +113,94 @@ def wait_for(
         APIError: A failure that waiting cannot outlast.
     """
     _check(timeout, poll_interval, {"subject": subject, "sender": sender, "pattern": pattern})
-    fetch, start_polling = fetchers
-    deadline = clock() + float(timeout)
-    seen: dict[str, Message] = {}
-    skip: set[str] | None = None
-    polling = False
-    last_error: APIError | None = None
-    while clock() < deadline:
-        try:
-            listing = fetch(deadline)
-        except _TRANSIENT as exc:
-            last_error = exc
-            pause = exc.retry_after if isinstance(exc, RateLimitError) else None
-            sleep(max(0.0, min(pause or poll_interval, deadline - clock())))
-            continue
-        if skip is None:
-            skip = {m.id for m in listing.messages} if skip_existing else set()
-        for message in listing.messages:
-            seen.setdefault(message.id, message)
-            if message.id in skip or not matches(
-                message, subject=subject, sender=sender, pattern=pattern
-            ):
+    wait = _Wait(
+        fetchers, order_id, float(timeout), float(poll_interval), clock, sleep,
+        accept=lambda m: matches(m, subject=subject, sender=sender, pattern=pattern),
+        code_pattern=code_pattern, need_code=need_code, skip_existing=skip_existing,
+    )  # fmt: skip
+    return wait.run()
+
+
+class _Wait:
+    """One wait: what was seen, what was rejected, whether polling was started."""
+
+    def __init__(
+        self,
+        fetchers: tuple[Callable[[float], MessageList], Callable[[float], object]],
+        order_id: str,
+        timeout: float,
+        poll_interval: float,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+        *,
+        accept: Callable[[Message], bool],
+        code_pattern: str | re.Pattern[str] | None,
+        need_code: bool,
+        skip_existing: bool,
+    ) -> None:
+        self.fetch, self.start_polling = fetchers
+        self.order_id, self.timeout, self.poll_interval = order_id, timeout, poll_interval
+        self.clock, self.sleep = clock, sleep
+        self.accept, self.code_pattern, self.need_code = accept, code_pattern, need_code
+        self.skip_existing = skip_existing
+        self.deadline = clock() + timeout
+        self.seen: dict[str, Message] = {}
+        self.done: set[str] | None = None  # ids never to look at again: skipped or rejected
+        self.polling = False
+        self.last_error: APIError | None = None
+
+    def run(self) -> Found:
+        while self.clock() < self.deadline:
+            listing = self._look()
+            if listing is None:
                 continue
-            code = extract_code(message.content, code_pattern, subject=message.subject)
-            if code is not None or not need_code:
-                return Found(message, code)
-        status = str(listing.order.status)
-        if status in CLOSED:
-            raise OrderClosedError(
-                f"order {order_id} is {status}: no mail will come", status=status,
-                messages=list(seen.values()),
-            )  # fmt: skip
-        if listing.messages and not polling:
-            polling = _start(start_polling, deadline)
-            if polling:
-                continue  # look again at once: polling may have made newer mail visible
-        sleep(max(0.0, min(poll_interval, deadline - clock())))
-    what = "message with a code" if need_code else "matching message"
-    error = WaitTimeoutError(
-        f"no {what} on order {order_id} within {timeout:g} s ({len(seen)} seen)",
-        messages=list(seen.values()),
-    )
-    raise error from last_error
+            found = self._first_match(listing)
+            if found is not None:
+                return found
+            status = str(listing.order.status)
+            if status in CLOSED:
+                raise OrderClosedError(
+                    f"order {self.order_id} is {status}: no mail will come",
+                    status=status, messages=list(self.seen.values()),
+                )  # fmt: skip
+            if listing.messages and not self.polling:
+                self.polling = _start(self.start_polling, self.deadline)
+                if self.polling:
+                    continue  # look again at once: polling may have made newer mail visible
+            self._pause(self.poll_interval)
+        what = "message with a code" if self.need_code else "matching message"
+        error = WaitTimeoutError(
+            f"no {what} on order {self.order_id} within {self.timeout:g} s ({len(self.seen)} seen)",
+            messages=list(self.seen.values()),
+        )
+        raise error from self.last_error
+
+    def _look(self) -> MessageList | None:
+        """Fetch the messages; a transient failure pauses (a 429 for its Retry-After)."""
+        try:
+            return self.fetch(self.deadline)
+        except _TRANSIENT as exc:
+            self.last_error = exc
+            asked = exc.retry_after if isinstance(exc, RateLimitError) else None
+            self._pause(self.poll_interval if asked is None else asked)
+            return None
+
+    def _first_match(self, listing: MessageList) -> Found | None:
+        if self.done is None:  # the first look decides what "existing" means
+            self.done = {m.id for m in listing.messages} if self.skip_existing else set()
+        for message in listing.messages:
+            self.seen.setdefault(message.id, message)
+            if message.id in self.done:
+                continue
+            self.done.add(message.id)  # messages never change: one look decides
+            if self.accept(message):
+                code = extract_code(message.content, self.code_pattern, subject=message.subject)
+                if code is not None or not self.need_code:
+                    return Found(message, code)
+        return None
+
+    def _pause(self, seconds: float) -> None:
+        self.sleep(max(0.0, min(seconds, self.deadline - self.clock())))
 
 
 def _start(start_polling: Callable[[float], object], deadline: float) -> bool:
