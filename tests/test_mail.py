@@ -212,13 +212,6 @@ def test_wait_arguments_checked(sandbox, client, order_id, kwargs) -> None:
 
 # --- the wait loop alone: fake fetchers, a fake clock ------------------------------------------
 
-from kopechka import (  # noqa: E402
-    Message,
-    MessageList,
-    RateLimitError,
-    _mail,
-)
-
 
 class FakeTime:
     def __init__(self) -> None:
