@@ -1,9 +1,9 @@
 """The wire format: arguments -> request parts, and response bytes -> a model or a typed error.
 
 Pure functions over plain values. This module owns the endpoint table (method, path, body shape),
-argument checks, the envelopes and their quirks, ``Retry-After`` parsing and the one table that
-maps a status to an exception class. It must not import requests or tenacity and must not do I/O:
-a response is anything with ``status_code``, ``headers`` and ``content``.
+argument checks, decoding through the envelopes of ``_envelopes``, ``Retry-After`` parsing and the
+one table that maps a status to an exception class. It must not import requests or tenacity and
+must not do I/O: a response is anything with ``status_code``, ``headers`` and ``content``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,20 @@ from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
+from ._envelopes import (
+    BalanceBody,
+    BodyShape,
+    CancelBody,
+    DomainsBody,
+    MessagesBody,
+    MissingFieldError,
+    OrderBody,
+    PageBody,
+    PollingBody,
+    ProfileBody,
+)
 from ._exceptions import (
     APIResponseValidationError,
     APIStatusError,
@@ -36,20 +48,15 @@ from ._extract import html_to_text, looks_like_html
 from ._models import (
     Cancellation,
     Domain,
-    Message,
     MessageList,
     Order,
     OrderPage,
     OrderStatus,
-    OrderSummary,
-    Pagination,
     PollingStatus,
     Profile,
 )
 
 R = TypeVar("R")
-R_co = TypeVar("R_co", covariant=True)
-T = TypeVar("T")
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 _BODY_SNIPPET = 2000
@@ -64,113 +71,6 @@ class ResponseLike(Protocol):
     def headers(self) -> Mapping[str, str]: ...
     @property
     def content(self) -> bytes: ...
-
-
-# --- bodies: the envelopes as the documentation shows them ------------------------------------
-# Plain (not generic) pydantic models: a generic model costs ~30 ms of import time to declare.
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
-
-    success: bool = True
-    message: str | None = None
-
-
-class BodyShape(Protocol[R_co]):
-    """A body model: validated from the raw bytes, then asked for the call's result."""
-
-    @classmethod
-    def model_validate_json(cls, json_data: bytes) -> _Result[R_co]: ...
-
-
-class _Result(Protocol[R_co]):
-    @property
-    def success(self) -> bool: ...
-    def result(self) -> R_co: ...
-
-
-def _present(value: T | None, name: str) -> T:
-    if value is None:
-        raise _MissingFieldError(name)
-    return value
-
-
-class _ProfileBody(_Body):
-    data: Profile | None = None
-
-    def result(self) -> Profile:
-        return _present(self.data, "data")
-
-
-class _DomainsBody(_Body):
-    data: list[Domain] | None = None
-
-    def result(self) -> list[Domain]:
-        return _present(self.data, "data")
-
-
-class _OrderBody(_Body):
-    data: Order | None = None
-
-    def result(self) -> Order:
-        return _present(self.data, "data")
-
-
-class _PollingBody(_Body):
-    data: PollingStatus | None = None
-
-    def result(self) -> PollingStatus:
-        return _present(self.data, "data")
-
-
-class _BalanceData(BaseModel):
-    model_config = ConfigDict(defer_build=True)
-
-    balance: Decimal
-
-
-class _BalanceBody(_Body):
-    data: _BalanceData | None = None
-
-    def result(self) -> Decimal:
-        return _present(self.data, "data").balance
-
-
-class _PageBody(_Body):
-    """``pagination`` sits beside ``data``, at the top level."""
-
-    data: list[Order] | None = None
-    pagination: Pagination | None = None
-
-    def result(self) -> OrderPage:
-        orders = _present(self.data, "data")
-        return OrderPage(orders=orders, pagination=_present(self.pagination, "pagination"))
-
-
-class _MessagesBody(_Body):
-    """``messages`` and ``order`` sit at the top level, beside ``success``: no ``data``."""
-
-    messages: list[Message] | None = None
-    order: OrderSummary | None = None
-
-    def result(self) -> MessageList:
-        messages = _present(self.messages, "messages")
-        return MessageList(messages=messages, order=_present(self.order, "order"))
-
-
-class _CancelBody(_Body):
-    """``refundAmount`` and ``message`` sit at the top level: there is no ``data``."""
-
-    refundAmount: Decimal | None = None  # noqa: N815 - the wire spelling
-
-    def result(self) -> Cancellation:
-        refund = _present(self.refundAmount, "refundAmount")
-        return Cancellation(message=self.message or "", refund_amount=refund)
-
-
-class _MissingFieldError(Exception):
-    """A documented field is absent from an otherwise well-formed body."""
 
 
 # --- calls: what each endpoint sends -----------------------------------------------------------
@@ -220,17 +120,17 @@ def order_path(order_id: object) -> str:
 
 def get_profile() -> Call[Profile]:
     """``GET /profile``."""
-    return Call("GET", "/profile", _ProfileBody)
+    return Call("GET", "/profile", ProfileBody)
 
 
 def get_balance() -> Call[Decimal]:
     """``GET /balance``."""
-    return Call("GET", "/balance", _BalanceBody)
+    return Call("GET", "/balance", BalanceBody)
 
 
 def get_domains() -> Call[list[Domain]]:
     """``GET /domains``."""
-    return Call("GET", "/domains", _DomainsBody)
+    return Call("GET", "/domains", DomainsBody)
 
 
 def list_orders(
@@ -244,33 +144,33 @@ def list_orders(
         )
     if domain is not None:
         params["domain"] = _text("domain", domain)
-    return Call("GET", "/orders", _PageBody, params=params)
+    return Call("GET", "/orders", PageBody, params=params)
 
 
 def get_order(order_id: object) -> Call[Order]:
     """``GET /orders/{orderId}``."""
-    return Call("GET", order_path(order_id), _OrderBody)
+    return Call("GET", order_path(order_id), OrderBody)
 
 
 def create_order(domain: object, site: object) -> Call[Order]:
     """``POST /orders``: this one spends money."""
     body = {"domain": _text("domain", domain), "site": _text("site", site)}
-    return Call("POST", "/orders", _OrderBody, json=body)
+    return Call("POST", "/orders", OrderBody, json=body)
 
 
 def cancel_order(order_id: object) -> Call[Cancellation]:
     """``DELETE /orders/{orderId}``."""
-    return Call("DELETE", order_path(order_id), _CancelBody)
+    return Call("DELETE", order_path(order_id), CancelBody)
 
 
 def get_messages(order_id: object) -> Call[MessageList]:
     """``GET /orders/{orderId}/messages``."""
-    return Call("GET", order_path(order_id) + "/messages", _MessagesBody)
+    return Call("GET", order_path(order_id) + "/messages", MessagesBody)
 
 
 def start_polling(order_id: object) -> Call[PollingStatus]:
     """``POST /orders/{orderId}/start-polling``."""
-    return Call("POST", order_path(order_id) + "/start-polling", _PollingBody)
+    return Call("POST", order_path(order_id) + "/start-polling", PollingBody)
 
 
 # --- base URL ----------------------------------------------------------------------------------
@@ -446,7 +346,7 @@ def decode(call: Call[R], response: ResponseLike, secret: str | None = None) -> 
         raise status_error(response, secret)
     try:
         return body.result()
-    except (_MissingFieldError, ValidationError) as exc:
+    except (MissingFieldError, ValidationError) as exc:
         raise _not_documented(call, response, secret, exc) from None
 
 
@@ -460,7 +360,7 @@ def _not_documented(
         failed = False
     if failed:  # {"success": false} whose other fields are off: still the server's refusal
         return status_error(response, secret)
-    if isinstance(exc, _MissingFieldError):
+    if isinstance(exc, MissingFieldError):
         reason = f"the field {exc.args[0]!r} is missing"
     elif isinstance(exc, ValidationError) and _is_json(content):
         first = exc.errors()[0]
