@@ -3,18 +3,24 @@ and a canned server that answers fixed bodies (the vendor documentation's own ex
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import settings
 
 from kopechka import KopechkaClient
 from kopechka.testing import Sandbox
 from kopechka.testing._app import Reply
 from kopechka.testing._server import AppServer
 
-pytest_plugins = ["pytester"]
+# Property tests assert behaviour, not speed: no per-example deadline on a shared machine. In CI the
+# examples are derandomized so a run is reproducible; locally each run explores new inputs.
+settings.register_profile("kopechka", deadline=None, derandomize=bool(os.environ.get("CI")))
+settings.register_profile("thorough", deadline=None, max_examples=3000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "kopechka"))
 
 
 class Sleeps(list[float]):

@@ -112,10 +112,12 @@ def test_messages_wait_poll_cancel(cli_sandbox: Sandbox) -> None:
 def test_buy_and_wait_for_code(cli_sandbox: Sandbox) -> None:
     import threading
 
-    timer = threading.Timer(
-        0.8, lambda: cli_sandbox.deliver("API-1234567890", content="code 313131")
-    )
-    timer.start()
+    def site_sends_code(order: dict[str, str]) -> None:  # once the command has bought it
+        threading.Timer(
+            0.3, cli_sandbox.deliver, (order["orderId"],), {"content": "code 313131"}
+        ).start()
+
+    cli_sandbox.app.on_order.append(site_sends_code)
     result = run(
         cli_sandbox,
         "buy",
@@ -123,7 +125,7 @@ def test_buy_and_wait_for_code(cli_sandbox: Sandbox) -> None:
         "x.com",
         "--code",
         "--timeout",
-        "10",
+        "20",
         "--poll-interval",
         "0.2",
     )

@@ -27,7 +27,7 @@ from kopechka import (
 from kopechka.testing import Sandbox
 
 MAX_RETRIES = 2
-READ_TIMEOUT = 0.25
+READ_TIMEOUT = 0.5  # a healthy answer on loopback takes a few ms
 
 
 @dataclass(frozen=True)
