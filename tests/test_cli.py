@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from kopechka._cli import main, money, table, to_json
+from kopechka._cli import main
+from kopechka._format import money, table, to_json
 from kopechka.testing import Sandbox
 
 SECRET = "sk-cli-secret-4242"

@@ -12,6 +12,7 @@ import time
 from decimal import Decimal
 from typing import TextIO
 
+from ._format import domain_rows, money
 from .testing import Sandbox
 
 __all__ = ["run"]
@@ -34,8 +35,6 @@ def run(out: TextIO, *, delay: float = 1.0) -> int:
 
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
-
-    from ._cli import domain_rows, money  # noqa: PLC0415 - the command line imports this module
 
     with Sandbox() as sandbox, sandbox.client() as client:
         say("kopechka demo: the whole flow on an embedded sandbox (no network, no API key)")
