@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, TextIO
 
-from . import _demo
 from ._client import KopechkaClient
 from ._exceptions import APIError, APIStatusError, KopechkaError, WaitTimeoutError
 from ._format import domain_rows, fields, message_rows, money, order_rows, to_json
@@ -205,6 +204,8 @@ def _serve_sandbox(a: argparse.Namespace) -> int:
 
 def _run(a: argparse.Namespace) -> int:
     if a.command == "demo":
+        from . import _demo  # noqa: PLC0415 - the sandbox loads only for the commands that use it
+
         return _demo.run(sys.stdout)
     if a.command == "sandbox":
         return _serve_sandbox(a)
