@@ -59,9 +59,6 @@ class OrderStatus(str, Enum):
         return self.value
 
 
-#: Statuses after which no mail can arrive.
-CLOSED_STATUSES = frozenset({"cancelled", "canceled", "expired", "completed"})
-
 Status = Annotated[OrderStatus | str, Field(union_mode="left_to_right")]
 
 
