@@ -15,9 +15,10 @@ EXPECTED = {
     "APITimeoutError", "AuthenticationError", "BadRequestError", "Cancellation",
     "DEFAULT_BASE_URL", "DEFAULT_MAX_RETRIES", "DEFAULT_MAX_RETRY_WAIT", "DEFAULT_TIMEOUT",
     "Domain", "InternalServerError", "KopechkaClient", "KopechkaError", "Mailbox", "Message",
-    "MessageList", "NotFoundError", "Order", "OrderClosedError", "OrderPage", "OrderStatus",
-    "OrderSummary", "Pagination", "PermissionDeniedError", "PollingStatus", "Profile",
-    "RateLimitError", "WaitTimeoutError", "__version__",
+    "MessageList", "NotFoundError", "Order", "OrderClosedError", "OrderOutcomeUnknownError",
+    "OrderPage", "OrderStatus", "OrderSummary", "Pagination", "PermissionDeniedError",
+    "PollingStatus", "Profile", "RateLimitError", "SpendLimitError", "WaitCancelledError",
+    "WaitTimeoutError", "__version__",
 }  # fmt: skip
 
 

@@ -33,8 +33,11 @@ if TYPE_CHECKING:
         KopechkaError,
         NotFoundError,
         OrderClosedError,
+        OrderOutcomeUnknownError,
         PermissionDeniedError,
         RateLimitError,
+        SpendLimitError,
+        WaitCancelledError,
         WaitTimeoutError,
     )
     from ._mail import Mailbox
@@ -75,6 +78,7 @@ __all__ = [
     "NotFoundError",
     "Order",
     "OrderClosedError",
+    "OrderOutcomeUnknownError",
     "OrderPage",
     "OrderStatus",
     "OrderSummary",
@@ -83,6 +87,8 @@ __all__ = [
     "PollingStatus",
     "Profile",
     "RateLimitError",
+    "SpendLimitError",
+    "WaitCancelledError",
     "WaitTimeoutError",
     "__version__",
 ]
@@ -97,8 +103,9 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "._exceptions": (
         "APIConnectionError", "APIError", "APIResponseValidationError", "APIStatusError",
         "APITimeoutError", "AuthenticationError", "BadRequestError", "InternalServerError",
-        "KopechkaError", "NotFoundError", "OrderClosedError", "PermissionDeniedError",
-        "RateLimitError", "WaitTimeoutError",
+        "KopechkaError", "NotFoundError", "OrderClosedError", "OrderOutcomeUnknownError",
+        "PermissionDeniedError", "RateLimitError", "SpendLimitError", "WaitCancelledError",
+        "WaitTimeoutError",
     ),
     "._models": (
         "Cancellation", "Domain", "Message", "MessageList", "Order", "OrderPage", "OrderStatus",

@@ -91,7 +91,10 @@ class KopechkaClient:
         max_retry_wait: A ``Retry-After`` longer than this many seconds fails at once.
         session: A ``requests.Session`` of yours (proxies, adapters, certificates); never closed
             by the client.
-        sleep: How the client waits between attempts (for tests); ``time.sleep`` by default.
+        sleep: How the client waits between attempts and between looks at a mailbox (for
+            tests); ``time.sleep`` by default.
+        clock: The monotonic clock that deadlines are measured on (for tests, with ``sleep``:
+            the sandbox's virtual time); ``time.monotonic`` by default.
 
     Raises:
         KopechkaError: No API key was given or found in the environment.
@@ -108,6 +111,7 @@ class KopechkaClient:
         max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._api_key = _check_key(api_key)
         url = base_url if base_url is not None else os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
@@ -123,7 +127,9 @@ class KopechkaClient:
             policy=RetryPolicy(max_retries=max_retries, max_retry_wait=float(max_retry_wait)),
             session=session,
             sleep=sleep,
+            clock=clock,
         )
+        self._sleep, self._clock = sleep, clock
 
     def __repr__(self) -> str:
         return f"KopechkaClient(base_url={self.base_url!r}, api_key='***')"
@@ -399,6 +405,8 @@ class KopechkaClient:
             sender=sender,
             pattern=pattern,
             skip_existing=skip_existing,
+            clock=self._clock,
+            sleep=self._sleep,
         ).message
 
     def wait_for_code(
@@ -436,6 +444,8 @@ class KopechkaClient:
             poll_interval=poll_interval,
             code_pattern=code_pattern,
             need_code=True,
+            clock=self._clock,
+            sleep=self._sleep,
             **filters,
         )
         assert found.code is not None

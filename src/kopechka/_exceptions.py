@@ -13,9 +13,15 @@ The tree, drawn once (the docs repeat it)::
     │   │   └── InternalServerError    >= 500
     │   ├── APIConnectionError         network failure, nothing usable came back
     │   │   └── APITimeoutError
-    │   └── APIResponseValidationError a 2xx answer that is not the documented JSON
-    └── WaitTimeoutError               also a builtin TimeoutError; carries the messages seen
-        └── OrderClosedError           the order was cancelled or expired while waiting
+    │   ├── APIResponseValidationError a 2xx answer that is not the documented JSON
+    │   └── OrderOutcomeUnknownError   POST /orders may have bought an order whose answer was lost
+    ├── SpendLimitError                a price above max_price=, or a purchase past budget=
+    ├── WaitTimeoutError               also a builtin TimeoutError; carries the messages seen
+    │   └── OrderClosedError           the order was cancelled or expired while waiting
+    └── WaitCancelledError             a wait stopped by its ``stop`` event (or task cancellation)
+
+Every error survives ``pickle`` (process pools, Celery result backends) with its message and
+attributes; the live ``response`` is dropped.
 
 This module owns the classes only. It must not decide which class a status maps to (that table is in
 ``_wire``) and must not import requests: ``response`` is carried as an opaque object.
@@ -24,10 +30,12 @@ This module owns the classes only. It must not decide which class a status maps 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._models import Message
+    from ._models import Message, Order
 
 __all__ = [
     "APIConnectionError",
@@ -41,14 +49,29 @@ __all__ = [
     "KopechkaError",
     "NotFoundError",
     "OrderClosedError",
+    "OrderOutcomeUnknownError",
     "PermissionDeniedError",
     "RateLimitError",
+    "SpendLimitError",
+    "WaitCancelledError",
     "WaitTimeoutError",
 ]
 
 
+def _rebuild(cls: type[KopechkaError], args: tuple[Any, ...]) -> KopechkaError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    return error
+
+
 class KopechkaError(Exception):
     """Base class of every error raised by kopechka."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its args and attributes, not by calling __init__ (whose keywords differ
+        # per class); the live response cannot cross a process boundary and is dropped.
+        state = {k: (None if k == "response" else v) for k, v in self.__dict__.items()}
+        return (_rebuild, (type(self), self.args), state)
 
 
 class APIError(KopechkaError):
@@ -166,3 +189,66 @@ class OrderClosedError(WaitTimeoutError):
     def __init__(self, message: str, *, status: str, messages: Sequence[Message] = ()) -> None:
         super().__init__(message, messages=messages)
         self.status = status
+
+
+class OrderOutcomeUnknownError(APIError):
+    """``POST /orders`` may have bought an order, but no usable answer came back.
+
+    The request may have reached the server (a read timeout, a dropped connection, a 5xx, or a 2xx
+    that is not the documented JSON). Do not simply retry: that may buy a second order. Look at
+    ``candidates``, or run ``client.sweep()`` later. ``__cause__`` is the original failure.
+
+    Attributes:
+        domain: The domain asked for.
+        site: The site asked for.
+        sent_at: When the request was sent (an aware ``datetime``).
+        candidates: Pending or active orders on that domain and site created since just before
+            the request, which this client has returned to no caller: the order that may have
+            been bought (empty when none was found, or when they could not be listed).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        domain: str,
+        site: str,
+        sent_at: datetime,
+        candidates: Sequence[Order] = (),
+    ) -> None:
+        super().__init__(message)
+        self.domain = domain
+        self.site = site
+        self.sent_at = sent_at
+        self.candidates: list[Order] = list(candidates)
+
+
+class SpendLimitError(KopechkaError):
+    """A purchase was refused by a spend guard (``max_price=`` or the client's ``budget=``).
+
+    Attributes:
+        price: The price that was listed, or charged.
+        cap: The cap it would have passed (``max_price``, or what is left of ``budget``).
+        order: The order when the server charged more than ``max_price`` anyway (it was then
+            cancelled for a full refund), else ``None``.
+    """
+
+    def __init__(
+        self, message: str, *, price: Decimal, cap: Decimal, order: Order | None = None
+    ) -> None:
+        super().__init__(message)
+        self.price = price
+        self.cap = cap
+        self.order = order
+
+
+class WaitCancelledError(KopechkaError):
+    """A wait was stopped by its ``stop`` event, or its task was cancelled.
+
+    Attributes:
+        messages: Every message seen on the order while waiting.
+    """
+
+    def __init__(self, message: str, *, messages: Sequence[Message] = ()) -> None:
+        super().__init__(message)
+        self.messages: list[Message] = list(messages)
