@@ -146,7 +146,14 @@ class InternalServerError(APIStatusError):
 
 
 class APIConnectionError(APIError):
-    """The request failed on the network and nothing usable came back."""
+    """The request failed on the network and nothing usable came back.
+
+    Attributes:
+        may_have_reached_server: ``False`` only when the request surely never reached the server
+            (connection refused, connect timeout): sending it again cannot do anything twice.
+    """
+
+    may_have_reached_server: bool = True
 
 
 class APITimeoutError(APIConnectionError):

@@ -186,6 +186,7 @@ class Transport:
                 )
             )
         except _AttemptError as failed:
+            failed.error.may_have_reached_server = failed.reached_server
             raise failed.error from None
         return response
 
