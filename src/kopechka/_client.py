@@ -38,7 +38,8 @@ from ._models import (
     PollingStatus,
     Profile,
 )
-from ._transport import RetryPolicy, Timeout, Transport
+from ._policy import DEFAULT_MAX_BODY, MAX_TIMEOUT, RetryPolicy, Timeout, check_timeout
+from ._transport import Transport
 
 if TYPE_CHECKING:
     import requests
@@ -48,31 +49,16 @@ __all__ = ["KopechkaClient"]
 R = TypeVar("R")
 
 
-def _positive(value: object) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    return None
-
-
-def _check_timeout(timeout: object) -> Timeout:
-    if isinstance(timeout, tuple) and len(timeout) == 2:
-        connect, read = _positive(timeout[0]), _positive(timeout[1])
-        if connect is not None and read is not None:
-            return (connect, read)
-    elif (single := _positive(timeout)) is not None:
-        return single
-    raise ValueError(f"timeout must be a positive number or a (connect, read) pair: {timeout!r}")
-
-
-def _check_key(api_key: str | None) -> str:
+def _check_key(api_key: object) -> str:
     key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
-    if key is None or not key.strip():
+    if key is None or (isinstance(key, str) and not key.strip()):
         raise KopechkaError(
             f"no API key: pass api_key= or set the environment variable {ENV_API_KEY}"
         )
-    if re.search(r"[\x00-\x20\x7f]", key):
-        raise KopechkaError("the API key must not contain whitespace or control characters")
-    return key
+    try:
+        return _wire.check_api_key(key)
+    except ValueError as exc:
+        raise KopechkaError(str(exc)) from None
 
 
 class KopechkaClient:
@@ -95,10 +81,14 @@ class KopechkaClient:
             tests); ``time.sleep`` by default.
         clock: The monotonic clock that deadlines are measured on (for tests, with ``sleep``:
             the sandbox's virtual time); ``time.monotonic`` by default.
+        max_body: The largest answer read, in bytes after decompression (10 MiB); a larger one
+            raises ``APIResponseValidationError`` without being read whole.
 
     Raises:
-        KopechkaError: No API key was given or found in the environment.
-        ValueError: An argument is out of range, or the base URL is unsafe or malformed.
+        KopechkaError: No API key was given or found in the environment, or it is not printable
+            ASCII.
+        ValueError: An argument is out of range, the base URL is unsafe or malformed, or
+            ``REQUESTS_CA_BUNDLE`` names a file that does not exist.
     """
 
     def __init__(
@@ -112,22 +102,32 @@ class KopechkaClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         self._api_key = _check_key(api_key)
         url = base_url if base_url is not None else os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
         self.base_url = _wire.normalize_base_url(url)
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
-        if not isinstance(max_retry_wait, (int, float)) or max_retry_wait < 0:
-            raise ValueError(f"max_retry_wait must be >= 0, got {max_retry_wait!r}")
+        if (
+            isinstance(max_retry_wait, bool)
+            or not isinstance(max_retry_wait, (int, float))
+            or not 0 <= max_retry_wait <= MAX_TIMEOUT
+        ):
+            raise ValueError(
+                f"max_retry_wait must be from 0 to {MAX_TIMEOUT:g}, got {max_retry_wait!r}"
+            )
+        if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
+            raise ValueError(f"max_body must be an integer >= 1, got {max_body!r}")
         self._transport = Transport(
             base_url=self.base_url,
             api_key=self._api_key,
-            timeout=_check_timeout(timeout),
+            timeout=check_timeout(timeout),
             policy=RetryPolicy(max_retries=max_retries, max_retry_wait=float(max_retry_wait)),
             session=session,
             sleep=sleep,
             clock=clock,
+            max_body=max_body,
         )
         self._sleep, self._clock = sleep, clock
 
@@ -161,17 +161,20 @@ class KopechkaClient:
         """Extra attempts after the first."""
         return self._transport.policy.max_retries
 
-    def _request(self, call: _wire.Call[R], *, deadline: float | None = None) -> R:
+    def _request(
+        self, call: _wire.Call[R], *, deadline: float | None = None, max_retries: int | None = None
+    ) -> R:
         """The funnel: send one call (retries inside) and decode its answer."""
-        response = self._transport.send(
+        answer = self._transport.send(
             call.method,
             call.path,
             params=call.params,
             json=call.json,
             idempotent=call.idempotent,
             deadline=deadline,
+            max_retries=max_retries,
         )
-        return _wire.decode(call, response, self._api_key)
+        return _wire.decode(call, answer, self._api_key)
 
     # --- account -------------------------------------------------------------------------------
 
