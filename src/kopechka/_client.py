@@ -104,7 +104,7 @@ class KopechkaClient:
         clock: Callable[[], float] = time.monotonic,
         max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
-        self._api_key = _check_key(api_key)
+        self._api_key = _wire.Secret(_check_key(api_key))
         url = base_url if base_url is not None else os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
         self.base_url = _wire.normalize_base_url(url)
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -121,7 +121,7 @@ class KopechkaClient:
             raise ValueError(f"max_body must be an integer >= 1, got {max_body!r}")
         self._transport = Transport(
             base_url=self.base_url,
-            api_key=self._api_key,
+            api_key=self._api_key.reveal(),
             timeout=check_timeout(timeout),
             policy=RetryPolicy(max_retries=max_retries, max_retry_wait=float(max_retry_wait)),
             session=session,

@@ -409,15 +409,15 @@ def _new_session(base_url: str) -> requests.Session:
 
     With ``trust_env`` on, requests scans the whole environment for proxy settings on every
     request (about a third of a call's CPU on a machine with many variables). All requests go to
-    ``base_url``'s origin, so its proxy settings are resolved once (none for loopback). netrc
+    ``base_url``'s origin, so its proxy settings are resolved once (``send`` ignores them for
+    loopback). netrc
     credentials are not wanted: the key travels as ``X-API-Key``.
     """
     session = requests.Session()
     adapter = _Adapter(pool_connections=4, pool_maxsize=DEFAULT_POOL_SIZE, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    if not is_loopback(_host(base_url)):
-        session.proxies = dict(requests.utils.get_environ_proxies(base_url))
+    session.proxies = dict(requests.utils.get_environ_proxies(base_url))
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     if bundle:
         if not os.path.exists(bundle):
