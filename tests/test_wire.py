@@ -393,3 +393,11 @@ def test_secret_is_masked_and_never_pickled() -> None:
     assert secret.reveal() == KEY
     with pytest.raises(TypeError, match="never pickled"):
         pickle.dumps(secret)
+
+
+@pytest.mark.parametrize("body", [b"K\\ud800", b'"\\udfff"', b'{"message": "\\ud83d\\ude00"}'])
+def test_lone_surrogates_in_an_error_body_are_kept_printable(body: bytes) -> None:
+    error = wire.status_error(Resp(301, body), secret=wire.Secret(KEY))
+    assert error.response is not None
+    assert isinstance(error.response.content, bytes)
+    str(error).encode("utf-8")

@@ -38,7 +38,14 @@ from ._models import (
     PollingStatus,
     Profile,
 )
-from ._policy import DEFAULT_MAX_BODY, MAX_TIMEOUT, RetryPolicy, Timeout, check_timeout
+from ._policy import (
+    DEFAULT_MAX_BODY,
+    MAX_TIMEOUT,
+    OrderWalk,
+    RetryPolicy,
+    Timeout,
+    check_timeout,
+)
 from ._transport import Transport
 
 if TYPE_CHECKING:
@@ -248,8 +255,9 @@ class KopechkaClient:
     ) -> Iterator[Order]:
         """Yield every order, fetching page after page only as they are consumed.
 
-        An order that moved to the next page while iterating (because new orders were added) is
-        yielded once, not twice. Memory stays at one page whatever the number of orders.
+        The listing may change while you iterate: every order present for the whole iteration is
+        yielded exactly once, whether you cancel orders as they come (with a status filter, the
+        rest moves up a page) or new orders arrive. Memory holds one page and the ids yielded.
 
         Args:
             status: Only orders with this status.
@@ -269,16 +277,12 @@ class KopechkaClient:
     def _iter_orders(
         self, status: OrderStatus | str | None, domain: str | None, page_size: int
     ) -> Iterator[Order]:
-        page, previous = 1, frozenset[str]()
-        while True:
-            result = self._request(_wire.list_orders(page, page_size, status, domain))
-            for order in result.orders:
-                if order.order_id not in previous:
-                    yield order
-            previous = frozenset(order.order_id for order in result.orders)
-            if not result.orders or page >= result.pagination.pages:
-                return
-            page += 1
+        walk = OrderWalk(page_size)
+        while walk.page is not None:
+            result = self._request(_wire.list_orders(walk.page, page_size, status, domain))
+            ids = [order.order_id for order in result.orders]
+            for position in walk.take(ids, result.pagination.total, result.pagination.pages):
+                yield result.orders[position]
 
     def get_order(self, order_id: str) -> Order:
         """Return one order, with its ``duration`` and ``end_time`` (``GET /orders/{orderId}``).

@@ -248,10 +248,17 @@ def check_api_key(key: object) -> str:
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\([/\\\"])")
 
 
+def _unescape(match: re.Match[str]) -> str:
+    if not match[1]:
+        return match[2]
+    code = int(match[1], 16)
+    return "\ufffd" if 0xD800 <= code <= 0xDFFF else chr(code)  # a lone surrogate is not text
+
+
 def _decoded(text: str, unquote_url: Callable[[str], str]) -> str:
     """``text`` with JSON escapes, HTML entities and percent-encoding undone (twice over)."""
     for _ in range(2):
-        text = _JSON_ESCAPE.sub(lambda m: chr(int(m[1], 16)) if m[1] else m[2], text)
+        text = _JSON_ESCAPE.sub(_unescape, text)
         text = unquote_url(html.unescape(text))
     return text
 
@@ -391,7 +398,7 @@ def _describe(text: str) -> str:
 def safe_answer(response: ResponseLike, secret: Secret | None) -> Answer:
     """A copy of an answer for an error to carry: headers and a bounded body, key scrubbed."""
     headers = {k: scrub_text(v, secret) for k, v in response.headers.items()}
-    content = scrub_text(_snippet(response.content), secret).encode()
+    content = scrub_text(_snippet(response.content), secret).encode("utf-8", "replace")
     return Answer(response.status_code, headers, content)
 
 
