@@ -102,9 +102,13 @@ def test_admin_routes(sandbox: Sandbox, client: KopechkaClient) -> None:
     requests.post(admin + "/advance", json={"minutes": 11}, timeout=5)
     assert client.get_order(order.order_id).status == "expired"
     log = requests.get(admin + "/requests", timeout=5).json()["data"]
-    assert {"method": "POST", "path": "/api/v1/orders", "query": {}} in log
-    state = requests.get(admin + "/state", timeout=5).json()["data"]
-    assert state == {"balance": 95.0, "orders": 1, "now": state["now"]}
+    posts = [e for e in log if (e["method"], e["path"]) == ("POST", "/api/v1/orders")]
+    assert posts[0]["query"] == {}
+    assert posts[0]["headers"]["X-API-Key"] == "***"
+    assert json.loads(posts[0]["body"]) == {"domain": "example.com", "site": "x.com"}
+    state = requests.get(admin + "/state", timeout=5)
+    assert b'"balance":95.00' in state.content
+    assert state.json()["data"]["orders"] == 1
     assert (
         requests.post(admin + "/deliver", json={"order_id": "nope"}, timeout=5).status_code == 404
     )
