@@ -252,7 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
             f"{elapsed:.1f}ms key={key}")  # fmt: skip
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve  # noqa: N815 - http.server names
-    do_HEAD = do_OPTIONS = do_TRACE = do_CONNECT = _serve  # noqa: N815
+    do_HEAD = do_OPTIONS = do_TRACE = do_CONNECT = do_QUERY = _serve  # noqa: N815
 
 
 def _escape(match: re.Match[str]) -> str:
