@@ -14,7 +14,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
 import pytest
 import requests
@@ -28,12 +28,13 @@ H = {"X-API-Key": "test-key"}
 class CountingWriter:
     """Stands for the handler's ``wfile``: counts the writes of each reply."""
 
-    def __init__(self, inner: BinaryIO, writes: list[bytes]) -> None:
+    def __init__(self, inner: Any, writes: list[bytes]) -> None:
         self._inner, self._writes = inner, writes
 
     def write(self, data: bytes) -> int:
         self._writes.append(bytes(data))
-        return self._inner.write(data)
+        written: int = self._inner.write(data)
+        return written
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -58,7 +59,9 @@ def observed(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Sandbox, list[in
         yield sandbox, nodelay, writes
 
 
-def test_accepted_sockets_have_tcp_nodelay(observed: tuple[Sandbox, list[int], list[bytes]]) -> None:
+def test_accepted_sockets_have_tcp_nodelay(
+    observed: tuple[Sandbox, list[int], list[bytes]],
+) -> None:
     sandbox, nodelay, _ = observed
     for _ in range(3):  # three connections
         requests.get(sandbox.url + "/balance", headers=H, timeout=5)
@@ -79,7 +82,9 @@ def test_every_reply_is_one_write(observed: tuple[Sandbox, list[int], list[bytes
         ]  # fmt: skip
     assert [a.status_code for a in answers] == [200, 200, 400, 200, 405, 200]
     assert len(writes) == len(answers)  # one write per reply...
-    for written, answer in zip(writes, answers):  # ...holding all of it, head and body
+    for written, answer in zip(
+        writes, answers, strict=False
+    ):  # ...holding all of it, head and body
         assert written.startswith(b"HTTP/1.1 %d " % answer.status_code)
         assert written.endswith(b"\r\n\r\n" + answer.content)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from kopechka.testing._state import SandboxDomain, SandboxError, SandboxState, a
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
 
-def make(**kwargs) -> SandboxState:
+def make(**kwargs: Any) -> SandboxState:
     return SandboxState(clock=lambda: T0, ticker=lambda: 0.0, **kwargs)
 
 
@@ -35,7 +36,7 @@ def test_create_charges_and_answers_without_id() -> None:
         ("premium.example", "x", 400, "Insufficient"),
     ],
 )
-def test_create_refusals(domain, site, status, message) -> None:
+def test_create_refusals(domain: str, site: str | None, status: int, message: str) -> None:
     state = make(balance=Decimal("10"))
     with pytest.raises(SandboxError, match=message) as info:
         state.create_order(domain, site)
@@ -129,7 +130,9 @@ def test_start_polling_only_for_active_orders() -> None:
         (1, 10, "expired", None, [], 0),
     ],
 )
-def test_pagination_and_filters(page, limit, status, domain, expected, pages) -> None:
+def test_pagination_and_filters(
+    page: int, limit: int, status: str | None, domain: str | None, expected: list[str], pages: int
+) -> None:
     state = make()
     for i in range(5):
         state.create_order("inbox.test" if i % 2 == 0 else "example.com", f"s{i}")
@@ -142,7 +145,7 @@ def test_pagination_and_filters(page, limit, status, domain, expected, pages) ->
 @pytest.mark.parametrize(
     ("key", "message"), [(None, "required"), ("", "required"), ("bad", "Invalid")]
 )
-def test_authentication(key, message) -> None:
+def test_authentication(key: str | None, message: str) -> None:
     with pytest.raises(SandboxError, match=message) as info:
         make().authenticate(key)
     assert info.value.status == 401
