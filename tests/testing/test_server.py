@@ -78,7 +78,10 @@ def test_configured_rate_limit() -> None:
 
 def test_bad_fault_arguments() -> None:
     with Sandbox() as sandbox:
-        for kwargs in ({"times": 0}, {"body": "xml"}, {"status": 99}, {"delay": -1}):
+        for kwargs in ({"times": 0}, {"body": "xml"}, {"status": 99}, {"delay": -1},
+                       {"delay": float("nan")}, {"delay": float("inf")}, {"delay": 1e308},
+                       {"retry_after": "1\r\nX: y"}, {"retry_after": float("nan")},
+                       {"probability": 2}):  # fmt: skip
             with pytest.raises(SandboxError):
                 sandbox.fail(**{"status": 500, **kwargs})  # type: ignore[arg-type]
 

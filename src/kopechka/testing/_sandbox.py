@@ -119,7 +119,7 @@ class Sandbox(AppServer):
             OSError: The address cannot be bound (port in use, unknown host...).
         """
         host = self._address[0]
-        if not is_loopback_host(host):
+        if self._server is None and not is_loopback_host(host):
             warnings.warn(
                 f"the kopechka sandbox listens on {host}, beyond loopback: anyone who can reach "
                 f"this machine can use it; its admin routes require the {TOKEN_HEADER} header",
