@@ -8,10 +8,11 @@ only here, once, in the constructor.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,6 +27,8 @@ from ._config import (
     ENV_BASE_URL,
 )
 from ._exceptions import KopechkaError
+from ._hooks import ENV_LOG, Hook, check_hooks, configure_logging
+from ._limits import Limiter, RateLimiter
 from ._mail import Mailbox, TextFilter, wait_for
 from ._models import (
     Cancellation,
@@ -54,6 +57,36 @@ if TYPE_CHECKING:
 __all__ = ["KopechkaClient"]
 
 R = TypeVar("R")
+
+
+def _limiter(rate_limit: object) -> Limiter:
+    """``rate_limit=``: None (learn the server's rate), requests per second, or a limiter."""
+    if rate_limit is None or isinstance(rate_limit, (int, float)):
+        return RateLimiter(rate_limit)  # a bool is refused there
+    if isinstance(rate_limit, Limiter):
+        return rate_limit
+    raise ValueError(
+        "rate_limit must be None, a number of requests per second, or a limiter "
+        f"(reserve, confirm, feedback), got {rate_limit!r}"
+    )
+
+
+def _check_retries(max_retries: object) -> int:
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+    return max_retries
+
+
+def _check_wait(max_retry_wait: object) -> float:
+    if (
+        isinstance(max_retry_wait, bool)
+        or not isinstance(max_retry_wait, (int, float))
+        or not 0 <= max_retry_wait <= MAX_TIMEOUT
+    ):
+        raise ValueError(
+            f"max_retry_wait must be from 0 to {MAX_TIMEOUT:g}, got {max_retry_wait!r}"
+        )
+    return float(max_retry_wait)
 
 
 def _check_key(api_key: object) -> str:
@@ -90,12 +123,25 @@ class KopechkaClient:
             the sandbox's virtual time); ``time.monotonic`` by default.
         max_body: The largest answer read, in bytes after decompression (10 MiB); a larger one
             raises ``APIResponseValidationError`` without being read whole.
+        rate_limit: Requests per second never to exceed from this client (all its threads);
+            ``None`` (the default) learns the server's rate from its 429s; or a limiter object
+            shared with other clients, processes and machines
+            (``kopechka.contrib.redis.RedisLimiter``). Either way, a 429 pauses every thread of
+            the client for the server's ``Retry-After`` (a shared cooldown).
+        event_hooks: ``{"request": [...], "response": [...]}``: callables given an
+            ``AttemptEvent`` before each attempt is sent and after its answer (method, path
+            template, status, attempt, will-retry, elapsed; never the key, a body, a code or an
+            e-mail). A hook that raises is logged and skipped.
+
+    The environment variable ``KOPECHKA_LOG`` (``debug``, ``info`` or ``warning``), read here,
+    sets the level of the logger ``kopechka`` and prints its records on stderr.
 
     Raises:
         KopechkaError: No API key was given or found in the environment, or it is not printable
             ASCII.
-        ValueError: An argument is out of range, the base URL is unsafe or malformed, or
-            ``REQUESTS_CA_BUNDLE`` names a file that does not exist.
+        ValueError: An argument is out of range, the base URL is unsafe or malformed,
+            ``REQUESTS_CA_BUNDLE`` names a file that does not exist, or ``KOPECHKA_LOG`` is not
+            a level name.
     """
 
     def __init__(
@@ -110,31 +156,29 @@ class KopechkaClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         max_body: int = DEFAULT_MAX_BODY,
+        rate_limit: float | Limiter | None = None,
+        event_hooks: Mapping[str, Sequence[Hook]] | None = None,
     ) -> None:
+        configure_logging(os.environ.get(ENV_LOG))
         self._api_key = _wire.Secret(_check_key(api_key))
         url = base_url if base_url is not None else os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
         self.base_url = _wire.normalize_base_url(url)
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
-        if (
-            isinstance(max_retry_wait, bool)
-            or not isinstance(max_retry_wait, (int, float))
-            or not 0 <= max_retry_wait <= MAX_TIMEOUT
-        ):
-            raise ValueError(
-                f"max_retry_wait must be from 0 to {MAX_TIMEOUT:g}, got {max_retry_wait!r}"
-            )
+        policy = RetryPolicy(
+            max_retries=_check_retries(max_retries), max_retry_wait=_check_wait(max_retry_wait)
+        )
         if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
             raise ValueError(f"max_body must be an integer >= 1, got {max_body!r}")
         self._transport = Transport(
             base_url=self.base_url,
             api_key=self._api_key.reveal(),
             timeout=check_timeout(timeout),
-            policy=RetryPolicy(max_retries=max_retries, max_retry_wait=float(max_retry_wait)),
+            policy=policy,
             session=session,
             sleep=sleep,
             clock=clock,
             max_body=max_body,
+            limiter=_limiter(rate_limit),
+            hooks=check_hooks(event_hooks),
         )
         self._sleep, self._clock = sleep, clock
 
@@ -157,6 +201,40 @@ class KopechkaClient:
     def close(self) -> None:
         """Release the connections of the session the client created (a caller's is left open)."""
         self._transport.close()
+
+    def with_options(
+        self,
+        *,
+        timeout: float | tuple[float, float] | None = None,
+        max_retries: int | None = None,
+        max_retry_wait: float | None = None,
+    ) -> KopechkaClient:
+        """A client with other settings over the same key, connection pool, limiter and hooks.
+
+        ``fast = client.with_options(timeout=5.0, max_retries=0)`` costs no new connection;
+        closing ``fast`` leaves the pool open (the client that created it closes it).
+
+        Args:
+            timeout: As for the constructor; ``None`` keeps this client's.
+            max_retries: As for the constructor; ``None`` keeps this client's.
+            max_retry_wait: As for the constructor; ``None`` keeps this client's.
+
+        Returns:
+            A new client sharing this one's session, limiter (the shared cooldown and rate) and
+            hooks.
+
+        Raises:
+            ValueError: An argument is out of range.
+        """
+        policy = self._transport.policy
+        retries = policy.max_retries if max_retries is None else _check_retries(max_retries)
+        longest = policy.max_retry_wait if max_retry_wait is None else _check_wait(max_retry_wait)
+        derived = copy.copy(self)
+        derived._transport = self._transport.derive(
+            timeout=self._transport.timeout if timeout is None else check_timeout(timeout),
+            policy=RetryPolicy(max_retries=retries, max_retry_wait=longest),
+        )
+        return derived
 
     @property
     def timeout(self) -> Timeout:

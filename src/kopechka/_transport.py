@@ -18,15 +18,17 @@ What it guarantees against a hostile server, proxy or environment:
 
 from __future__ import annotations
 
+import copy
 import http.client
 import itertools
 import logging
+import math
 import os
 import time
 import weakref
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,7 +41,14 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
 from ._config import DEFAULT_POOL_SIZE, USER_AGENT
-from ._exceptions import APIConnectionError, APIResponseValidationError, APITimeoutError
+from ._exceptions import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APITimeoutError,
+    RateLimitError,
+)
+from ._hooks import AttemptEvent, Hook, operation, path_template, run_hooks
+from ._limits import Limiter, RateLimiter, Slot
 from ._policy import (
     DEFAULT_MAX_BODY,
     Answer,
@@ -51,7 +60,7 @@ from ._policy import (
     body_too_large,
 )
 from ._watchdog import Bound, current_bound
-from ._wire import header, is_loopback
+from ._wire import header, is_loopback, parse_retry_after
 
 __all__ = ["Transport"]
 
@@ -83,6 +92,8 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         max_body: int = DEFAULT_MAX_BODY,
+        limiter: Limiter | None = None,
+        hooks: Mapping[str, tuple[Hook, ...]] | None = None,
     ) -> None:
         self.base_url = base_url
         self.timeout = timeout
@@ -100,7 +111,17 @@ class Transport:
         self._sleep = sleep
         self._clock = clock
         self._forked = False
+        self.limiter: Limiter = limiter if limiter is not None else RateLimiter()
+        self.hooks: Mapping[str, tuple[Hook, ...]] = hooks or {"request": (), "response": ()}
         _TRANSPORTS.add(self)
+
+    def derive(self, *, timeout: Timeout, policy: RetryPolicy) -> Transport:
+        """The same key, session, limiter and hooks with other settings; it never closes the
+        session (its owner does)."""
+        derived = copy.copy(self)
+        derived.timeout, derived.policy, derived.owns_session = timeout, policy, False
+        _TRANSPORTS.add(derived)
+        return derived
 
     def close(self) -> None:
         """Close the session if this transport created it."""
@@ -124,73 +145,106 @@ class Transport:
             APIConnectionError: The network failed and retrying did not help (or was not allowed).
             APITimeoutError: Likewise, for a timeout, or the deadline passed.
             APIResponseValidationError: The answer is larger than ``max_body``.
+            RateLimitError: The limiter's wait (a shared cooldown) is longer than
+                ``max_retry_wait``: nothing was sent.
         """
         policy = (
             self.policy if max_retries is None else replace(self.policy, max_retries=max_retries)
         )
-        waits: dict[int, float | None] = {}
-
-        def wait(state: tenacity.RetryCallState) -> float | None:
-            number = state.attempt_number
-            if number not in waits:
-                outcome = state.outcome
-                assert outcome is not None
-                waits[number] = (
-                    None  # an exception is a bug or a final typed error: raised at once
-                    if outcome.failed
-                    else policy.wait(
-                        outcome.result(),
-                        idempotent=idempotent,
-                        retries_done=number - 1,
-                        now=self._clock(),
-                        deadline=deadline,
-                    )
-                )
-            return waits[number]
-
-        retrying = tenacity.Retrying(
-            retry=lambda state: wait(state) is not None,
-            wait=lambda state: wait(state) or 0.0,
+        call = _Call(method, path, params, json, idempotent, deadline, policy, next(_CALL_IDS))
+        retrying = tenacity.Retrying(  # each attempt decides its own wait (None: stop)
+            retry=lambda state: call.waits.get(state.attempt_number) is not None,
+            wait=lambda state: call.waits.get(state.attempt_number) or 0.0,
             stop=tenacity.stop_never,
             sleep=self._sleep,
             reraise=True,
         )
         attempts = itertools.count(1)
-        url = self.base_url + path
-        outcome: Outcome = retrying(
-            lambda: self._attempt(method, url, path, params, json, deadline, next(attempts))
-        )
+        outcome: Outcome = retrying(lambda: self._attempt(call, next(attempts)))
         if isinstance(outcome, Failure):
             raise _network_error(outcome, method, path)
         return outcome
 
-    def _attempt(
-        self,
-        method: str,
-        url: str,
-        path: str,
-        params: Mapping[str, str] | None,
-        json: Mapping[str, str] | None,
-        deadline: float | None,
-        attempt: int,
-    ) -> Outcome:
-        timeout = attempt_timeout(self.timeout, now=self._clock(), deadline=deadline)
+    def _attempt(self, call: _Call, attempt: int) -> Outcome:
+        slot = self._admit(call)  # the limiter: a slot of the shared pace, after any cooldown
+        if isinstance(slot, Failure):
+            return self._settle(call, slot, attempt, None, None)
+        timeout = attempt_timeout(self.timeout, now=self._clock(), deadline=call.deadline)
         if timeout is None:
-            return Failure(timed_out=True, reached_server=False, detail="the deadline passed")
+            passed = Failure(timed_out=True, reached_server=False, detail="the deadline passed")
+            return self._settle(call, passed, attempt, slot, None)
         if self._forked:
             self._after_fork()
+        run_hooks(self.hooks["request"], call.event(attempt))
         started = time.perf_counter()
         failure: Failure | None = None
         with Bound(timeout[0] + timeout[1]) as bound:
             try:
-                answer = self._exchange(method, url, params, json, timeout, bound)
+                answer = self._exchange(
+                    call.method, self.base_url + call.path, call.params, call.json, timeout, bound
+                )
             except _NETWORK_ERRORS as exc:
                 failure = _classify(exc, timed_out=bound.fired)
-        if failure is not None:
-            _log(method, path, failure.detail, attempt, started)
-            return failure
-        _log(method, path, answer.status_code, attempt, started)
-        return answer
+            except BaseException:  # an answer too large, an interrupt: the slot is spent
+                self.limiter.feedback(call.now(self._clock()), 0, None, slot)
+                raise
+        outcome: Outcome = answer if failure is None else failure
+        detail = outcome.status_code if isinstance(outcome, Answer) else outcome.detail
+        _log(call.method, call.path, detail, attempt, started)
+        return self._settle(call, outcome, attempt, slot, started)
+
+    def _admit(self, call: _Call) -> Slot | Failure:
+        """Wait for a slot of the limiter: bounded by the deadline and ``max_retry_wait``.
+
+        Raises:
+            RateLimitError: The wait is longer than ``max_retry_wait`` (nothing is sent).
+        """
+        for _ in range(_MAX_ADMISSIONS):
+            now = call.now(self._clock())
+            bound = call.policy.max_retry_wait
+            left = math.inf if call.deadline is None else call.deadline - now
+            slot = self.limiter.reserve(now, min(bound, left))
+            if not slot.granted:
+                if slot.wait <= bound:  # the deadline binds
+                    return Failure(
+                        timed_out=True, reached_server=False, detail="the deadline passed"
+                    )
+                raise _cooldown_error(call, slot.wait, bound)
+            wait: float | None = slot.wait
+            for _ in range(_MAX_ADMISSIONS):
+                if wait is None or wait <= 0:
+                    break
+                asleep = call.now(self._clock())
+                self._sleep(wait)
+                call.floor = asleep + wait
+                wait = self.limiter.admit(slot, call.now(self._clock()))
+            if wait is not None:
+                return slot
+        return slot
+
+    def _settle(
+        self, call: _Call, outcome: Outcome, attempt: int, slot: Slot | None, started: float | None
+    ) -> Outcome:
+        """Decide on a retry, tell the limiter, and tell the response hooks."""
+        now = call.now(self._clock())
+        wait = call.policy.wait(
+            outcome, idempotent=call.idempotent, retries_done=attempt - 1, now=now,
+            deadline=call.deadline,
+        )  # fmt: skip
+        call.waits[attempt] = wait
+        call.floor = now + (wait or 0.0)  # the end of the retry's sleep, even a recorded one
+        if slot is not None:  # every slot that went gets one feedback (0: no answer)
+            status = outcome.status_code if isinstance(outcome, Answer) else 0
+            retry_after = (
+                parse_retry_after(outcome.headers)
+                if isinstance(outcome, Answer) and status == 429
+                else None
+            )
+            self.limiter.feedback(now, status, retry_after, slot)
+        if self.hooks["response"]:
+            elapsed = None if started is None else time.perf_counter() - started
+            run_hooks(self.hooks["response"], call.event(attempt, outcome, wait, elapsed))
+        return outcome
 
     def _exchange(
         self,
@@ -233,6 +287,53 @@ class Transport:
 
 
 _TRANSPORTS: weakref.WeakSet[Transport] = weakref.WeakSet()
+_CALL_IDS = itertools.count(1)
+_MAX_ADMISSIONS = 16
+"""Times a slot may be voided by new 429s before the attempt goes anyway (the policy bounds it)."""
+
+
+@dataclass(slots=True)
+class _Call:
+    """One call's parts and the state of its attempts."""
+
+    method: str
+    path: str
+    params: Mapping[str, str] | None
+    json: Mapping[str, str] | None
+    idempotent: bool
+    deadline: float | None
+    policy: RetryPolicy
+    call_id: int
+    waits: dict[int, float | None] = field(default_factory=dict)
+    floor: float = -math.inf
+    """The time this call has surely reached: the end of its last sleep, even a recorded one."""
+
+    def now(self, clock: float) -> float:
+        return max(clock, self.floor)
+
+    def event(
+        self,
+        attempt: int,
+        outcome: Outcome | None = None,
+        wait: float | None = None,
+        elapsed: float | None = None,
+    ) -> AttemptEvent:
+        template = path_template(self.path)
+        return AttemptEvent(
+            method=self.method, path=template, operation=operation(self.method, template),
+            call_id=self.call_id, attempt=attempt,
+            status=outcome.status_code if isinstance(outcome, Answer) else None,
+            error=outcome.detail if isinstance(outcome, Failure) else None,
+            will_retry=None if outcome is None else wait is not None, elapsed=elapsed,
+        )  # fmt: skip
+
+
+def _cooldown_error(call: _Call, wait: float, bound: float) -> RateLimitError:
+    return RateLimitError(
+        f"{call.method} {path_template(call.path)} not sent: the client's rate limit (a shared "
+        f"cooldown after a 429) asks to wait {wait:.1f} s, more than max_retry_wait ({bound:g} s)",
+        retry_after=wait,
+    )
 
 
 def _mark_forked() -> None:
