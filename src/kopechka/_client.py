@@ -332,11 +332,11 @@ class KopechkaClient:
     def _buy(self, domain: str, site: str, max_price: object, *, for_mailbox: bool) -> Order:
         _wire.create_order(domain, site)  # the arguments are checked before any request
         connect, read = self.timeout if isinstance(self.timeout, tuple) else (self.timeout,) * 2
+        longest = (connect + read) * (self.max_retries + 1) + 1.0  # another purchase's attempts
         flow = _money.purchase(
             self._ledger, domain, site,
             max_price=_money.check_cap("max_price", max_price),
-            wall=_utcnow, now=self._clock(), settle_timeout=connect + read + 1.0,
-            for_mailbox=for_mailbox,
+            wall=_utcnow, now=self._clock(), settle_timeout=longest, for_mailbox=for_mailbox,
         )  # fmt: skip
         return _money.drive(flow, self._execute)
 

@@ -191,8 +191,8 @@ def test_campaign() -> None:
     assert len(c.ids) == c.orders
     assert c.ids <= c.returned | c.named
     assert not c.named & c.returned  # no thread's order was offered to another as its own
-    assert c.lost > 0  # the faults did lose answers
-    assert c.lone_cancels > 0
+    assert c.lost > 0  # the faults did lose answers (how many mailboxes then found a lone
+    # candidate depends on the threads' timing: it is counted, not asserted)
     # after the sweep, nothing unused is left charged
     assert c.sweep_failures == 0
     assert c.left_unused == 0
