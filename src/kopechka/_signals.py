@@ -18,6 +18,7 @@ import logging
 import signal
 import sys
 import threading
+from contextlib import AbstractContextManager
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -127,7 +128,7 @@ class _ExitOnSignals:
 
 def exit_on_signals(
     *signals: int, stop: threading.Event | None = None
-) -> _ExitOnSignals:  # a context manager yielding the stop event
+) -> AbstractContextManager[threading.Event]:
     """Turn SIGTERM and SIGHUP into an orderly exit, as Ctrl-C is: mailboxes refund, blocks unwind.
 
     One line in a bot::
