@@ -102,16 +102,30 @@ def test_iter_orders_walks_every_page_lazily(sandbox: Sandbox, client: KopechkaC
     assert list(client.iter_orders(domain="example.com")) == []
 
 
-def test_iter_orders_does_not_repeat_orders_shifted_by_new_ones(
-    sandbox: Sandbox, client: KopechkaClient
+@pytest.mark.parametrize("arriving", [1, 3, 7])
+def test_iter_orders_yields_each_order_once_while_new_ones_arrive(
+    sandbox: Sandbox, client: KopechkaClient, arriving: int
 ) -> None:
-    for i in range(6):
-        client.create_order("inbox.test", f"s{i}.com")
+    present = {client.create_order("inbox.test", f"s{i}.com").order_id for i in range(6)}
     iterator = client.iter_orders(page_size=3)
     seen = [next(iterator).order_id for _ in range(3)]
-    client.create_order("inbox.test", "late.com")  # pushes one order from page 1 to page 2
+    for i in range(arriving):  # pushes orders from page 1 to the next pages
+        client.create_order("inbox.test", f"late{i}.com")
     seen += [o.order_id for o in iterator]
-    assert len(seen) == len(set(seen))
+    assert len(seen) == len(set(seen))  # no order twice
+    assert present <= set(seen)  # every order present throughout was yielded
+
+
+def test_iter_orders_yields_every_order_while_the_caller_cancels(
+    sandbox: Sandbox, client: KopechkaClient
+) -> None:
+    bought = {client.create_order("inbox.test", f"s{i}.com").order_id for i in range(25)}
+    cancelled = []
+    for order in client.iter_orders(status="active", page_size=10):
+        client.cancel_order(order.order_id)  # the rest moves up a page
+        cancelled.append(order.order_id)
+    assert sorted(cancelled) == sorted(bought)
+    assert client.list_orders(status="active").orders == []
 
 
 def test_iter_orders_checks_arguments_at_call(client: KopechkaClient) -> None:
@@ -235,7 +249,7 @@ def test_bad_configuration(kwargs) -> None:
 
 def test_timeout_forms() -> None:
     assert KopechkaClient("k").timeout == (10.0, 30.0)
-    assert KopechkaClient("k", timeout=5).timeout == 5.0
+    assert KopechkaClient("k", timeout=5).timeout == (5.0, 5.0)
     assert KopechkaClient("k", timeout=(1, 2)).timeout == (1.0, 2.0)
 
 
@@ -263,15 +277,25 @@ def test_client_closes_its_own_session(sandbox: Sandbox) -> None:
     assert not adapter.poolmanager.pools  # type: ignore[attr-defined]
 
 
-def test_environment_proxies_resolved_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_proxies_resolved_once(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    bundle = tmp_path / "custom.pem"
+    bundle.write_text("")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("NO_PROXY", "")
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/custom.pem")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
     client = KopechkaClient("k")
     session = client._transport.session
     assert session.trust_env is False  # no per-request scan of the environment
     assert session.proxies.get("https") == "http://proxy.internal:3128"
-    assert session.verify == "/etc/ssl/custom.pem"
+    assert session.verify == str(bundle)
+
+
+def test_missing_ca_bundle_refused_at_construction(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    with pytest.raises(ValueError, match="does not exist"):
+        KopechkaClient("k")
 
 
 def test_no_proxy_bypasses_for_the_sandbox(
@@ -282,12 +306,3 @@ def test_no_proxy_bypasses_for_the_sandbox(
     with sandbox.client() as client:
         assert client.get_balance() == Decimal("100")
         assert client._transport.session.proxies == {}
-
-
-def test_proxy_from_environment_is_used(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    with sandbox.client(max_retries=0) as client, pytest.raises(APIConnectionError):
-        client.get_balance()  # sent to the (dead) proxy, as the environment asks
-    assert sandbox.requests == []

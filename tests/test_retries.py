@@ -15,7 +15,7 @@ from kopechka import (
     OrderOutcomeUnknownError,
     RateLimitError,
 )
-from kopechka._transport import RetryPolicy, backoff_delay
+from kopechka._policy import MIN_RETRY_DELAY
 from kopechka.testing import Sandbox
 
 from .conftest import Sleeps
@@ -57,9 +57,18 @@ def test_429_is_retried_for_every_method_after_retry_after(
 def test_429_with_http_date_and_ms(
     sandbox: Sandbox, client: KopechkaClient, sleeps: Sleeps
 ) -> None:
-    sandbox.fail(429, retry_after="Mon, 01 Jan 2024 00:00:00 GMT")  # in the past: retry at once
+    sandbox.fail(429, retry_after="Mon, 01 Jan 2024 00:00:00 GMT")  # in the past: the floor
     assert client.get_balance() == Decimal("100")
-    assert sleeps == [0.0]
+    assert sleeps == [MIN_RETRY_DELAY]
+
+
+def test_429_retry_after_ms_wins_over_retry_after(canned_client, sleeps: Sleeps) -> None:
+    app, client = canned_client
+    headers = [("Retry-After", "9"), ("retry-after-ms", "1500")]
+    app.set("GET", "/api/v1/balance", '{"success": false, "message": "slow"}', 429, headers)
+    with pytest.raises(RateLimitError):
+        client.get_balance()
+    assert sleeps == [1.5, 1.5, 1.5]  # three retries, each after the millisecond header
 
 
 def test_429_without_retry_after_backs_off_with_jitter(sandbox, client, sleeps) -> None:
@@ -171,35 +180,6 @@ def test_connection_refused_is_retried_even_for_post_and_delete(sleeps: Sleeps, 
         call(client)
     assert not isinstance(info.value, APITimeoutError)
     assert len(sleeps) == 2  # the request never reached a server: safe to try again
-
-
-@pytest.mark.parametrize(
-    ("idempotent", "status", "reached", "retried"),
-    [
-        (True, 429, True, True), (True, 500, True, True), (True, 503, True, True), (True, 501, True, False),
-        (True, 404, True, False), (False, 429, True, True), (False, 500, True, False),
-        (False, 502, True, False), (True, None, True, True), (False, None, True, False),
-        (False, None, False, True), (True, None, False, True),
-    ],
-)  # fmt: skip
-def test_policy_table(idempotent: bool, status: int | None, reached: bool, retried: bool) -> None:
-    class Resp:
-        status_code = status
-        headers: dict[str, str] = {}
-
-    policy = RetryPolicy(max_retries=3, max_retry_wait=60)
-    wait = policy.delay(
-        idempotent=idempotent, retries_done=0, response=None if status is None else Resp(),  # type: ignore[arg-type]
-        reached_server=reached,
-    )  # fmt: skip
-    assert (wait is not None) is retried
-    assert policy.delay(idempotent=True, retries_done=3, response=None) is None
-
-
-def test_backoff_caps_and_jitters() -> None:
-    assert backoff_delay(0, lambda: 0.0) == 0.5
-    assert backoff_delay(0, lambda: 1.0) == 0.375
-    assert backoff_delay(10, lambda: 0.0) == 8.0
 
 
 def test_unexpected_errors_are_not_retried(sandbox: Sandbox, sleeps: Sleeps) -> None:

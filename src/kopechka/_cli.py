@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import Any, TextIO
 
 from . import _cli_money
@@ -175,14 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     _wait_options(wait)
     _cli_money.add_options(sub, common, buy)
     sandbox = sub.add_parser("sandbox", help="serve the offline sandbox API until interrupted")
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8025)
-    sandbox.add_argument("--api-key", default=argparse.SUPPRESS, help="default test-key")
-    sandbox.add_argument("--balance", type=Decimal, default=Decimal("100"))
-    sandbox.add_argument(
-        "--auto-mail", type=float, metavar="SECONDS",
-        help="each new order gets a verification mail after SECONDS",
-    )  # fmt: skip
+    from .testing import _command  # noqa: PLC0415 - light: the sandbox loads only when it runs
+
+    _command.add_arguments(sandbox)
     sub.add_parser("demo", help="the whole flow on an embedded sandbox (no network, no key)")
     return parser
 
@@ -195,31 +189,15 @@ def _fail(code: int, text: str) -> int:
     return code
 
 
-def _serve_sandbox(a: argparse.Namespace) -> int:
-    from .testing import Sandbox  # noqa: PLC0415 - loaded only for this command
-
-    key = a.api_key or "test-key"
-    sandbox = Sandbox(
-        api_key=key, balance=a.balance, host=a.host, port=a.port, auto_mail=a.auto_mail
-    )
-    sandbox.start()
-    print(f"Kopechka sandbox serving at {sandbox.url}", flush=True)
-    print(f"API key: {key}   admin routes: {sandbox.root_url}/_sandbox/", flush=True)
-    print("Press Ctrl-C to stop.", flush=True)
-    try:
-        sandbox.serve_forever()
-    except KeyboardInterrupt:
-        print("stopped", flush=True)
-    return EXIT_OK
-
-
 def _run(a: argparse.Namespace) -> int:
     if a.command == "demo":
         from . import _demo  # noqa: PLC0415 - the sandbox loads only for the commands that use it
 
         return _demo.run(sys.stdout)
     if a.command == "sandbox":
-        return _serve_sandbox(a)
+        from .testing import _command  # noqa: PLC0415 - the sandbox loads only for this command
+
+        return _command.run(a)
     with KopechkaClient(a.api_key, base_url=a.base_url) as client:
         data, text = COMMANDS[a.command](client, a)
     print(json.dumps(to_json(data), indent=2, ensure_ascii=False) if a.json else text)

@@ -40,7 +40,15 @@ from ._models import (
     Profile,
 )
 from ._money import SweepReport
-from ._transport import RetryPolicy, Timeout, Transport
+from ._policy import (
+    DEFAULT_MAX_BODY,
+    MAX_TIMEOUT,
+    OrderWalk,
+    RetryPolicy,
+    Timeout,
+    check_timeout,
+)
+from ._transport import Transport
 
 if TYPE_CHECKING:
     import requests
@@ -50,31 +58,16 @@ __all__ = ["KopechkaClient"]
 R = TypeVar("R")
 
 
-def _positive(value: object) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    return None
-
-
-def _check_timeout(timeout: object) -> Timeout:
-    if isinstance(timeout, tuple) and len(timeout) == 2:
-        connect, read = _positive(timeout[0]), _positive(timeout[1])
-        if connect is not None and read is not None:
-            return (connect, read)
-    elif (single := _positive(timeout)) is not None:
-        return single
-    raise ValueError(f"timeout must be a positive number or a (connect, read) pair: {timeout!r}")
-
-
-def _check_key(api_key: str | None) -> str:
+def _check_key(api_key: object) -> str:
     key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
-    if key is None or not key.strip():
+    if key is None or (isinstance(key, str) and not key.strip()):
         raise KopechkaError(
             f"no API key: pass api_key= or set the environment variable {ENV_API_KEY}"
         )
-    if re.search(r"[\x00-\x20\x7f]", key):
-        raise KopechkaError("the API key must not contain whitespace or control characters")
-    return key
+    try:
+        return _wire.check_api_key(key)
+    except ValueError as exc:
+        raise KopechkaError(str(exc)) from None
 
 
 class KopechkaClient:
@@ -97,13 +90,17 @@ class KopechkaClient:
             tests); ``time.sleep`` by default.
         clock: The monotonic clock that deadlines are measured on (for tests, with ``sleep``:
             the sandbox's virtual time); ``time.monotonic`` by default.
+        max_body: The largest answer read, in bytes after decompression (10 MiB); a larger one
+            raises ``APIResponseValidationError`` without being read whole.
         budget: A cap on what this client may spend over its life (all threads): a purchase
             that would pass it raises ``SpendLimitError`` before buying; a refund of one of its
             orders gives the amount back. ``None``: no cap.
 
     Raises:
-        KopechkaError: No API key was given or found in the environment.
-        ValueError: An argument is out of range, or the base URL is unsafe or malformed.
+        KopechkaError: No API key was given or found in the environment, or it is not printable
+            ASCII.
+        ValueError: An argument is out of range, the base URL is unsafe or malformed, or
+            ``REQUESTS_CA_BUNDLE`` names a file that does not exist.
     """
 
     def __init__(
@@ -117,24 +114,34 @@ class KopechkaClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        max_body: int = DEFAULT_MAX_BODY,
         budget: Decimal | int | str | None = None,
     ) -> None:
-        self._api_key = _check_key(api_key)
+        self._api_key = _wire.Secret(_check_key(api_key))
         self._ledger = _money.Ledger(_money.check_cap("budget", budget), clock=clock)
         url = base_url if base_url is not None else os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
         self.base_url = _wire.normalize_base_url(url)
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
-        if not isinstance(max_retry_wait, (int, float)) or max_retry_wait < 0:
-            raise ValueError(f"max_retry_wait must be >= 0, got {max_retry_wait!r}")
+        if (
+            isinstance(max_retry_wait, bool)
+            or not isinstance(max_retry_wait, (int, float))
+            or not 0 <= max_retry_wait <= MAX_TIMEOUT
+        ):
+            raise ValueError(
+                f"max_retry_wait must be from 0 to {MAX_TIMEOUT:g}, got {max_retry_wait!r}"
+            )
+        if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
+            raise ValueError(f"max_body must be an integer >= 1, got {max_body!r}")
         self._transport = Transport(
             base_url=self.base_url,
-            api_key=self._api_key,
-            timeout=_check_timeout(timeout),
+            api_key=self._api_key.reveal(),
+            timeout=check_timeout(timeout),
             policy=RetryPolicy(max_retries=max_retries, max_retry_wait=float(max_retry_wait)),
             session=session,
             sleep=sleep,
             clock=clock,
+            max_body=max_body,
         )
         self._sleep, self._clock = sleep, clock
 
@@ -168,17 +175,20 @@ class KopechkaClient:
         """Extra attempts after the first."""
         return self._transport.policy.max_retries
 
-    def _request(self, call: _wire.Call[R], *, deadline: float | None = None) -> R:
+    def _request(
+        self, call: _wire.Call[R], *, deadline: float | None = None, max_retries: int | None = None
+    ) -> R:
         """The funnel: send one call (retries inside) and decode its answer."""
-        response = self._transport.send(
+        answer = self._transport.send(
             call.method,
             call.path,
             params=call.params,
             json=call.json,
             idempotent=call.idempotent,
             deadline=deadline,
+            max_retries=max_retries,
         )
-        return _wire.decode(call, response, self._api_key)
+        return _wire.decode(call, answer, self._api_key)
 
     # --- account -------------------------------------------------------------------------------
 
@@ -252,8 +262,9 @@ class KopechkaClient:
     ) -> Iterator[Order]:
         """Yield every order, fetching page after page only as they are consumed.
 
-        An order that moved to the next page while iterating (because new orders were added) is
-        yielded once, not twice. Memory stays at one page whatever the number of orders.
+        The listing may change while you iterate: every order present for the whole iteration is
+        yielded exactly once, whether you cancel orders as they come (with a status filter, the
+        rest moves up a page) or new orders arrive. Memory holds one page and the ids yielded.
 
         Args:
             status: Only orders with this status.
@@ -273,16 +284,12 @@ class KopechkaClient:
     def _iter_orders(
         self, status: OrderStatus | str | None, domain: str | None, page_size: int
     ) -> Iterator[Order]:
-        page, previous = 1, frozenset[str]()
-        while True:
-            result = self._request(_wire.list_orders(page, page_size, status, domain))
-            for order in result.orders:
-                if order.order_id not in previous:
-                    yield order
-            previous = frozenset(order.order_id for order in result.orders)
-            if not result.orders or page >= result.pagination.pages:
-                return
-            page += 1
+        walk = OrderWalk(page_size)
+        while walk.page is not None:
+            result = self._request(_wire.list_orders(walk.page, page_size, status, domain))
+            ids = [order.order_id for order in result.orders]
+            for position in walk.take(ids, result.pagination.total, result.pagination.pages):
+                yield result.orders[position]
 
     def get_order(self, order_id: str) -> Order:
         """Return one order, with its ``duration`` and ``end_time`` (``GET /orders/{orderId}``).

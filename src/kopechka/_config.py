@@ -16,7 +16,6 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "ENV_API_KEY",
     "ENV_BASE_URL",
-    "MAX_REDIRECTS",
     "USER_AGENT",
 ]
 
@@ -31,8 +30,6 @@ DEFAULT_MAX_RETRY_WAIT = 60.0
 DEFAULT_POOL_SIZE = 64
 """Connections kept per host by a client's own session: 32 threads share one client without
 "connection pool is full" discards."""
-MAX_REDIRECTS = 3
-"""Same-origin redirects followed for GET requests (cross-origin ones are never followed)."""
 
 ENV_API_KEY = "KOPECHKA_API_KEY"
 """The environment variable read for the key when ``api_key`` is not given."""

@@ -1,117 +1,72 @@
-"""Sending one call under the retry policy: the only module that imports requests and tenacity.
+"""Sending one call with requests, under the pure policy of ``_policy``: the sync driver.
 
-The policy (the docs explain the why):
+The only module that imports requests and tenacity. It sends an attempt, reads the answer within
+the body cap and the attempt's wall-clock bound, classifies network failures, and asks
+``_policy`` whether and when to try again (tenacity runs that loop). It returns the final
+``Answer`` whatever its status: turning it into a model or a typed error is ``_wire``'s job. It
+raises only ``APIConnectionError``/``APITimeoutError`` (network) and ``APIResponseValidationError``
+(an answer too large to read).
 
-* 429 is retried for every method, after ``Retry-After`` when given (a wait beyond
-  ``max_retry_wait`` is not waited: the 429 is returned at once), else after jittered
-  exponential backoff.
-* GET is also retried after connection errors, timeouts and 500/502/503/504.
-* POST and DELETE spend or return money: besides 429 they are retried only when the request surely
-  never reached the server (connection refused, name not resolved, connect timeout). Never after a
-  read timeout, a dropped connection or a 5xx: no order is ever bought twice by a retry.
-* No retry or wait may run past a caller's deadline; read timeouts shrink to the time left.
+What it guarantees against a hostile server, proxy or environment:
 
-This module returns the final ``requests.Response`` whatever its status; turning it into a model or
-a typed error is ``_wire``'s job. It raises only ``APIConnectionError``/``APITimeoutError``.
-Redirects are followed only for GET and only within ``base_url``'s origin: the key never leaves it.
+* redirects are never followed (``allow_redirects=False``): the key goes to ``base_url`` only;
+* a loopback ``base_url`` never goes through a proxy, whatever the environment says;
+* an attempt lasts at most its connect + read timeout in wall-clock time (``_watchdog``);
+* no more than ``max_body`` bytes are kept, after decompression (bombs stop at the cap);
+* after ``os.fork()`` the child opens connections of its own (never one of the parent's).
 """
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import logging
 import os
-import random
 import time
+import weakref
+import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urlsplit
 
 import requests
 import tenacity
+import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
-from ._config import DEFAULT_POOL_SIZE, MAX_REDIRECTS, USER_AGENT
-from ._exceptions import APIConnectionError, APITimeoutError
-from ._wire import header, origin, parse_retry_after
+from ._config import DEFAULT_POOL_SIZE, USER_AGENT
+from ._exceptions import APIConnectionError, APIResponseValidationError, APITimeoutError
+from ._policy import (
+    DEFAULT_MAX_BODY,
+    Answer,
+    Failure,
+    Outcome,
+    RetryPolicy,
+    Timeout,
+    attempt_timeout,
+    body_too_large,
+)
+from ._watchdog import Bound, current_bound
+from ._wire import header, is_loopback
 
-__all__ = ["RetryPolicy", "Transport", "backoff_delay"]
+__all__ = ["Transport"]
 
 logger = logging.getLogger("kopechka")
 
-Timeout = float | tuple[float, float]
-
-_GET_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_UNSAFE_RETRY_STATUSES = frozenset({429})
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
-INITIAL_RETRY_DELAY = 0.5
-MAX_RETRY_DELAY = 8.0
-
-
-def backoff_delay(retries_done: int, rand: Callable[[], float] = random.random) -> float:
-    """Exponential backoff with jitter: 0.5 s, 1 s, 2 s ... capped at 8 s, each cut by up to 25%."""
-    delay = min(INITIAL_RETRY_DELAY * 2.0**retries_done, MAX_RETRY_DELAY)
-    return delay * (1.0 - 0.25 * rand())
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """What is retried, how many times and how long a server may ask us to wait."""
-
-    max_retries: int
-    max_retry_wait: float
-
-    def delay(
-        self,
-        *,
-        idempotent: bool,
-        retries_done: int,
-        response: requests.Response | None = None,
-        reached_server: bool = True,
-    ) -> float | None:
-        """Seconds to wait before the next attempt, or ``None`` when there is none to make."""
-        if retries_done >= self.max_retries:
-            return None
-        if response is None:  # a network failure
-            return backoff_delay(retries_done) if idempotent or not reached_server else None
-        allowed = _GET_RETRY_STATUSES if idempotent else _UNSAFE_RETRY_STATUSES
-        if response.status_code not in allowed:
-            return None
-        asked = parse_retry_after(response.headers) if response.status_code == 429 else None
-        if asked is None:
-            return backoff_delay(retries_done)
-        return asked if asked <= self.max_retry_wait else None
-
-
-class _AttemptError(Exception):
-    """One attempt's network failure, and whether the request may have reached the server."""
-
-    def __init__(self, error: APIConnectionError, *, reached_server: bool) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.reached_server = reached_server
-
-
-def _never_connected(exc: requests.RequestException) -> bool:
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    reason: Any = exc.args[0] if exc.args else None
-    reason = getattr(reason, "reason", reason)
-    return isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError)
-
-
-def _network_error(exc: requests.RequestException, method: str, path: str) -> _AttemptError:
-    never = _never_connected(exc)
-    if isinstance(exc, requests.Timeout):
-        phase = "connecting" if never else "waiting for the answer"
-        error: APIConnectionError = APITimeoutError(f"{method} {path} timed out {phase}")
-    else:
-        cause = type(exc).__name__
-        what = "could not connect" if never else "failed on the network"
-        error = APIConnectionError(f"{method} {path} {what} ({cause})")
-    return _AttemptError(error, reached_server=not never)
+_CHUNK = 64 * 1024
+# None removes a proxy setting, the session's and the environment's alike (requests' merge rule)
+_NO_PROXY: Any = {"http": None, "https": None, "all": None}
+_NETWORK_ERRORS = (
+    requests.RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+    ValueError,  # urllib3 and http.client raise it for some malformed answers
+)
 
 
 class Transport:
@@ -127,20 +82,25 @@ class Transport:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         self.base_url = base_url
         self.timeout = timeout
         self.policy = policy
+        self.max_body = max_body
         self.owns_session = session is None
         self.session = session if session is not None else _new_session(base_url)
-        self._origin = origin(base_url)
+        self._proxies = _NO_PROXY if is_loopback(_host(base_url)) else None
         self._headers = {
             "X-API-Key": api_key,
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
         }
         self._sleep = sleep
         self._clock = clock
+        self._forked = False
+        _TRANSPORTS.add(self)
 
     def close(self) -> None:
         """Close the session if this transport created it."""
@@ -156,81 +116,55 @@ class Transport:
         json: Mapping[str, str] | None = None,
         idempotent: bool,
         deadline: float | None = None,
-    ) -> requests.Response:
+        max_retries: int | None = None,
+    ) -> Answer:
         """Send one call, retrying as the policy allows; return the final answer.
 
         Raises:
             APIConnectionError: The network failed and retrying did not help (or was not allowed).
             APITimeoutError: Likewise, for a timeout, or the deadline passed.
+            APIResponseValidationError: The answer is larger than ``max_body``.
         """
-
+        policy = (
+            self.policy if max_retries is None else replace(self.policy, max_retries=max_retries)
+        )
         waits: dict[int, float | None] = {}
 
-        def delay(state: tenacity.RetryCallState) -> float | None:
-            if state.attempt_number not in waits:
-                waits[state.attempt_number] = self._delay(state, idempotent, deadline)
-            return waits[state.attempt_number]
+        def wait(state: tenacity.RetryCallState) -> float | None:
+            number = state.attempt_number
+            if number not in waits:
+                outcome = state.outcome
+                assert outcome is not None
+                waits[number] = (
+                    None  # an exception is a bug or a final typed error: raised at once
+                    if outcome.failed
+                    else policy.wait(
+                        outcome.result(),
+                        idempotent=idempotent,
+                        retries_done=number - 1,
+                        now=self._clock(),
+                        deadline=deadline,
+                    )
+                )
+            return waits[number]
 
         retrying = tenacity.Retrying(
-            retry=lambda state: delay(state) is not None,
-            wait=lambda state: delay(state) or 0.0,
+            retry=lambda state: wait(state) is not None,
+            wait=lambda state: wait(state) or 0.0,
             stop=tenacity.stop_never,
             sleep=self._sleep,
             reraise=True,
         )
         attempts = itertools.count(1)
-        try:
-            response: requests.Response = retrying(
-                lambda: self._attempt(
-                    method, path, params, json, deadline, idempotent, next(attempts)
-                )
-            )
-        except _AttemptError as failed:
-            failed.error.may_have_reached_server = failed.reached_server
-            raise failed.error from None
-        return response
-
-    def _delay(
-        self, state: tenacity.RetryCallState, idempotent: bool, deadline: float | None
-    ) -> float | None:
-        outcome = state.outcome
-        assert outcome is not None
-        failure = outcome.exception()
-        if failure is not None and not isinstance(failure, _AttemptError):
-            return None  # not a network failure: a bug is raised at once, never retried
-        wait = self.policy.delay(
-            idempotent=idempotent,
-            retries_done=state.attempt_number - 1,
-            response=None if failure else outcome.result(),
-            reached_server=failure.reached_server if isinstance(failure, _AttemptError) else True,
+        url = self.base_url + path
+        outcome: Outcome = retrying(
+            lambda: self._attempt(method, url, path, params, json, deadline, next(attempts))
         )
-        if wait is not None and deadline is not None and self._clock() + wait >= deadline:
-            return None
-        return wait
+        if isinstance(outcome, Failure):
+            raise _network_error(outcome, method, path)
+        return outcome
 
     def _attempt(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str] | None,
-        json: Mapping[str, str] | None,
-        deadline: float | None,
-        follow: bool,
-        attempt: int,
-    ) -> requests.Response:
-        url = self.base_url + path
-        for _ in range(MAX_REDIRECTS + 1):
-            response = self._send_once(method, url, path, params, json, deadline, attempt)
-            target = header(response.headers, "location") if follow else None
-            if response.status_code not in _REDIRECTS or not target:
-                return response
-            target = urljoin(url, target)
-            if origin(target) != self._origin:
-                return response  # never follow the key to another origin
-            url, params = target, None
-        return response
-
-    def _send_once(
         self,
         method: str,
         url: str,
@@ -239,35 +173,166 @@ class Transport:
         json: Mapping[str, str] | None,
         deadline: float | None,
         attempt: int,
-    ) -> requests.Response:
+    ) -> Outcome:
+        timeout = attempt_timeout(self.timeout, now=self._clock(), deadline=deadline)
+        if timeout is None:
+            return Failure(timed_out=True, reached_server=False, detail="the deadline passed")
+        if self._forked:
+            self._after_fork()
         started = time.perf_counter()
-        try:
-            response = self.session.request(
-                method,
-                url,
-                params=params,
-                json=json,
-                headers=self._headers,
-                timeout=self._timeout(deadline),
-                allow_redirects=False,
-            )
-        except requests.RequestException as exc:
-            failed = _network_error(exc, method, path)
-            _log(method, path, type(exc).__name__, attempt, started)
-            raise failed from None
-        _log(method, path, response.status_code, attempt, started)
-        return response
+        failure: Failure | None = None
+        with Bound(timeout[0] + timeout[1]) as bound:
+            try:
+                answer = self._exchange(method, url, params, json, timeout, bound)
+            except _NETWORK_ERRORS as exc:
+                failure = _classify(exc, timed_out=bound.fired)
+        if failure is not None:
+            _log(method, path, failure.detail, attempt, started)
+            return failure
+        _log(method, path, answer.status_code, attempt, started)
+        return answer
 
-    def _timeout(self, deadline: float | None) -> Timeout:
-        if deadline is None:
-            return self.timeout
-        left = deadline - self._clock()
-        if left <= 0:
-            raise _AttemptError(
-                APITimeoutError("the deadline passed before the request"), reached_server=False
-            )
-        connect, read = self.timeout if isinstance(self.timeout, tuple) else (self.timeout,) * 2
-        return (min(connect, left), min(read, left))
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        json: Mapping[str, str] | None,
+        timeout: Timeout,
+        bound: Bound,
+    ) -> Answer:
+        response = self.session.request(
+            method,
+            url,
+            params=params,
+            json=json,
+            headers=self._headers,
+            timeout=timeout,
+            allow_redirects=False,
+            stream=True,
+            proxies=self._proxies,
+        )
+        with response:
+            headers = dict(response.headers)
+            content = _read_body(response.raw, headers, self.max_body, bound)
+            return Answer(response.status_code, headers, content)
+
+    def _after_fork(self) -> None:
+        """In a fork's child: drop the parent's pooled connections without touching them."""
+        self._forked = False
+        if self.owns_session:
+            self.session = _new_session(self.base_url)
+            return
+        for adapter in self.session.adapters.values():
+            if isinstance(adapter, HTTPAdapter):  # new pools; the parent's stay untouched
+                saved: Any = adapter
+                adapter.proxy_manager = {}
+                adapter.init_poolmanager(
+                    saved._pool_connections, saved._pool_maxsize, block=saved._pool_block
+                )
+
+
+_TRANSPORTS: weakref.WeakSet[Transport] = weakref.WeakSet()
+
+
+def _mark_forked() -> None:
+    for transport in list(_TRANSPORTS):
+        transport._forked = True
+
+
+os.register_at_fork(after_in_child=_mark_forked)
+
+
+# --- reading an answer -------------------------------------------------------------------------
+
+
+class _TooLargeError(Exception):
+    pass
+
+
+def _read_body(raw: Any, headers: Mapping[str, str], max_body: int, bound: Bound) -> bytes:
+    """Read and decompress a body, keeping at most ``max_body`` bytes.
+
+    Raises:
+        APIResponseValidationError: The body (or its declared length) is over ``max_body``, or
+            its encoding is one the client did not ask for.
+    """
+    try:
+        decoder = _decoder(header(headers, "content-encoding"))
+        if body_too_large(headers, 0, max_body):
+            raise _TooLargeError
+        out = bytearray()
+        for chunk in raw.stream(_CHUNK, decode_content=False):
+            out += decoder(chunk, max_body + 1 - len(out))
+            if body_too_large(headers, len(out), max_body):
+                raise _TooLargeError
+            if time.monotonic() > bound.deadline:
+                raise TimeoutError("the answer took longer than the timeout")
+        return bytes(out)
+    except _TooLargeError:
+        raise APIResponseValidationError(
+            f"the answer is larger than {max_body} bytes: not read",
+            status_code=0,
+        ) from None
+
+
+def _decoder(encoding: str | None) -> Callable[[bytes, int], bytes]:
+    name = (encoding or "identity").strip().lower()
+    if name == "identity":
+        return lambda chunk, _limit: chunk
+    if name not in {"gzip", "x-gzip", "deflate"}:
+        raise APIResponseValidationError(
+            f"the answer is encoded as {name[:40]!r}, which the client did not ask for",
+            status_code=0,
+        )
+    gzip = name != "deflate"
+    engine: list[Any] = []
+
+    def decode(chunk: bytes, limit: int) -> bytes:
+        if not engine:  # deflate is zlib-wrapped by the standard, raw by some servers
+            raw_deflate = not gzip and bool(chunk) and (chunk[0] & 0x0F) != 8
+            wbits = -zlib.MAX_WBITS if raw_deflate else zlib.MAX_WBITS
+            engine.append(zlib.decompressobj(16 + zlib.MAX_WBITS if gzip else wbits))
+        try:
+            data = engine[0].decompress(chunk, max(limit, 1))
+        except zlib.error as exc:
+            raise APIResponseValidationError(
+                f"the answer's {name} encoding is broken", status_code=0
+            ) from exc
+        if engine[0].unconsumed_tail:  # more would come out than the cap allows
+            raise _TooLargeError
+        return bytes(data)
+
+    return decode
+
+
+# --- failures ----------------------------------------------------------------------------------
+
+
+def _classify(exc: BaseException, *, timed_out: bool) -> Failure:
+    never = _never_connected(exc)
+    timeouts = (requests.Timeout, TimeoutError, urllib3.exceptions.TimeoutError)
+    timed_out = timed_out or isinstance(exc, timeouts)
+    return Failure(timed_out=timed_out, reached_server=not never, detail=type(exc).__name__)
+
+
+def _never_connected(exc: BaseException) -> bool:
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    reason: Any = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)
+    return isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError)
+
+
+def _network_error(failure: Failure, method: str, path: str) -> APIConnectionError:
+    if failure.timed_out:
+        phase = "connecting" if not failure.reached_server else "waiting for the answer"
+        error: APIConnectionError = APITimeoutError(f"{method} {path} timed out {phase}")
+    else:
+        what = "failed on the network" if failure.reached_server else "could not connect"
+        error = APIConnectionError(f"{method} {path} {what} ({failure.detail})")
+    error.may_have_reached_server = failure.reached_server
+    return error
 
 
 def _log(method: str, path: str, outcome: object, attempt: int, started: float) -> None:
@@ -290,22 +355,79 @@ def _log(method: str, path: str, outcome: object, attempt: int, started: float) 
         )
 
 
+# --- the client's own session ------------------------------------------------------------------
+
+
+class _BoundedHTTPConnection(HTTPConnection):
+    """A connection that registers with the running attempt's wall-clock bound."""
+
+    def connect(self) -> None:
+        _attach(self)
+        super().connect()
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach(self)
+        super().request(*args, **kwargs)
+
+
+class _BoundedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        _attach(self)
+        super().connect()
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach(self)
+        super().request(*args, **kwargs)
+
+
+def _attach(conn: HTTPConnection) -> None:
+    bound = current_bound()
+    if bound is not None:
+        bound.attach(conn)
+
+
+class _BoundedPool(HTTPConnectionPool):
+    ConnectionCls = _BoundedHTTPConnection
+
+
+class _BoundedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _BoundedHTTPSConnection
+
+
+class _Adapter(HTTPAdapter):
+    """Pools whose connections the watchdog can cut, and no retries of urllib3's own."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        pools = {"http": _BoundedPool, "https": _BoundedHTTPSPool}
+        self.poolmanager.pool_classes_by_scheme = pools
+
+
 def _new_session(base_url: str) -> requests.Session:
     """The client's own session: a pool for 32 threads, no retries of its own, and the
     environment (proxies, CA bundle) read once here instead of on every request.
 
     With ``trust_env`` on, requests scans the whole environment for proxy settings on every
     request (about a third of a call's CPU on a machine with many variables). All requests go to
-    ``base_url``'s origin, so its proxy settings are resolved once. netrc credentials are not
-    wanted: the key travels as ``X-API-Key``.
+    ``base_url``'s origin, so its proxy settings are resolved once (``send`` ignores them for
+    loopback). netrc
+    credentials are not wanted: the key travels as ``X-API-Key``.
     """
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=DEFAULT_POOL_SIZE, max_retries=0)
+    adapter = _Adapter(pool_connections=4, pool_maxsize=DEFAULT_POOL_SIZE, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.proxies = dict(requests.utils.get_environ_proxies(base_url))
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     if bundle:
+        if not os.path.exists(bundle):
+            raise ValueError(
+                f"REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE names {bundle!r}, which does not exist"
+            )
         session.verify = bundle
     session.trust_env = False
     return session
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or ""

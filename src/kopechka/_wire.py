@@ -8,16 +8,17 @@ must not do I/O: a response is anything with ``status_code``, ``headers`` and ``
 
 from __future__ import annotations
 
+import html
 import ipaddress
 import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, Protocol, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
 import pydantic_core
 from pydantic import ValidationError
@@ -58,8 +59,9 @@ from ._models import (
 
 R = TypeVar("R")
 
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 _BODY_SNIPPET = 2000
+_MESSAGE_LIMIT = 500
+_JSON_BODY_LIMIT = 64 * 1024
 
 
 class ResponseLike(Protocol):
@@ -71,6 +73,16 @@ class ResponseLike(Protocol):
     def headers(self) -> Mapping[str, str]: ...
     @property
     def content(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An HTTP answer as plain values, whatever its status: what the drivers hand to ``decode``,
+    and (scrubbed, bounded) what an ``APIStatusError`` carries as ``response``."""
+
+    status_code: int
+    headers: Mapping[str, str] = field(repr=False)
+    content: bytes = field(repr=False)
 
 
 # --- calls: what each endpoint sends -----------------------------------------------------------
@@ -177,9 +189,11 @@ def start_polling(order_id: object) -> Call[PollingStatus]:
 
 
 def is_loopback(host: str) -> bool:
-    """Return whether ``host`` names this machine (localhost, 127.0.0.0/8, ::1)."""
-    host = host.strip("[]").lower().rstrip(".")
-    if host in _LOOPBACK_NAMES:
+    """Return whether ``host`` names this machine by one of the exact names that never reach DNS:
+    ``localhost``, an address in 127.0.0.0/8, or ``::1`` (not ``localhost.``, not
+    ``localhost.localdomain``: a resolver decides those)."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -212,11 +226,99 @@ def normalize_base_url(url: object) -> str:
     return text.rstrip("/")
 
 
-def origin(url: str) -> tuple[str, str, int | None]:
-    """Return the (scheme, host, port) of a URL, default ports made explicit."""
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").rstrip("."), port
+def check_api_key(key: object) -> str:
+    """Return the key if it can travel in an HTTP header as it is: a non-empty ``str`` of
+    printable ASCII without spaces.
+
+    Raises:
+        ValueError: Not a ``str``, empty, or with a character outside printable ASCII (the
+            message never quotes the key).
+    """
+    if not isinstance(key, str):
+        raise ValueError(f"the API key must be a str, got {type(key).__name__}")
+    if not key or not all("!" <= ch <= "~" for ch in key):
+        raise ValueError(
+            "the API key must be printable ASCII, without whitespace or control characters"
+        )
+    return key
+
+
+# --- the key in server text --------------------------------------------------------------------
+
+_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\([/\\\"])")
+
+
+def _unescape(match: re.Match[str]) -> str:
+    if not match[1]:
+        return match[2]
+    code = int(match[1], 16)
+    return "\ufffd" if 0xD800 <= code <= 0xDFFF else chr(code)  # a lone surrogate is not text
+
+
+def _decoded(text: str, unquote_url: Callable[[str], str]) -> str:
+    """``text`` with JSON escapes, HTML entities and percent-encoding undone (twice over)."""
+    for _ in range(2):
+        text = _JSON_ESCAPE.sub(_unescape, text)
+        text = unquote_url(html.unescape(text))
+    return text
+
+
+class Secret:
+    """The API key, shown as ``***`` by ``repr``/``str`` (so tracebacks with locals never print
+    it) and never pickled. ``reveal()`` gives the value, for the request header only."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The key itself."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("an API key is never pickled")
+
+
+def scrub_text(text: str, secret: Secret | None) -> str:
+    """Return ``text`` without the key in any spelling a server could echo it in.
+
+    The key is looked for case-insensitively in the text as it is and decoded (JSON escapes,
+    HTML entities, URL-encoding); where found, the decoded text is returned with every
+    occurrence replaced by ``***``.
+    """
+    if secret is None:
+        return text
+    wanted = re.compile(re.escape(secret.reveal()), re.IGNORECASE)
+    for _ in range(3):  # each round removes the spellings one decoding reveals
+        forms = (_decoded(text, unquote), _decoded(text, unquote_plus), text)
+        found = next((form for form in forms if wanted.search(form)), None)
+        if found is None:
+            return text
+        text = wanted.sub("***", found)
+    return "***"  # still there after three rounds: nothing of it is kept
+
+
+def scrub(value: Any, secret: Secret | None) -> Any:
+    """``scrub_text`` over every string in a decoded JSON value (keys included)."""
+    if isinstance(value, str):
+        return scrub_text(value, secret)
+    if isinstance(value, dict):
+        return {scrub_text(str(k), secret): scrub(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(item, secret) for item in value]
+    return value
+
+
+def _bounded(text: str, limit: int = _MESSAGE_LIMIT) -> str:
+    return (
+        text if len(text) <= limit else text[:limit] + f"... ({len(text) - limit} more characters)"
+    )
 
 
 # --- answers -----------------------------------------------------------------------------------
@@ -281,41 +383,57 @@ def _snippet(content: bytes) -> str:
     return content[:_BODY_SNIPPET].decode("utf-8", errors="replace")
 
 
-def _describe(content: bytes) -> str:
-    """A one-line human description of a body that is not the documented JSON."""
-    text = _snippet(content).strip()
+def _describe(text: str) -> str:
+    """A one-line human description of a body (already scrubbed) that is not the documented JSON."""
+    text = text.strip()
     if not text:
         return "an empty body"
     if looks_like_html(text):
-        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+        title = re.search(r"<title[^>]{0,200}>([^<]{0,400})</title>", text, re.IGNORECASE)
         first = (title.group(1) if title else html_to_text(text)).strip().splitlines()
         return f"an HTML page ({first[0][:120] if first else 'no text'})"
     return f"a body that is not the documented JSON ({text[:120]!r})"
 
 
-def _scrubbed(content: bytes, secret: str | None) -> bytes:
-    return content.replace(secret.encode(), b"***") if secret else content
+def safe_answer(response: ResponseLike, secret: Secret | None) -> Answer:
+    """A copy of an answer for an error to carry: headers and a bounded body, key scrubbed."""
+    headers = {k: scrub_text(v, secret) for k, v in response.headers.items()}
+    content = scrub_text(_snippet(response.content), secret).encode("utf-8", "replace")
+    return Answer(response.status_code, headers, content)
 
 
-def status_error(response: ResponseLike, secret: str | None = None) -> APIStatusError:
-    """Build the typed error for an error status (or a redirect that was not followed)."""
-    status, content = response.status_code, _scrubbed(response.content, secret)
-    body: Any
-    try:
-        body = pydantic_core.from_json(content) if content else None
-    except ValueError:
-        body = _snippet(content)
+def _error_body(content: bytes, secret: Secret | None) -> Any:
+    """The body an error carries: decoded JSON when it is small enough, else a text snippet;
+    the key scrubbed from every string."""
+    if content and len(content) <= _JSON_BODY_LIMIT:
+        try:
+            return scrub(pydantic_core.from_json(content), secret)
+        except ValueError:
+            pass
+    return scrub_text(_snippet(content), secret) if content else None
+
+
+def status_error(response: ResponseLike, secret: Secret | None = None) -> APIStatusError:
+    """Build the typed error for an error status (or a redirect, which is never followed)."""
+    status = response.status_code
+    body = _error_body(response.content, secret)
     message = _server_message(body)
     if 300 <= status < 400:
-        location = header(response.headers, "location") or "nowhere"
-        message = f"redirect to {location} not followed: the API key is sent only to base_url"
-    text = message or f"HTTP {status} with {_describe(content)}"
+        location = scrub_text(header(response.headers, "location") or "nowhere", secret)
+        shown = _bounded(location, 200)
+        message = f"redirect to {shown!r} not followed: the API key is sent only to base_url"
+    text = _bounded(message or f"HTTP {status} with {_describe(_snippet_text(response, secret))}")
     cls = error_class(status)
+    answer = safe_answer(response, secret)
     if cls is RateLimitError:
         return RateLimitError(
-            text, body=body, response=response, retry_after=parse_retry_after(response.headers)
+            text, body=body, response=answer, retry_after=parse_retry_after(response.headers)
         )
-    return cls(text, status_code=status, body=body, response=response)
+    return cls(text, status_code=status, body=body, response=answer)
+
+
+def _snippet_text(response: ResponseLike, secret: Secret | None) -> str:
+    return scrub_text(_snippet(response.content), secret)
 
 
 def _server_message(body: Any) -> str | None:
@@ -328,56 +446,53 @@ def _server_message(body: Any) -> str | None:
     return None
 
 
-def decode(call: Call[R], response: ResponseLike, secret: str | None = None) -> R:
+def decode(call: Call[R], response: ResponseLike, secret: Secret | None = None) -> R:
     """Turn an answer into the call's model, or raise the typed error it stands for.
 
     Raises:
         APIStatusError: A non-2xx status (its subclass by the status table), or ``success: false``.
         APIResponseValidationError: A 2xx answer that is not the documented JSON.
     """
-    status = response.status_code
-    if not 200 <= status < 300:
+    if not 200 <= response.status_code < 300:
         raise status_error(response, secret)
+    value = _parse(call, response, secret)
+    if isinstance(value, _Refused):
+        raise value.error  # from a frame that holds nothing of the answer, with no context chain
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    error: Exception
+
+
+def _parse(call: Call[R], response: ResponseLike, secret: Secret | None) -> R | _Refused:
     try:
         body = call.body.model_validate_json(response.content)
-    except ValidationError as exc:
-        raise _not_documented(call, response, secret, exc) from None
-    if not body.success:
-        raise status_error(response, secret)
-    try:
-        return body.result()
+        if body.success:
+            return body.result()
+        return _Refused(status_error(response, secret))
     except (MissingFieldError, ValidationError) as exc:
-        raise _not_documented(call, response, secret, exc) from None
+        return _Refused(_not_documented(call, response, secret, exc))
 
 
 def _not_documented(
-    call: Call[Any], response: ResponseLike, secret: str | None, exc: Exception
+    call: Call[Any], response: ResponseLike, secret: Secret | None, exc: Exception
 ) -> Exception:
-    content = _scrubbed(response.content, secret)
-    try:
-        failed = pydantic_core.from_json(content).get("success") is False
-    except (ValueError, AttributeError):
-        failed = False
-    if failed:  # {"success": false} whose other fields are off: still the server's refusal
-        return status_error(response, secret)
+    status = response.status_code
+    body = _error_body(response.content, secret)
+    if isinstance(body, dict) and body.get("success") is False:
+        return status_error(response, secret)  # still the server's refusal, other fields off
     if isinstance(exc, MissingFieldError):
         reason = f"the field {exc.args[0]!r} is missing"
-    elif isinstance(exc, ValidationError) and _is_json(content):
+    elif isinstance(exc, ValidationError) and isinstance(body, (dict, list)):
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         reason = f"{where}: {first['msg']}"
     else:
-        reason = f"it is {_describe(content)}"
+        reason = f"it is {_describe(_snippet_text(response, secret))}"
     return APIResponseValidationError(
-        f"unexpected answer to {call.method} {call.path} (HTTP {response.status_code}): {reason}",
+        _bounded(f"unexpected answer to {call.method} {call.path} (HTTP {status}): {reason}"),
         status_code=response.status_code,
-        body=_snippet(content),
+        body=_snippet_text(response, secret),
     )
-
-
-def _is_json(content: bytes) -> bool:
-    try:
-        pydantic_core.from_json(content)
-    except ValueError:
-        return False
-    return True
