@@ -255,6 +255,20 @@ def test_returned_ids_are_forgotten_after_an_hour() -> None:
     assert ledger.returned() == {"A-2"}
 
 
+def test_wall_clock_follows_a_given_clock() -> None:
+    clock = Clock()
+    ledger = Ledger(None, clock=clock)
+    made = ledger.wall()
+    clock.now += 90.5
+    assert ledger.wall() - made == timedelta(seconds=90.5)
+    assert made.tzinfo is timezone.utc
+
+
+def test_wall_clock_is_the_systems_by_default() -> None:
+    before = datetime.now(timezone.utc)
+    assert Ledger(None).wall() >= before
+
+
 def test_in_flight_and_settling() -> None:
     ledger = Ledger(None)
     mine = ledger.begin("example.com", "x.com", None)

@@ -57,6 +57,17 @@ def test_young_orders_are_kept(sandbox: Sandbox, client: KopechkaClient) -> None
     assert client.get_order(young.order_id).status == "active"
 
 
+def test_age_is_read_on_the_sandboxs_clock() -> None:
+    with Sandbox(virtual_time=True) as sandbox, sandbox.client() as client:
+        order = client.create_order("example.com", "x.com")
+        sandbox.advance(minutes=4)
+        assert ids(client.sweep(dry_run=False).kept) == [order.order_id]  # 240 s old
+        sandbox.advance(minutes=1)
+        report = client.sweep(dry_run=False)  # 300 s old
+        assert ids(report.cancelled) == [order.order_id]
+        assert sandbox.balance == Decimal("100")
+
+
 def test_a_failed_cancel_is_reported_not_raised(sandbox: Sandbox, client: KopechkaClient) -> None:
     stuck, other = (client.create_order("example.com", "x.com") for _ in range(2))
     sandbox.fail(500, method="DELETE", path=f"/orders/{stuck.order_id}", times=10)

@@ -12,7 +12,6 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -343,7 +342,8 @@ class KopechkaClient:
         flow = _money.purchase(
             self._ledger, domain, site,
             max_price=_money.check_cap("max_price", max_price),
-            wall=_utcnow, now=self._clock(), settle_timeout=longest, for_mailbox=for_mailbox,
+            wall=self._ledger.wall, now=self._clock(), settle_timeout=longest,
+            for_mailbox=for_mailbox,
         )  # fmt: skip
         return _money.drive(flow, self._execute)
 
@@ -556,9 +556,5 @@ class KopechkaClient:
             ValueError: ``older_than`` is not a finite number >= 0.
             APIError: The orders could not be listed (then nothing was cancelled).
         """
-        flow = _money.sweep(older_than=older_than, dry_run=dry_run, wall=_utcnow)
+        flow = _money.sweep(older_than=older_than, dry_run=dry_run, wall=self._ledger.wall)
         return _money.drive(flow, self._execute)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)

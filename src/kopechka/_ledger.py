@@ -17,6 +17,7 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from ._exceptions import SpendLimitError
@@ -55,6 +56,7 @@ class Ledger:
     def __init__(self, budget: Decimal | None, *, clock: Callable[[], float] = time.monotonic):
         self.budget = budget
         self._clock = clock
+        self._anchor = (datetime.now(timezone.utc), clock())
         self._new_locks()
         self._tokens = itertools.count(1)
         self._flying: dict[int, _Purchase] = {}
@@ -73,6 +75,14 @@ class Ledger:
         flight (their threads were not copied). What was spent stays: a budget is per process."""
         self._new_locks()
         self._flying.clear()
+
+    def wall(self) -> datetime:
+        """Now, as an aware UTC time: the system's clock; for a client given another ``clock``
+        (a sandbox's virtual time), the time when the client was made plus that clock's progress."""
+        if self._clock is time.monotonic:
+            return datetime.now(timezone.utc)
+        made, at = self._anchor
+        return made + timedelta(seconds=self._clock() - at)
 
     @property
     def spent(self) -> Decimal:
