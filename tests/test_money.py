@@ -513,6 +513,25 @@ def test_listing_reads_every_page_of_both_statuses() -> None:
     assert server.log.count("ListOrders") == 4  # 2 pages each (the bought one is the 7th)
 
 
+def test_listing_misses_nothing_when_another_thread_cancels_meanwhile() -> None:
+    server = lost_answer()
+    server.orders += [order(f"API-0{n}", created=SENT) for n in range(1, 5)]
+
+    def cancel_after_first_page(op: money.Op) -> Any:
+        answer = server(op)
+        if isinstance(op, money.ListOrders) and op.status == "active" and op.page == 1:
+            server.orders[0] = server.orders[0].model_copy(update={"status": "cancelled"})
+        return answer
+
+    flow = money.purchase(
+        Ledger(None), "example.com", "x.com", max_price=None, wall=lambda: SENT, now=0.0,
+        settle_timeout=1.0, for_mailbox=False,
+    )  # fmt: skip
+    with pytest.raises(OrderOutcomeUnknownError) as info:
+        money.drive(flow, cancel_after_first_page)
+    assert "API-03" in {o.order_id for o in info.value.candidates}  # moved up a page meanwhile
+
+
 @pytest.mark.parametrize("interrupt", [KeyboardInterrupt(), SystemExit(143)])
 def test_interrupted_purchase_in_a_mailbox_refunds_then_goes_on(interrupt: BaseException) -> None:
     server = Server(fail={"PostOrder": interrupt}, lose_answer=True)

@@ -40,6 +40,7 @@ from ._exceptions import (
 )
 from ._ledger import Ledger
 from ._models import Cancellation, Domain, MessageList, Order, OrderPage
+from ._policy import OrderWalk
 
 __all__ = [
     "CLOCK_MARGIN",
@@ -69,8 +70,8 @@ R = TypeVar("R")
 CLOCK_MARGIN = 60.0
 """Seconds before ``sent_at`` that a candidate may have been created (clock skew, whole seconds)."""
 PAGE_SIZE = 100
-MAX_PAGES = 50
-"""Pages of live orders read per status: 5,000 pending or active orders at most."""
+MAX_PAGES = 100
+"""Pages of live orders read per status (passes included): 10,000 orders at most."""
 LIVE = frozenset({"pending", "active"})
 CLOSED = frozenset({"cancelled", "canceled", "expired", "completed"})
 
@@ -246,18 +247,23 @@ def exit_decision(*, got_mail: bool, status: str | None) -> str:
 
 
 def live_orders(domain: str | None) -> Flow[tuple[list[Order], bool]]:
-    """Every pending and active order (on ``domain``), and whether the listing was complete."""
+    """Every pending and active order (on ``domain``), and whether the listing was complete.
+
+    Pages are walked as ``iter_orders`` walks them (``OrderWalk``), so orders that other threads
+    buy or cancel meanwhile do not hide one from the listing.
+    """
     seen: dict[str, Order] = {}
     complete = True
     for status in ("pending", "active"):
-        for page in range(1, MAX_PAGES + 1):
-            result: OrderPage = yield ListOrders(page, status, domain)
-            for order in result.orders:
-                seen.setdefault(order.order_id, order)
-            if not result.orders or page >= result.pagination.pages:
+        walk = OrderWalk(PAGE_SIZE)
+        for _ in range(MAX_PAGES):
+            if walk.page is None:
                 break
-        else:
-            complete = False
+            result: OrderPage = yield ListOrders(walk.page, status, domain)
+            ids = [order.order_id for order in result.orders]
+            for position in walk.take(ids, result.pagination.total, result.pagination.pages):
+                seen.setdefault(ids[position], result.orders[position])
+        complete = complete and walk.page is None
     return list(seen.values()), complete
 
 
