@@ -5,6 +5,9 @@ through the sandbox."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -283,6 +286,42 @@ def test_in_flight_and_settling() -> None:
     assert ledger.settled(flying)
     ledger.failed(other_site, unknown=False)
     finisher.join()
+
+
+FORK_WHILE_LOCKED = """
+import os, sys, threading, warnings
+from decimal import Decimal
+from kopechka._ledger import Ledger
+warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: that is the point
+ledger = Ledger(Decimal("10"))
+spent = ledger.begin("d", "s", Decimal("3"))
+held, release = threading.Event(), threading.Event()
+def hold():
+    with ledger._lock:
+        held.set()
+        release.wait(30)
+threading.Thread(target=hold, daemon=True).start()
+held.wait(30)
+pid = os.fork()
+if pid == 0:  # the child: the holder thread is gone, its lock must not be
+    token = ledger.begin("d", "s", Decimal("7"))
+    os._exit(0 if ledger.in_flight("d", "s") == {token} else 1)
+release.set()
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
+def test_a_forked_child_gets_fresh_locks_and_no_purchase_in_flight() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_WHILE_LOCKED],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def test_price_cache_lives_for_its_ttl() -> None:
