@@ -289,7 +289,7 @@ def test_in_flight_and_settling() -> None:
 
 
 FORK_WHILE_LOCKED = """
-import os, sys, threading, warnings
+import os, signal, sys, threading, warnings
 from decimal import Decimal
 from kopechka._ledger import Ledger
 warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: that is the point
@@ -304,6 +304,7 @@ threading.Thread(target=hold, daemon=True).start()
 held.wait(30)
 pid = os.fork()
 if pid == 0:  # the child: the holder thread is gone, its lock must not be
+    signal.alarm(20)  # a deadlocked child must not outlive the test
     token = ledger.begin("d", "s", Decimal("7"))
     os._exit(0 if ledger.in_flight("d", "s") == {token} else 1)
 release.set()
