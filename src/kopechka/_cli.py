@@ -17,9 +17,17 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
+from . import _cli_money
 from ._client import KopechkaClient
-from ._exceptions import APIError, APIStatusError, KopechkaError, WaitTimeoutError
+from ._exceptions import (
+    APIError,
+    APIStatusError,
+    KopechkaError,
+    SpendLimitError,
+    WaitTimeoutError,
+)
 from ._format import domain_rows, fields, message_rows, money, order_rows, to_json
+from ._signals import Terminated
 from ._version import __version__
 
 __all__ = ["console_main", "main"]
@@ -83,9 +91,10 @@ def _wait(client: KopechkaClient, order_id: str, a: argparse.Namespace) -> tuple
 
 def _buy(client: KopechkaClient, a: argparse.Namespace) -> tuple[object, str]:
     if not (a.wait or a.code):
-        order = client.create_order(a.domain, a.site)
+        order = client.create_order(a.domain, a.site, max_price=a.max_price)
         return order, fields(order)
-    with client.mailbox(a.domain, a.site) as box:
+    with client.mailbox(a.domain, a.site, max_price=a.max_price) as box:
+        a.mailbox = box  # for the line printed on a signal
         print(f"bought {box.order_id}: {box.email}", file=sys.stderr)
         data, text = _wait(client, box.order_id, a)
     return {"order": to_json(box.order), "result": to_json(data)}, text
@@ -102,6 +111,7 @@ COMMANDS: dict[str, Handler] = {
     "wait": lambda c, a: _wait(c, a.order_id, a),
     "cancel": lambda c, a: (x := c.cancel_order(a.order_id), fields(x)),
     "poll": lambda c, a: (p := c.start_polling(a.order_id), fields(p)),
+    "sweep": _cli_money.sweep,
 }
 
 
@@ -162,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     wait = add("wait", "wait for mail on an order")
     wait.add_argument("order_id", metavar="ID")
     _wait_options(wait)
+    _cli_money.add_options(sub, common, buy)
     sandbox = sub.add_parser("sandbox", help="serve the offline sandbox API until interrupted")
     from .testing import _command  # noqa: PLC0415 - light: the sandbox loads only when it runs
 
@@ -190,7 +201,7 @@ def _run(a: argparse.Namespace) -> int:
     with KopechkaClient(a.api_key, base_url=a.base_url) as client:
         data, text = COMMANDS[a.command](client, a)
     print(json.dumps(to_json(data), indent=2, ensure_ascii=False) if a.json else text)
-    return EXIT_OK
+    return int(getattr(a, "exit_code", EXIT_OK))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -204,7 +215,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     try:
-        return _run(args)
+        with _cli_money.guard():
+            return _run(args)
+    except Terminated as stop:  # SIGTERM, SIGHUP: unwound as Ctrl-C is, exit 128 + signal
+        return _fail(128 + stop.signum, _cli_money.stopped_line(stop, args))
+    except SpendLimitError as exc:
+        return _fail(EXIT_API, f"refused: {exc}")
     except WaitTimeoutError as exc:
         return _fail(EXIT_TIMEOUT, f"timed out: {exc}")
     except APIStatusError as exc:

@@ -17,7 +17,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import _wire
+from . import _money, _wire
 from ._config import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
@@ -41,6 +41,7 @@ from ._models import (
     PollingStatus,
     Profile,
 )
+from ._money import SweepReport
 from ._policy import (
     DEFAULT_MAX_BODY,
     MAX_TIMEOUT,
@@ -135,6 +136,9 @@ class KopechkaClient:
 
     The environment variable ``KOPECHKA_LOG`` (``debug``, ``info`` or ``warning``), read here,
     sets the level of the logger ``kopechka`` and prints its records on stderr.
+        budget: A cap on what this client may spend over its life (all threads): a purchase
+            that would pass it raises ``SpendLimitError`` before buying; a refund of one of its
+            orders gives the amount back. ``None``: no cap.
 
     Raises:
         KopechkaError: No API key was given or found in the environment, or it is not printable
@@ -158,9 +162,11 @@ class KopechkaClient:
         max_body: int = DEFAULT_MAX_BODY,
         rate_limit: float | Limiter | None = None,
         event_hooks: Mapping[str, Sequence[Hook]] | None = None,
+        budget: Decimal | int | str | None = None,
     ) -> None:
         configure_logging(os.environ.get(ENV_LOG))
         self._api_key = _wire.Secret(_check_key(api_key))
+        self._ledger = _money.Ledger(_money.check_cap("budget", budget), clock=clock)
         url = base_url if base_url is not None else os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
         self.base_url = _wire.normalize_base_url(url)
         policy = RetryPolicy(
@@ -378,24 +384,61 @@ class KopechkaClient:
         """
         return self._request(_wire.get_order(order_id))
 
-    def create_order(self, domain: str, site: str) -> Order:
+    def create_order(
+        self, domain: str, site: str, *, max_price: Decimal | int | str | None = None
+    ) -> Order:
         """Buy an address on ``domain`` for mail from ``site`` (``POST /orders``).
 
         This spends money, so it is never retried after the request may have reached the server.
+        When its answer is lost, ``OrderOutcomeUnknownError`` names the orders it may have bought;
+        none of them is adopted or cancelled (in a farm, one may be another worker's).
 
         Args:
             domain: A domain from ``get_domains()``, such as ``"example.com"``.
             site: The site whose mail you expect, such as ``"instagram.com"``.
+            max_price: Refuse, before buying, a domain listed above this price (``GET /domains``,
+                cached for a minute); if the server charges more anyway, the order is cancelled
+                (full refund) and ``SpendLimitError`` raised. ``None``: no cap.
 
         Returns:
             The new order; its ``id`` is ``None`` (the answer carries only ``order_id``).
 
         Raises:
-            ValueError: ``domain`` or ``site`` is empty.
+            ValueError: ``domain`` or ``site`` is empty, or ``max_price`` is not an amount >= 0.
+            SpendLimitError: The price is above ``max_price`` or would pass the client's budget.
+            OrderOutcomeUnknownError: The request may have bought an order, but no usable answer
+                came back; ``candidates`` names what it may have bought.
             BadRequestError: Unknown domain, or insufficient balance.
             APIError: Any other failure (see the error tree).
         """
-        return self._request(_wire.create_order(domain, site))
+        return self._buy(domain, site, max_price, for_mailbox=False)
+
+    def _buy(self, domain: str, site: str, max_price: object, *, for_mailbox: bool) -> Order:
+        _wire.create_order(domain, site)  # the arguments are checked before any request
+        connect, read = self.timeout if isinstance(self.timeout, tuple) else (self.timeout,) * 2
+        longest = (connect + read) * (self.max_retries + 1) + 1.0  # another purchase's attempts
+        flow = _money.purchase(
+            self._ledger, domain, site,
+            max_price=_money.check_cap("max_price", max_price),
+            wall=self._ledger.wall, now=self._clock(), settle_timeout=longest,
+            for_mailbox=for_mailbox,
+        )  # fmt: skip
+        return _money.drive(flow, self._execute)
+
+    def _execute(self, op: _money.Op) -> object:
+        """Carry out one request of a money flow (see ``_money.drive``)."""
+        if isinstance(op, _money.PostOrder):
+            return self._request(_wire.create_order(op.domain, op.site))
+        if isinstance(op, _money.ListOrders):
+            limit = _money.PAGE_SIZE
+            return self.list_orders(page=op.page, limit=limit, status=op.status, domain=op.domain)
+        if isinstance(op, _money.GetMessages):
+            return self.get_messages(op.order_id)
+        if isinstance(op, _money.CancelOrder):
+            return self.cancel_order(op.order_id)
+        if isinstance(op, _money.GetDomains):
+            return self.get_domains()
+        return self._ledger.wait_settled(op.tokens, op.timeout)
 
     def cancel_order(self, order_id: str) -> Cancellation:
         """Cancel an order; its price is refunded if no mail was received (``DELETE``).
@@ -412,7 +455,9 @@ class KopechkaClient:
             BadRequestError: The order can no longer be cancelled.
             APIError: Any other failure (see the error tree).
         """
-        return self._request(_wire.cancel_order(order_id))
+        cancellation = self._request(_wire.cancel_order(order_id))
+        self._ledger.refunded(str(order_id), cancellation.refund_amount)  # budget= gets it back
+        return cancellation
 
     def get_messages(self, order_id: str) -> MessageList:
         """Return the mail received by an order so far, and the order's state.
@@ -545,21 +590,49 @@ class KopechkaClient:
             lambda deadline: self._request(polling, deadline=deadline),
         )
 
-    def mailbox(self, domain: str, site: str) -> Mailbox:
+    def mailbox(
+        self, domain: str, site: str, *, max_price: Decimal | int | str | None = None
+    ) -> Mailbox:
         """Buy an order and return a ``Mailbox`` for it, to use in a ``with`` block.
 
         Leaving the block cancels the order if it received no mail, so its price is refunded,
-        also when the block raised.
+        whatever ended the block. When the purchase's answer is lost, the one candidate without
+        mail is cancelled before ``OrderOutcomeUnknownError`` is raised (with several, none is).
 
         Args:
             domain: A domain from ``get_domains()``.
             site: The site whose mail you expect.
+            max_price: As for ``create_order``.
 
         Returns:
             The mailbox of the new order.
 
         Raises:
-            ValueError: ``domain`` or ``site`` is empty.
+            ValueError: ``domain`` or ``site`` is empty, or ``max_price`` is not an amount >= 0.
+            SpendLimitError: The price is above ``max_price`` or would pass the client's budget.
+            OrderOutcomeUnknownError: The answer to the purchase was lost (see ``create_order``).
             APIError: The order could not be bought (see ``create_order``).
         """
-        return Mailbox(self, self.create_order(domain, site))
+        return Mailbox(self, self._buy(domain, site, max_price, for_mailbox=True))
+
+    def sweep(self, *, older_than: float = 300.0, dry_run: bool = True) -> SweepReport:
+        """Cancel the account's unused orders: the remedy for crashes and lost answers.
+
+        Lists the pending and active orders and cancels (unless ``dry_run``) each one created more
+        than ``older_than`` seconds ago that has received no mail, so its price is refunded before
+        it expires. Never buys. A failed check or cancel is reported in ``failed``, not raised.
+
+        Args:
+            older_than: Seconds an order must have lived (by its ``created_at``) to be swept;
+                choose more than your longest wait for mail.
+            dry_run: Only report what would be cancelled (the default).
+
+        Returns:
+            What was (or would be) cancelled and refunded, what was kept, and what failed.
+
+        Raises:
+            ValueError: ``older_than`` is not a finite number >= 0.
+            APIError: The orders could not be listed (then nothing was cancelled).
+        """
+        flow = _money.sweep(older_than=older_than, dry_run=dry_run, wall=self._ledger.wall)
+        return _money.drive(flow, self._execute)
