@@ -196,7 +196,9 @@ EXACT = [
     ("1e-5", "0.00001"),
     ("2.5E+3", "2.5E+3"),
     ("9999999999999999999999999999", "9999999999999999999999999999"),  # 28 digits, an int
-    ("0.000000000000000000000000001", "1E-27"),
+    ("99999999999999999999999999.99", "99999999999999999999999999.99"),  # 28 digits in all
+    ("0.000000000000000000000000001", "1E-27"),  # 28 digits written out
+    ("1E+27", "1E+27"),  # 28 digits written out
 ]
 
 
@@ -245,9 +247,11 @@ def test_money_keeps_the_servers_digits(raw: str, expected: str) -> None:
 @pytest.mark.parametrize(
     "raw",
     [
-        "12345678901234567890123456789",  # 29 significant digits: a sum would round it
+        "12345678901234567890123456789",  # 29 digits: a sum would round it
         "1234567890123456789012345678.9",
-        "1e1000000",  # an exponent past what Decimal arithmetic carries
+        "0.0000000000000000000000000001",  # 29 digits written out
+        "1E+28",
+        "1e400",  # one significant digit, but 401 written out
         "NaN",
         "Infinity",
         "-Infinity",

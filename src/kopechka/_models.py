@@ -9,8 +9,8 @@ Money is lossless: pydantic reads a JSON number as a float before it becomes a `
 (``12345678901234567.89`` would turn into ``...568`` and ``5.00`` into ``5``), so
 ``model_validate_json`` here parses the raw bytes with every number kept as written
 (``json.loads(..., parse_float=Decimal)``) and validates the result; an amount that ``Decimal``
-arithmetic could not carry exactly (more than 28 significant digits, an absurd exponent) is refused,
-never rounded. Schemas are built when a class is declared, not on first use: a lazily built schema
+arithmetic could not carry exactly (more than 28 digits written out in full) is refused, never
+rounded. Schemas are built when a class is declared, not on first use: a lazily built schema
 raced on first concurrent use with some pydantic releases.
 
 This module owns shapes only: it must not know URLs, envelopes or HTTP.
@@ -50,10 +50,9 @@ __all__ = [
 
 M = TypeVar("M", bound=BaseModel)
 
-#: Significant digits ``Decimal`` arithmetic keeps in its default context: an amount with more
-#: would be rounded by the first sum, so it is refused.
+#: Digits an amount may have written out in full (no exponent): what ``Decimal`` arithmetic in its
+#: default context carries exactly. An amount with more would be rounded by the first sum.
 MONEY_DIGITS = 28
-_MONEY_EXPONENT = 999_999
 
 
 def _aware(value: datetime) -> datetime:
@@ -61,16 +60,16 @@ def _aware(value: datetime) -> datetime:
 
 
 def _exact(value: Decimal) -> Decimal:
+    exponent = value.as_tuple().exponent  # a str for NaN and infinities
     if (
-        not value.is_finite()
-        or len(value.as_tuple().digits) > MONEY_DIGITS
-        or abs(value.adjusted()) > _MONEY_EXPONENT
+        isinstance(exponent, int)
+        and max(value.adjusted() + 1, 1) + max(-exponent, 0) <= MONEY_DIGITS
     ):
-        raise ValueError(
-            f"an amount must be finite with at most {MONEY_DIGITS} significant digits "
-            "to be kept exactly"
-        )
-    return value
+        return value
+    raise ValueError(
+        f"an amount must be finite and at most {MONEY_DIGITS} digits long written out in full, "
+        "to be kept exactly"
+    )
 
 
 Timestamp = Annotated[datetime, AfterValidator(_aware)]
