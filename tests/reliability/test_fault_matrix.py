@@ -138,7 +138,7 @@ def test_scenario(
         else:
             with pytest.raises(fault.error) as info:
                 endpoint.call(client, order_id)
-            assert type(info.value) is fault.error or isinstance(info.value, fault.error)
+            assert type(info.value) is fault.error, repr(info.value)  # exactly, not a subclass
             expected = MAX_RETRIES + 1 if retried else 1
     seen = [
         r for r in sandbox.requests if r.method == endpoint.method and r.path == "/api/v1" + path
