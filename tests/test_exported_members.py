@@ -56,7 +56,7 @@ def test_lazy_table_matches_all() -> None:
     assert set(kopechka._HOMES) == set(kopechka.__all__) - {"__version__"}
     assert set(dir(kopechka)) >= set(kopechka.__all__)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        _ = kopechka.nope  # type: ignore[attr-defined]
+        _ = kopechka.nope
 
 
 def test_import_kopechka_loads_names_on_first_use() -> None:

@@ -159,7 +159,7 @@ def test_models_build_by_attribute_name_on_every_pydantic() -> None:
     cancel = Cancellation(message="ok", refund_amount=Decimal("5.00"))
     assert cancel.refund_amount == Decimal("5.00")
     assert Cancellation.model_validate({"refundAmount": "1.5"}).refund_amount == Decimal("1.5")
-    page = OrderPage(orders=[Order.model_validate(ORDER)], pagination=PAGINATION)  # type: ignore[arg-type]
+    page = OrderPage(orders=[Order.model_validate(ORDER)], pagination=PAGINATION)
     assert page.orders[0].order_id == "API-1"
 
 
