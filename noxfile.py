@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 import nox
+from packaging.version import Version
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = False
@@ -50,20 +51,37 @@ def _pyenv_root() -> Path | None:
     return Path(out.stdout.strip())
 
 
+def _real_interpreter(version: str, root: Path | None) -> str | None:
+    """``python3.X`` itself: on PATH (pyenv's shims excluded: a shim of a version that pyenv has not
+    selected refuses to run), else in pyenv's versions."""
+    path = os.pathsep.join(
+        d for d in os.environ.get("PATH", "").split(os.pathsep) if "shims" not in Path(d).parts
+    )
+    found = shutil.which(f"python{version}", path=path)
+    if found is None and root is not None:
+        candidates = sorted(
+            glob.glob(str(root / "versions" / f"{version}.*" / "bin" / f"python{version}"))
+        )
+        found = candidates[-1] if candidates else None
+    return found
+
+
 def _find_interpreters() -> list[str]:
-    """Put pyenv's interpreters on PATH (after what is there); return the versions not found."""
-    root = _pyenv_root()
-    extra, missing = [], []
+    """Put each claimed interpreter first on PATH as ``python3.X`` (a small launcher in .nox, so
+    nothing else of its directory shadows this machine's ``python3`` or ``pip``); return the
+    versions not found."""
+    launchers = ROOT / ".nox" / "interpreters"
+    launchers.mkdir(parents=True, exist_ok=True)
+    root, missing = _pyenv_root(), []
     for version in PYTHONS:
-        if shutil.which(f"python{version}"):
-            continue
-        found = sorted(glob.glob(str(root / "versions" / f"{version}.*" / "bin"))) if root else []
-        found = [d for d in found if Path(d, f"python{version}").exists()]
-        if found:
-            extra.append(found[-1])
-        else:
+        real = _real_interpreter(version, root)
+        if real is None:
             missing.append(version)
-    os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), *extra])
+            continue
+        launcher = launchers / f"python{version}"
+        launcher.write_text(f'#!/bin/sh\nexec "{real}" "$@"\n')
+        launcher.chmod(0o755)
+    os.environ["PATH"] = os.pathsep.join([str(launchers), os.environ.get("PATH", "")])
     return missing
 
 
@@ -101,13 +119,15 @@ def floors(session: nox.Session) -> None:
     pins = _floors()
     session.install("-e", ".[test]", *pins)
     session.run("python", "-m", "pip", "check")
-    names = [p.split("==")[0] for p in pins]
+    wanted = dict(p.split("==") for p in pins)
     installed = session.run(
         "python", "-c",
         "import sys; from importlib.metadata import version;"
         "print(' '.join(f'{n}=={version(n)}' for n in sys.argv[1:]))",
-        *names, silent=True,
+        *wanted, silent=True,
     )  # fmt: skip
-    if sorted(str(installed).split()) != sorted(pins):
-        session.error(f"floors not installed as pinned: {installed!r} != {pins}")
+    got = dict(p.split("==") for p in str(installed).split())
+    if any(Version(got[name]) != Version(floor) for name, floor in wanted.items()):
+        session.error(f"floors not installed as pinned: {got} != {wanted}")
+    session.log(f"floors installed: {got}")
     session.run("python", *PYTEST, *session.posargs)
