@@ -4,7 +4,10 @@ every error class, arguments checked before any request, configuration."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +28,7 @@ from kopechka import (
 from kopechka.testing import Sandbox
 
 from . import vendor_examples as ex
+from .conftest import Canned
 
 ENDPOINTS = [
     ("GET", "/api/v1/profile", ex.PROFILE, lambda c: c.get_profile(), lambda r: r.username == "username"),
@@ -45,7 +49,14 @@ ENDPOINTS = [
 
 
 @pytest.mark.parametrize(("method", "path", "body", "call", "check"), ENDPOINTS)
-def test_endpoint_on_vendor_example(canned_client, method, path, body, call, check) -> None:
+def test_endpoint_on_vendor_example(
+    canned_client: tuple[Canned, KopechkaClient],
+    method: str,
+    path: str,
+    body: str,
+    call: Callable[[KopechkaClient], Any],
+    check: Callable[[Any], bool],
+) -> None:
     app, client = canned_client
     app.set(method, path, body)
     assert check(call(client))
@@ -57,7 +68,7 @@ def test_endpoint_on_vendor_example(canned_client, method, path, body, call, che
         assert headers["Content-Type"] == "application/json"
 
 
-def test_list_orders_sends_query(canned_client) -> None:
+def test_list_orders_sends_query(canned_client: tuple[Canned, KopechkaClient]) -> None:
     app, client = canned_client
     app.set("GET", "/api/v1/orders", ex.ORDERS)
     client.list_orders(page=2, limit=50, status=OrderStatus.ACTIVE, domain="example.com")
@@ -174,7 +185,7 @@ def test_2xx_that_is_not_json(sandbox: Sandbox, client: KopechkaClient, body: st
     assert "GET /balance" in str(info.value)
 
 
-def test_success_false_on_200(canned_client) -> None:
+def test_success_false_on_200(canned_client: tuple[Canned, KopechkaClient]) -> None:
     app, client = canned_client
     app.set("GET", "/api/v1/balance", '{"success": false, "message": "Account frozen"}')
     with pytest.raises(APIStatusError, match="Account frozen") as info:
@@ -207,9 +218,9 @@ def test_truncated_body_is_a_connection_error(sandbox: Sandbox) -> None:
     ],
 )
 def test_arguments_checked_before_any_request(
-    sandbox: Sandbox, client: KopechkaClient, call
+    sandbox: Sandbox, client: KopechkaClient, call: Callable[[KopechkaClient], object]
 ) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must"):
         call(client)
     assert sandbox.requests == []
 
@@ -242,8 +253,8 @@ def test_environment_supplies_key_and_base_url(
     [{"timeout": 0}, {"timeout": -1.0}, {"timeout": (1.0,) * 3}, {"timeout": None}, {"timeout": "5"},
      {"max_retries": -1}, {"max_retries": 1.5}, {"max_retry_wait": -1}],
 )  # fmt: skip
-def test_bad_configuration(kwargs) -> None:
-    with pytest.raises(ValueError):
+def test_bad_configuration(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=f"{next(iter(kwargs))} must be"):
         KopechkaClient("k", **kwargs)
 
 
@@ -277,7 +288,7 @@ def test_client_closes_its_own_session(sandbox: Sandbox) -> None:
     assert not adapter.poolmanager.pools  # type: ignore[attr-defined]
 
 
-def test_environment_proxies_resolved_once(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+def test_environment_proxies_resolved_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     bundle = tmp_path / "custom.pem"
     bundle.write_text("")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
@@ -291,7 +302,7 @@ def test_environment_proxies_resolved_once(monkeypatch: pytest.MonkeyPatch, tmp_
 
 
 def test_missing_ca_bundle_refused_at_construction(
-    monkeypatch: pytest.MonkeyPatch, tmp_path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
     with pytest.raises(ValueError, match="does not exist"):
