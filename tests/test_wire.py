@@ -164,7 +164,7 @@ def test_base_url_accepted(url: str, expected: str) -> None:
     ],
 )
 def test_base_url_refused(url: str) -> None:
-    with pytest.raises(ValueError, match="base_url|plain http"):
+    with pytest.raises(ValueError, match=r"base_url|plain http"):
         wire.normalize_base_url(url)
 
 
