@@ -160,7 +160,13 @@ class Transport:
             reraise=True,
         )
         attempts = itertools.count(1)
-        outcome: Outcome = retrying(lambda: self._attempt(call, next(attempts)))
+        try:
+            outcome: Outcome = retrying(lambda: self._attempt(call, next(attempts)))
+        except BaseException as exc:  # no final answer (the limiter refused, an interrupt...)
+            if self.hooks["response"]:
+                ended = Failure(timed_out=False, reached_server=False, detail=type(exc).__name__)
+                run_hooks(self.hooks["response"], call.event(len(call.waits) + 1, ended))
+            raise
         if isinstance(outcome, Failure):
             raise _network_error(outcome, method, path)
         return outcome
