@@ -420,7 +420,7 @@ def test_a_clear_code_in_the_subject_beats_a_guess_in_the_content() -> None:
         (r"nomatch", None),
     ],
 )
-def test_pattern_overrides(pattern, expected) -> None:
+def test_pattern_overrides(pattern: str | re.Pattern[str], expected: str | None) -> None:
     assert extract_code("Use token=ab12 or XYZ-123 (code 123456)", pattern) == expected
 
 
