@@ -594,10 +594,10 @@ class _Context:
         look reads only the blanks next to the candidate: text no other candidate reads."""
         if not self._reversed:
             self._reversed = self.low[::-1]
-        size = len(self.low)
+        low, size = self.low, len(self.low)
         before = size - _blanks_end(self._reversed, size - cand.start)
-        after = _blanks_end(self.low, cand.end)
-        return self.low[before - 1 : before] in ("", "\n") and self.low[after:][:1] in ("", "\n")
+        after = _blanks_end(low, cand.end)
+        return low[before - 1 : before] in ("", "\n") and low[after : after + 1] in ("", "\n")
 
     def label(self, cand: _Candidate) -> str | None:
         """``"labelled"`` when the mail names the number as something else, ``"governed"`` when
@@ -614,10 +614,7 @@ class _Context:
     def marked(self, cand: _Candidate) -> bool:
         """Whether capitals without a digit are marked outright as the code."""
         kw_end, distance = self.before(cand.start)
-        if kw_end < 0:
-            return False
-        gap = self.low[kw_end : cand.start]
-        if len(gap) <= 16 and _patterns().marker_gap.fullmatch(gap):
+        if distance <= 16 and _patterns().marker_gap.fullmatch(self.low, kw_end, cand.start):
             return True
         return distance <= 100 and self.alone(cand)
 
