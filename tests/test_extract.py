@@ -365,6 +365,18 @@ NEW_MAILS: list[tuple[str, str, str, str | None]] = [
         "4821",
     ),
     (
+        "capitals and digits near 'verify', no code",
+        "Verify your email",
+        "Verify your account to join the FIFA23 tournament: https://play.example.com/v/abc",
+        None,
+    ),
+    (
+        "postal code in a footer near 'verify'",
+        "",
+        "Please verify your email with the button above.\nACME INC, 123 MAIN ST, NY 10001",
+        None,
+    ),
+    (
         "microsoft, masked address",
         "Microsoft account security code",
         "Security code: 4821\nIf you don't recognize the Microsoft account k***@example.com, you "

@@ -233,10 +233,9 @@ _MONTHS = (
     " апрель мая май июня июнь июля июль августа август сентября сентябрь октября октябрь ноября"
     " ноябрь декабря декабрь"
 )
-_KEYWORDS = (
-    "codes code otp pin passcode pass_code one-time one_time verification verify confirm*"
-    " security token 2fa mfa код* подтвержд* парол* одноразов*"
-)
+# Words near a code: those that name one (all a letter code listens to), and the others.
+_CODE_WORDS = "codes code otp pin passcode pass_code token 2fa mfa код* парол*"
+_KEYWORDS = "one-time one_time verification verify confirm* security подтвержд* одноразов*"
 _LABELS = (  # what a number may be instead of a code
     "order invoice ticket account acct membership member customer client user reference ref"
     " booking reservation confirmation_number confirmation_no tracking shipment parcel package case"
@@ -301,6 +300,7 @@ _TERMS, _TERM_KINDS = _words(
     ),
     ("other", "промо штрих qr дисконтн* бонусн* подарочн*", rf"[\s-]?код\w*{_FILLER}"),
     ("label", _LABELS, rf"(?!\w){_FILLER}"),
+    ("code", _CODE_WORDS, r"(?!\w)"),
     ("keyword", _KEYWORDS, r"(?!\w)"),
 )
 _BLANK_DIGITS_SOURCE = (  # a number's first digit, after the character before it
@@ -338,7 +338,8 @@ _LETTERS_SOURCE = (  # capitals and digits with a capital in them
     r"([A-Z0-9](?<![\w@/.#=&+-][A-Z0-9])(?:(?<=[A-Z])|(?=[0-9-]{0,12}[A-Z]))"
     r"[A-Z0-9]*(?:-[A-Z0-9]+){0,3})(?!\w|[@/+]|[-.]\w)"
 )
-_LABEL_AFTER_SOURCE = (  # "482210 is your order number", "12345 (order)"
+_LABEL_AFTER_SOURCE = (  # "482210 is your order number", "12345 (order)"; not "4821 order"
+    r"(?=[ \t\xa0]*(?:[-–—:(]|(?:is|was|это|your|the|ваш\w*|номер\w*)[ \t\xa0]))"
     r"[ \t\xa0]*(?:[-–—:(][ \t\xa0]*)?(?:(?:is|was|это)[ \t\xa0]+)?"
     r"(?:(?:your|the|ваш\w*|номер\w*)[ \t\xa0]+){0,2}"
     + "(?:"
@@ -491,6 +492,28 @@ def _letter_kind(token: str) -> str | None:
 # --- the code heuristic: scoring ------------------------------------------------------------------
 
 
+class _Near:
+    """Words near a code, sorted: how far a span stands from the nearest."""
+
+    def __init__(self, spans: list[Span]) -> None:
+        self.spans = spans
+        self.starts = [start for start, _ in spans]
+        self.ends = [end for _, end in spans]
+
+    def before(self, start: int) -> tuple[int, float]:
+        """The end of the nearest word before ``start``, and its distance."""
+        i = bisect.bisect_right(self.ends, start)
+        if i == 0:
+            return -1, 999.0
+        return self.ends[i - 1], float(start - self.ends[i - 1])
+
+    def distance(self, start: int, end: int) -> float:
+        before = self.before(start)[1]
+        j = bisect.bisect_left(self.starts, end)
+        after = (self.starts[j] - end) * 1.5 if j < len(self.starts) else 999.0
+        return min(before, after)  # "code: N" reads better than "N code"
+
+
 class _Context:
     """One text, its lower-cased copy, what is blanked in it, its code words and its labels."""
 
@@ -507,9 +530,10 @@ class _Context:
         blanked.sort()  # a few sorted runs: a linear merge for timsort
         self._blank_starts = [start for start, _ in blanked]
         self._blank_reach = list(itertools.accumulate((end for _, end in blanked), max))
-        keywords = _outside(_outside(found["keyword"], blanked), found["other"])
-        self.kw_starts = [start for start, _ in keywords]
-        self.kw_ends = [end for _, end in keywords]
+        code_words = _outside(_outside(found["code"], blanked), found["other"])
+        keywords = _outside(found["keyword"], blanked)
+        self.words = _Near(sorted(code_words + keywords))
+        self.code_words = _Near(code_words)
         labels = _outside(sorted(found["label"] + found["other"]), blanked)
         self.labels = {end: start for start, end in labels}
         self._reversed = ""
@@ -564,10 +588,7 @@ class _Context:
         """Where a candidate can stand within ``_NEAR`` of one of the first code words, merged,
         in order."""
         window: Span | None = None
-        code_words = itertools.islice(
-            zip(self.kw_starts, self.kw_ends, strict=True), _MAX_CANDIDATES
-        )
-        for kw_start, kw_end in code_words:
+        for kw_start, kw_end in itertools.islice(self.words.spans, _MAX_CANDIDATES):
             start, stop = max(0, kw_start - int(_NEAR / 1.5) - 30), kw_end + int(_NEAR)
             if window is not None and start > window[1] + 40:
                 yield window
@@ -576,18 +597,11 @@ class _Context:
         if window is not None:
             yield window
 
-    def before(self, start: int) -> tuple[int, float]:
-        """The end of the nearest code word before ``start``, and its distance."""
-        i = bisect.bisect_right(self.kw_ends, start)
-        if i == 0:
-            return -1, 999.0
-        return self.kw_ends[i - 1], float(start - self.kw_ends[i - 1])
-
-    def distance(self, start: int, end: int) -> float:
-        before = self.before(start)[1]
-        j = bisect.bisect_left(self.kw_starts, end)
-        after = (self.kw_starts[j] - end) * 1.5 if j < len(self.kw_starts) else 999.0
-        return min(before, after)  # "code: N" reads better than "N code"
+    def distance(self, cand: _Candidate) -> float:
+        """How far the candidate stands from the nearest word near a code; for a code of
+        capitals, from the nearest word that names a code."""
+        near = self.words if cand.kind in ("digits", "spaced") else self.code_words
+        return near.distance(cand.start, cand.end)
 
     def alone(self, cand: _Candidate) -> bool:
         """Whether the candidate stands alone on its line (blanks, dashes, colons aside). Each
@@ -606,14 +620,14 @@ class _Context:
         if label_start is None:
             after = _patterns().label_after.match(self.low, cand.end, cand.end + 48)
             return None if after is None else "labelled"
-        kw_end, distance = self.before(label_start)
+        kw_end, distance = self.words.before(label_start)
         if distance <= 30 and not any(ch in self.low[kw_end:label_start] for ch in ".!?\n"):
             return "governed"
         return "labelled"
 
     def marked(self, cand: _Candidate) -> bool:
         """Whether capitals without a digit are marked outright as the code."""
-        kw_end, distance = self.before(cand.start)
+        kw_end, distance = self.code_words.before(cand.start)
         if distance <= 16 and _patterns().marker_gap.fullmatch(self.low, kw_end, cand.start):
             return True
         return distance <= 100 and self.alone(cand)
@@ -621,8 +635,8 @@ class _Context:
     def place_penalty(self, cand: _Candidate, distance: float) -> float:
         """A postal code, a house number or a year: what stands around the number says so."""
         p = _patterns()
-        start = max(0, cand.start - 25, int(cand.start - self.before(cand.start)[1]))
-        penalty = 60.0 if p.state_or_city.search(self.text[start : cand.start]) else 0.0
+        start = max(0, cand.start - 25, int(cand.start - self.words.before(cand.start)[1]))
+        penalty = 100.0 if p.state_or_city.search(self.text[start : cand.start]) else 0.0
         if distance > 40 and (
             p.state_or_city.search(self.text[cand.end : cand.end + 14])
             or p.street.match(self.text, cand.end, cand.end + 60)
@@ -660,7 +674,7 @@ def _best_code(text: str) -> tuple[float, int, str] | None:
     ctx = _Context(text)
     best: tuple[float, int, str] | None = None
     for cand in ctx.candidates():
-        distance = ctx.distance(cand.start, cand.end)
+        distance = ctx.distance(cand)
         if cand.kind != "digits" and distance > _NEAR:
             continue
         ceiling = _ceiling(ctx, cand, distance)
