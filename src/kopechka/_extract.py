@@ -19,9 +19,10 @@ The code heuristic, in order:
 2. Candidates: 4-8 digits standing alone, or written in equal groups (``804 291``, ``137-954``), or
    one digit per cell or space (``7 4 1 2 9 3``); a run of more than 8 digits is one longer number
    (a phone, a card), never a code. Codes of capital letters and digits (``F7K2M``, ``KXR-7TQ``),
-   kept as the mail spells them, count only near a code word; capitals without a digit only when the
-   mail marks them outright (``code: QJHRV``, or alone on the line after a code word) and hold no
-   vowel, so that a word in capitals (``HELLO``, ``STEAM``) is never a code.
+   kept as the mail spells them, count only near a word that names a code (*code*, *OTP*, *код*;
+   not *verify*); capitals without a digit only when the mail marks them outright (``code:
+   QJHRV``, or alone on the line after such a word) and hold no vowel, so that a word in capitals
+   (``HELLO``, ``STEAM``) is never a code.
 3. A number labelled as something else (order, account, member, ticket number; номер заказа, лицевой
    счёт; a promo or zip code) is not a code; when a code word governs the label ("code for your
    account: 4821") the number only scores lower.
