@@ -258,7 +258,8 @@ class Message(_Model):
             pattern: A regex that overrides the heuristic: its first group, else the whole match.
 
         Returns:
-            The likeliest code (digits only, groups joined), or ``None`` when there is none.
+            The likeliest code (digits with groups joined, or capitals and digits as the mail
+            spells them), or ``None`` when there is none.
         """
         return extract_code(self.content, pattern, subject=self.subject)
 
