@@ -59,6 +59,7 @@ class Campaign:
     named: set[str] = field(default_factory=set)
     candidates_per_error: Counter[int] = field(default_factory=Counter)
     lone_cancels: int = 0
+    unlisted: int = 0  # errors whose candidates could not be listed (the listing failed too)
     rate_limited: int = 0
     faults_served: Counter[str] = field(default_factory=Counter)
     posts: int = 0
@@ -116,6 +117,7 @@ def _buy(
             c.named.update(o.order_id for o in exc.candidates)
             c.candidates_per_error[len(exc.candidates)] += 1
             c.lone_cancels += "was cancelled" in str(exc)
+            c.unlisted += "could not be listed" in str(exc)
     except RateLimitError:
         with c.lock:
             c.rate_limited += 1
@@ -189,7 +191,8 @@ def test_campaign() -> None:
     assert c.orders == sum(n for kind, n in c.faults_served.items() if kind in bought_kinds)
     # every purchase returned to its caller or named in an OrderOutcomeUnknownError
     assert len(c.ids) == c.orders
-    assert c.ids <= c.returned | c.named
+    # (an error whose own listing failed names nothing and says so; the sweep refunds its order)
+    assert len(c.ids - c.returned - c.named) <= c.unlisted
     assert not c.named & c.returned  # no thread's order was offered to another as its own
     assert c.lost > 0  # the faults did lose answers (how many mailboxes then found a lone
     # candidate depends on the threads' timing: it is counted, not asserted)

@@ -149,7 +149,8 @@ def _banner(sandbox: Sandbox) -> None:
 
 
 def _access_log(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    sys.stderr.write(line + "\n")  # one write: lines of threads writing at once never mix
+    sys.stderr.flush()
 
 
 # --- option values -------------------------------------------------------------------------------
