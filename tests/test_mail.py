@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import re
+import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -12,13 +15,10 @@ import pytest
 from kopechka import (
     AuthenticationError,
     KopechkaClient,
-    Message,
-    MessageList,
     NotFoundError,
     OrderClosedError,
-    RateLimitError,
+    WaitCancelledError,
     WaitTimeoutError,
-    _mail,
 )
 from kopechka.testing import Sandbox
 
@@ -212,67 +212,78 @@ def test_wait_arguments_checked(sandbox, client, order_id, kwargs) -> None:
     assert sandbox.requests == []
 
 
-# --- the wait loop alone: fake fetchers, a fake clock ------------------------------------------
+def test_retry_after_zero_forever_never_spins(sandbox: Sandbox, order_id: str) -> None:
+    sandbox.fail(429, retry_after=0, times=100_000, path=f"/orders/{order_id}/messages")
+    with sandbox.client() as client, pytest.raises(WaitTimeoutError):
+        client.wait_for_message(order_id, timeout=2, poll_interval=0.5)
+    looks = [r for r in sandbox.requests if r.path.endswith("/messages")]
+    assert 2 <= len(looks) <= 5  # one per poll interval (before: 2,648 in these 2 seconds)
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+def test_stop_ends_the_wait_with_the_messages_seen(sandbox: Sandbox, order_id: str) -> None:
+    sandbox.deliver(order_id, subject="Welcome", content="no code here")
+    stop = threading.Event()
+    later(0.3, stop.set)
+    started = time.monotonic()
+    with sandbox.client() as client, pytest.raises(WaitCancelledError) as info:
+        client.wait_for_code(order_id, timeout=120, poll_interval=60, stop=stop)
+    assert time.monotonic() - started < 30  # not the 60-second interval: stop.wait wakes at once
+    assert [m.subject for m in info.value.messages] == ["Welcome"]
 
 
-def listing(*subjects: str, status: str = "active") -> MessageList:
-    return MessageList.model_validate({
-        "messages": [{"id": f"m{i}", "from": "a@b", "subject": s, "content": f"code {1000 + i}",
-                      "receivedAt": "2024-01-01T00:00:00Z"} for i, s in enumerate(subjects)],
-        "order": {"id": "o", "email": "e", "domain": "d", "status": status, "created_at": "2024-01-01T00:00:00Z"},
-    })  # fmt: skip
+def test_stop_already_set_sends_nothing(sandbox, client, order_id) -> None:
+    stop = threading.Event()
+    stop.set()
+    sandbox.clear_requests()
+    with pytest.raises(WaitCancelledError):
+        client.wait_for_message(order_id, timeout=5, stop=stop)
+    assert sandbox.requests == []
 
 
-def test_retry_after_zero_is_not_replaced_by_the_poll_interval() -> None:
-    fake = FakeTime()
-    answers: list[object] = [RateLimitError("slow down", retry_after=0.0), listing("Code")]
-
-    def fetch(deadline: float) -> MessageList:
-        answer = answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer  # type: ignore[return-value]
-
-    found = _mail.wait_for((fetch, lambda d: None), "o", timeout=10, poll_interval=2,
-                           clock=fake.clock, sleep=fake.sleep)  # fmt: skip
-    assert found.message.subject == "Code"
-    assert fake.sleeps == [0.0]
+def test_public_waits_refuse_unknown_keywords(client: KopechkaClient, order_id: str) -> None:
+    with pytest.raises(TypeError, match="timout"):
+        client.wait_for_code(order_id, timout=5)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="need_code"):
+        client.wait_for_message(order_id, need_code=True)  # type: ignore[call-arg]
 
 
-def test_each_message_is_judged_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = FakeTime()
-    judged: list[str] = []
-    real = _mail.matches
-
-    def counting(message: Message, **filters: object) -> bool:
-        judged.append(message.id)
-        return real(message, **filters)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(_mail, "matches", counting)
-    with pytest.raises(WaitTimeoutError) as info:
-        _mail.wait_for((lambda d: listing("Hello", "News"), lambda d: None), "o", timeout=5,
-                       poll_interval=1, subject="code", clock=fake.clock, sleep=fake.sleep)  # fmt: skip
-    assert sorted(judged) == ["m0", "m1"]  # five looks, each message judged once
-    assert len(info.value.messages) == 2
-    assert sum(fake.sleeps) == pytest.approx(5.0)
+DRIP_WAIT = """
+import sys, time
+from kopechka import KopechkaClient, WaitTimeoutError
+client = KopechkaClient("k", base_url=sys.argv[1], timeout=(5.0, 5.0))
+started = time.monotonic()
+try:
+    client.wait_for_message("API-1", timeout=2.0, poll_interval=0.1)
+except WaitTimeoutError:
+    print(time.monotonic() - started)
+"""
 
 
-def test_deadline_caps_every_pause() -> None:
-    fake = FakeTime()
-    with pytest.raises(WaitTimeoutError):
-        _mail.wait_for((lambda d: listing(), lambda d: None), "o", timeout=2.5, poll_interval=1,
-                       clock=fake.clock, sleep=fake.sleep)  # fmt: skip
-    assert fake.sleeps == [1.0, 1.0, 0.5]
+def test_wait_timeout_is_a_hard_bound_against_a_dripping_server() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def drip() -> None:  # headers, then one byte of body every 50 ms, for at most 10 s
+        with listener:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+                for _ in range(200):
+                    try:
+                        conn.sendall(b" ")
+                    except OSError:
+                        return
+                    time.sleep(0.05)
+
+    threading.Thread(target=drip, daemon=True).start()
+    url = f"http://127.0.0.1:{port}/api/v1"
+    out = subprocess.run(
+        [sys.executable, "-c", DRIP_WAIT, url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # 2 s asked; the attempt's own connect + read budget would let it drip on to 4 s or 10 s
+    assert float(out.stdout) < 3.2, out.stdout + out.stderr

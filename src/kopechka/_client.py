@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from . import _wire
 from ._config import (
@@ -26,7 +27,7 @@ from ._config import (
     ENV_BASE_URL,
 )
 from ._exceptions import KopechkaError
-from ._mail import Mailbox, TextFilter, wait_for
+from ._mail import Mailbox
 from ._models import (
     Cancellation,
     Domain,
@@ -40,6 +41,16 @@ from ._models import (
 )
 from ._policy import DEFAULT_MAX_BODY, MAX_TIMEOUT, RetryPolicy, Timeout, check_timeout
 from ._transport import Transport
+from ._waitflow import (
+    Calls,
+    Fetch,
+    Found,
+    StartPolling,
+    TextFilter,
+    Wanted,
+    drive,
+    wait_flow,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -378,17 +389,21 @@ class KopechkaClient:
         sender: TextFilter | None = None,
         pattern: str | re.Pattern[str] | None = None,
         skip_existing: bool = False,
+        stop: threading.Event | None = None,
     ) -> Message:
         """Wait until a message matching every given filter arrives, and return it.
 
         Args:
             order_id: The order to watch.
             timeout: Wall-clock seconds for the whole wait, requests included.
-            poll_interval: Seconds between two looks at the mailbox.
+            poll_interval: Seconds between two looks at the mailbox (at most one look per
+                interval, whatever the server answers).
             subject: Case-insensitive substring of the subject, or a compiled regex.
             sender: Case-insensitive substring of the sender, or a compiled regex.
             pattern: A regex searched in the content.
             skip_existing: Ignore messages already there when the wait starts.
+            stop: A ``threading.Event``; setting it (from any thread, a signal handler...) ends
+                the wait within 100 ms plus one request.
 
         Returns:
             The first matching message.
@@ -397,20 +412,14 @@ class KopechkaClient:
             ValueError: A bad argument.
             WaitTimeoutError: Nothing matched in time (it carries the messages seen).
             OrderClosedError: The order was cancelled or expired while waiting.
+            WaitCancelledError: ``stop`` was set (it carries the messages seen).
             APIError: A failure that waiting cannot outlast (401, 404, ...).
         """
-        return wait_for(
-            self._fetchers(order_id),
-            order_id,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            subject=subject,
-            sender=sender,
-            pattern=pattern,
-            skip_existing=skip_existing,
-            clock=self._clock,
-            sleep=self._sleep,
-        ).message
+        wanted = Wanted.of(
+            order_id, timeout=timeout, poll_interval=poll_interval, subject=subject,
+            sender=sender, pattern=pattern, skip_existing=skip_existing,
+        )  # fmt: skip
+        return self._wait(wanted, stop).message
 
     def wait_for_code(
         self,
@@ -419,7 +428,11 @@ class KopechkaClient:
         timeout: float = 120.0,
         poll_interval: float = 2.0,
         code_pattern: str | re.Pattern[str] | None = None,
-        **filters: Any,
+        subject: TextFilter | None = None,
+        sender: TextFilter | None = None,
+        pattern: str | re.Pattern[str] | None = None,
+        skip_existing: bool = False,
+        stop: threading.Event | None = None,
     ) -> str:
         """Wait for a matching message that holds a one-time code, and return the code.
 
@@ -428,7 +441,11 @@ class KopechkaClient:
             timeout: Wall-clock seconds for the whole wait, requests included.
             poll_interval: Seconds between two looks at the mailbox.
             code_pattern: A regex overriding the code heuristic (its first group, else the match).
-            **filters: ``subject``, ``sender``, ``pattern``, ``skip_existing``, as for
+            subject: Case-insensitive substring of the subject, or a compiled regex.
+            sender: Case-insensitive substring of the sender, or a compiled regex.
+            pattern: A regex searched in the content.
+            skip_existing: Ignore messages already there when the wait starts.
+            stop: A ``threading.Event`` that ends the wait when set, as for
                 ``wait_for_message``.
 
         Returns:
@@ -438,30 +455,32 @@ class KopechkaClient:
             ValueError: A bad argument.
             WaitTimeoutError: No message with a code arrived in time.
             OrderClosedError: The order was cancelled or expired while waiting.
+            WaitCancelledError: ``stop`` was set (it carries the messages seen).
             APIError: A failure that waiting cannot outlast (401, 404, ...).
         """
-        found = wait_for(
-            self._fetchers(order_id),
-            order_id,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            code_pattern=code_pattern,
-            need_code=True,
-            clock=self._clock,
-            sleep=self._sleep,
-            **filters,
-        )
+        wanted = Wanted.of(
+            order_id, timeout=timeout, poll_interval=poll_interval, subject=subject,
+            sender=sender, pattern=pattern, skip_existing=skip_existing,
+            code_pattern=code_pattern, need_code=True,
+        )  # fmt: skip
+        found = self._wait(wanted, stop)
         assert found.code is not None
         return found.code
 
-    def _fetchers(
-        self, order_id: str
-    ) -> tuple[Callable[[float], MessageList], Callable[[float], PollingStatus]]:
-        messages, polling = _wire.get_messages(order_id), _wire.start_polling(order_id)
-        return (
-            lambda deadline: self._request(messages, deadline=deadline),
-            lambda deadline: self._request(polling, deadline=deadline),
-        )
+    def _wait(self, wanted: Wanted, stop: threading.Event | None) -> Found:
+        """Drive the wait flow: each look a single attempt (the flow outlasts failures)."""
+        messages = _wire.get_messages(wanted.order_id)
+        polling = _wire.start_polling(wanted.order_id)
+        calls: Calls = {
+            Fetch: lambda deadline: self._request(messages, deadline=deadline, max_retries=0),
+            StartPolling: lambda deadline: bool(
+                self._request(polling, deadline=deadline, max_retries=0)
+            ),
+        }
+        if stop is None:
+            return drive(wait_flow(wanted, self._clock), calls, self._sleep)
+        sleep = stop.wait if self._sleep is time.sleep else self._sleep
+        return drive(wait_flow(wanted, self._clock), calls, sleep, stop.is_set)
 
     def mailbox(self, domain: str, site: str) -> Mailbox:
         """Buy an order and return a ``Mailbox`` for it, to use in a ``with`` block.

@@ -47,6 +47,7 @@ from ._policy import (
     Outcome,
     RetryPolicy,
     Timeout,
+    attempt_budget,
     attempt_timeout,
     body_too_large,
 )
@@ -174,14 +175,15 @@ class Transport:
         deadline: float | None,
         attempt: int,
     ) -> Outcome:
-        timeout = attempt_timeout(self.timeout, now=self._clock(), deadline=deadline)
+        now = self._clock()
+        timeout = attempt_timeout(self.timeout, now=now, deadline=deadline)
         if timeout is None:
             return Failure(timed_out=True, reached_server=False, detail="the deadline passed")
         if self._forked:
             self._after_fork()
         started = time.perf_counter()
         failure: Failure | None = None
-        with Bound(timeout[0] + timeout[1]) as bound:
+        with Bound(attempt_budget(timeout, now=now, deadline=deadline)) as bound:
             try:
                 answer = self._exchange(method, url, params, json, timeout, bound)
             except _NETWORK_ERRORS as exc:
