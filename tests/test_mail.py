@@ -1,5 +1,7 @@
 """Waiting for mail on the sandbox: filters, skip_existing and start-polling, the deadline, early end,
-429 and transient failures during a wait, and what a timeout carries."""
+429 and transient failures during a wait, stopping, and what a timeout carries. Every test runs
+against both faces (``KopechkaClient`` and ``AsyncKopechkaClient``); the rules themselves are
+table-tested with fake time in test_waitflow.py."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -22,6 +25,9 @@ from kopechka import (
 )
 from kopechka.testing import Sandbox
 
+from .conftest import Sleeps
+from .faces import Face
+
 FAST = {"poll_interval": 0.05}
 
 
@@ -29,6 +35,12 @@ def later(seconds: float, action) -> threading.Timer:
     timer = threading.Timer(seconds, action)
     timer.start()
     return timer
+
+
+@pytest.fixture
+def client(face: Face, sandbox: Sandbox, sleeps: Sleeps) -> Iterator[KopechkaClient]:
+    with face.sandbox_client(sandbox, sleep=sleeps, timeout=(2.0, 5.0)) as c:
+        yield c
 
 
 @pytest.fixture
@@ -146,9 +158,11 @@ def test_429_during_wait_is_honoured(sandbox, client, order_id, sleeps) -> None:
     assert sleeps == [0.2, 0.2]
 
 
-def test_429_longer_than_the_deadline_does_not_overrun(sandbox: Sandbox, order_id: str) -> None:
+def test_429_longer_than_the_deadline_does_not_overrun(
+    face: Face, sandbox: Sandbox, order_id: str
+) -> None:
     sandbox.fail(429, retry_after=30, times=50, path=f"/orders/{order_id}/messages")
-    with sandbox.client() as client:
+    with face.sandbox_client(sandbox) as client:
         started = time.monotonic()
         with pytest.raises(WaitTimeoutError) as info:
             client.wait_for_message(order_id, timeout=0.5, **FAST)
@@ -162,10 +176,12 @@ def test_transient_failures_are_outlasted(sandbox, client, order_id) -> None:
     assert client.wait_for_code(order_id, timeout=5, **FAST) == "6161"
 
 
-def test_permanent_failures_are_raised(sandbox: Sandbox, client: KopechkaClient) -> None:
+def test_permanent_failures_are_raised(
+    face: Face, sandbox: Sandbox, client: KopechkaClient
+) -> None:
     with pytest.raises(NotFoundError):
         client.wait_for_message("API-0", timeout=5, **FAST)
-    with sandbox.client(api_key="bad") as bad, pytest.raises(AuthenticationError):
+    with face.sandbox_client(sandbox, api_key="bad") as bad, pytest.raises(AuthenticationError):
         bad.wait_for_message("API-0", timeout=5, **FAST)
 
 
@@ -212,20 +228,22 @@ def test_wait_arguments_checked(sandbox, client, order_id, kwargs) -> None:
     assert sandbox.requests == []
 
 
-def test_retry_after_zero_forever_never_spins(sandbox: Sandbox, order_id: str) -> None:
+def test_retry_after_zero_forever_never_spins(face: Face, sandbox: Sandbox, order_id: str) -> None:
     sandbox.fail(429, retry_after=0, times=100_000, path=f"/orders/{order_id}/messages")
-    with sandbox.client() as client, pytest.raises(WaitTimeoutError):
+    with face.sandbox_client(sandbox) as client, pytest.raises(WaitTimeoutError):
         client.wait_for_message(order_id, timeout=2, poll_interval=0.5)
     looks = [r for r in sandbox.requests if r.path.endswith("/messages")]
     assert 2 <= len(looks) <= 5  # one per poll interval (before: 2,648 in these 2 seconds)
 
 
-def test_stop_ends_the_wait_with_the_messages_seen(sandbox: Sandbox, order_id: str) -> None:
+def test_stop_ends_the_wait_with_the_messages_seen(
+    face: Face, sandbox: Sandbox, order_id: str
+) -> None:
     sandbox.deliver(order_id, subject="Welcome", content="no code here")
     stop = threading.Event()
     later(0.3, stop.set)
     started = time.monotonic()
-    with sandbox.client() as client, pytest.raises(WaitCancelledError) as info:
+    with face.sandbox_client(sandbox) as client, pytest.raises(WaitCancelledError) as info:
         client.wait_for_code(order_id, timeout=120, poll_interval=60, stop=stop)
     assert time.monotonic() - started < 30  # not the 60-second interval: stop.wait wakes at once
     assert [m.subject for m in info.value.messages] == ["Welcome"]
@@ -248,18 +266,22 @@ def test_public_waits_refuse_unknown_keywords(client: KopechkaClient, order_id: 
 
 
 DRIP_WAIT = """
-import sys, time
-from kopechka import KopechkaClient, WaitTimeoutError
-client = KopechkaClient("k", base_url=sys.argv[1], timeout=(5.0, 5.0))
+import asyncio, sys, time
+from kopechka import AsyncKopechkaClient, KopechkaClient, WaitTimeoutError
+face, url = sys.argv[1:]
 started = time.monotonic()
 try:
-    client.wait_for_message("API-1", timeout=2.0, poll_interval=0.1)
+    if face == "sync":
+        KopechkaClient("k", base_url=url, timeout=5.0).wait_for_message("API-1", timeout=2.0)
+    else:
+        client = AsyncKopechkaClient("k", base_url=url, timeout=5.0)
+        asyncio.run(client.wait_for_message("API-1", timeout=2.0))
 except WaitTimeoutError:
     print(time.monotonic() - started)
 """
 
 
-def test_wait_timeout_is_a_hard_bound_against_a_dripping_server() -> None:
+def test_wait_timeout_is_a_hard_bound_against_a_dripping_server(face: Face) -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
 
@@ -279,7 +301,7 @@ def test_wait_timeout_is_a_hard_bound_against_a_dripping_server() -> None:
     threading.Thread(target=drip, daemon=True).start()
     url = f"http://127.0.0.1:{port}/api/v1"
     out = subprocess.run(
-        [sys.executable, "-c", DRIP_WAIT, url],
+        [sys.executable, "-c", DRIP_WAIT, face.name, url],
         capture_output=True,
         text=True,
         timeout=60,

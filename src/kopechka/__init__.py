@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._async_client import AsyncKopechkaClient, AsyncMailbox
     from ._client import KopechkaClient
     from ._config import (
         DEFAULT_BASE_URL,
@@ -65,6 +66,8 @@ __all__ = [
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
+    "AsyncKopechkaClient",
+    "AsyncMailbox",
     "AuthenticationError",
     "BadRequestError",
     "Cancellation",
@@ -95,6 +98,7 @@ __all__ = [
 
 # Where each public name lives; kept equal to __all__ by tests/test_exported_members.py.
 _MODULES: dict[str, tuple[str, ...]] = {
+    "._async_client": ("AsyncKopechkaClient", "AsyncMailbox"),
     "._client": ("KopechkaClient",),
     "._mail": ("Mailbox",),
     "._config": (

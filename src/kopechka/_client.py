@@ -2,13 +2,12 @@
 
 Every endpoint method builds its call with ``_wire``, hands it to ``_request`` (which sends it
 through ``_transport`` and decodes the answer with ``_wire``) and returns a model. Nothing else
-touches the session. The environment (``KOPECHKA_API_KEY``, ``KOPECHKA_BASE_URL``) is read here and
-only here, once, in the constructor.
+touches the session. The environment (``KOPECHKA_API_KEY``, ``KOPECHKA_BASE_URL``) is read once, in
+the constructor (through ``_settings``, which the async client shares).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
@@ -19,14 +18,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 from . import _wire
 from ._config import (
-    DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_RETRY_WAIT,
     DEFAULT_TIMEOUT,
-    ENV_API_KEY,
-    ENV_BASE_URL,
 )
-from ._exceptions import KopechkaError
 from ._mail import Mailbox
 from ._models import (
     Cancellation,
@@ -39,7 +34,8 @@ from ._models import (
     PollingStatus,
     Profile,
 )
-from ._policy import DEFAULT_MAX_BODY, MAX_TIMEOUT, RetryPolicy, Timeout, check_timeout
+from ._policy import DEFAULT_MAX_BODY, Timeout
+from ._settings import settings
 from ._transport import Transport
 from ._waitflow import (
     Calls,
@@ -58,18 +54,6 @@ if TYPE_CHECKING:
 __all__ = ["KopechkaClient"]
 
 R = TypeVar("R")
-
-
-def _check_key(api_key: object) -> str:
-    key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
-    if key is None or (isinstance(key, str) and not key.strip()):
-        raise KopechkaError(
-            f"no API key: pass api_key= or set the environment variable {ENV_API_KEY}"
-        )
-    try:
-        return _wire.check_api_key(key)
-    except ValueError as exc:
-        raise KopechkaError(str(exc)) from None
 
 
 class KopechkaClient:
@@ -115,30 +99,20 @@ class KopechkaClient:
         clock: Callable[[], float] = time.monotonic,
         max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
-        self._api_key = _check_key(api_key)
-        url = base_url if base_url is not None else os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
-        self.base_url = _wire.normalize_base_url(url)
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
-        if (
-            isinstance(max_retry_wait, bool)
-            or not isinstance(max_retry_wait, (int, float))
-            or not 0 <= max_retry_wait <= MAX_TIMEOUT
-        ):
-            raise ValueError(
-                f"max_retry_wait must be from 0 to {MAX_TIMEOUT:g}, got {max_retry_wait!r}"
-            )
-        if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
-            raise ValueError(f"max_body must be an integer >= 1, got {max_body!r}")
+        checked = settings(
+            api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
+            max_retry_wait=max_retry_wait, max_body=max_body,
+        )  # fmt: skip
+        self._api_key, self.base_url = checked.api_key, checked.base_url
         self._transport = Transport(
-            base_url=self.base_url,
-            api_key=self._api_key,
-            timeout=check_timeout(timeout),
-            policy=RetryPolicy(max_retries=max_retries, max_retry_wait=float(max_retry_wait)),
+            base_url=checked.base_url,
+            api_key=checked.api_key,
+            timeout=checked.timeout,
+            policy=checked.policy,
             session=session,
             sleep=sleep,
             clock=clock,
-            max_body=max_body,
+            max_body=checked.max_body,
         )
         self._sleep, self._clock = sleep, clock
 

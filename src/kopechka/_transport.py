@@ -24,7 +24,6 @@ import logging
 import os
 import time
 import weakref
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -38,8 +37,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
+from ._attempt import BodyReader, log_attempt, network_error
 from ._config import DEFAULT_POOL_SIZE, USER_AGENT
-from ._exceptions import APIConnectionError, APIResponseValidationError, APITimeoutError
 from ._policy import (
     DEFAULT_MAX_BODY,
     Answer,
@@ -49,10 +48,9 @@ from ._policy import (
     Timeout,
     attempt_budget,
     attempt_timeout,
-    body_too_large,
 )
 from ._watchdog import Bound, current_bound
-from ._wire import header, is_loopback
+from ._wire import is_loopback
 
 __all__ = ["Transport"]
 
@@ -162,7 +160,7 @@ class Transport:
             lambda: self._attempt(method, url, path, params, json, deadline, next(attempts))
         )
         if isinstance(outcome, Failure):
-            raise _network_error(outcome, method, path)
+            raise network_error(outcome, method, path)
         return outcome
 
     def _attempt(
@@ -189,9 +187,9 @@ class Transport:
             except _NETWORK_ERRORS as exc:
                 failure = _classify(exc, timed_out=bound.fired)
         if failure is not None:
-            _log(method, path, failure.detail, attempt, started)
+            log_attempt(method, path, failure.detail, attempt, started)
             return failure
-        _log(method, path, answer.status_code, attempt, started)
+        log_attempt(method, path, answer.status_code, attempt, started)
         return answer
 
     def _exchange(
@@ -248,64 +246,19 @@ os.register_at_fork(after_in_child=_mark_forked)
 # --- reading an answer -------------------------------------------------------------------------
 
 
-class _TooLargeError(Exception):
-    pass
-
-
 def _read_body(raw: Any, headers: Mapping[str, str], max_body: int, bound: Bound) -> bytes:
-    """Read and decompress a body, keeping at most ``max_body`` bytes.
+    """Read and decompress a body within ``max_body`` bytes and the attempt's wall-clock bound.
 
     Raises:
         APIResponseValidationError: The body (or its declared length) is over ``max_body``, or
             its encoding is one the client did not ask for.
     """
-    try:
-        decoder = _decoder(header(headers, "content-encoding"))
-        if body_too_large(headers, 0, max_body):
-            raise _TooLargeError
-        out = bytearray()
-        for chunk in raw.stream(_CHUNK, decode_content=False):
-            out += decoder(chunk, max_body + 1 - len(out))
-            if body_too_large(headers, len(out), max_body):
-                raise _TooLargeError
-            if time.monotonic() > bound.deadline:
-                raise TimeoutError("the answer took longer than the timeout")
-        return bytes(out)
-    except _TooLargeError:
-        raise APIResponseValidationError(
-            f"the answer is larger than {max_body} bytes: not read",
-            status_code=0,
-        ) from None
-
-
-def _decoder(encoding: str | None) -> Callable[[bytes, int], bytes]:
-    name = (encoding or "identity").strip().lower()
-    if name == "identity":
-        return lambda chunk, _limit: chunk
-    if name not in {"gzip", "x-gzip", "deflate"}:
-        raise APIResponseValidationError(
-            f"the answer is encoded as {name[:40]!r}, which the client did not ask for",
-            status_code=0,
-        )
-    gzip = name != "deflate"
-    engine: list[Any] = []
-
-    def decode(chunk: bytes, limit: int) -> bytes:
-        if not engine:  # deflate is zlib-wrapped by the standard, raw by some servers
-            raw_deflate = not gzip and bool(chunk) and (chunk[0] & 0x0F) != 8
-            wbits = -zlib.MAX_WBITS if raw_deflate else zlib.MAX_WBITS
-            engine.append(zlib.decompressobj(16 + zlib.MAX_WBITS if gzip else wbits))
-        try:
-            data = engine[0].decompress(chunk, max(limit, 1))
-        except zlib.error as exc:
-            raise APIResponseValidationError(
-                f"the answer's {name} encoding is broken", status_code=0
-            ) from exc
-        if engine[0].unconsumed_tail:  # more would come out than the cap allows
-            raise _TooLargeError
-        return bytes(data)
-
-    return decode
+    reader = BodyReader(headers, max_body)
+    for chunk in raw.stream(_CHUNK, decode_content=False):
+        reader.feed(chunk)
+        if time.monotonic() > bound.deadline:
+            raise TimeoutError("the answer took longer than the timeout")
+    return reader.body()
 
 
 # --- failures ----------------------------------------------------------------------------------
@@ -324,37 +277,6 @@ def _never_connected(exc: BaseException) -> bool:
     reason: Any = exc.args[0] if exc.args else None
     reason = getattr(reason, "reason", reason)
     return isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError)
-
-
-def _network_error(failure: Failure, method: str, path: str) -> APIConnectionError:
-    if failure.timed_out:
-        phase = "connecting" if not failure.reached_server else "waiting for the answer"
-        error: APIConnectionError = APITimeoutError(f"{method} {path} timed out {phase}")
-    else:
-        what = "failed on the network" if failure.reached_server else "could not connect"
-        error = APIConnectionError(f"{method} {path} {what} ({failure.detail})")
-    error.may_have_reached_server = failure.reached_server
-    return error
-
-
-def _log(method: str, path: str, outcome: object, attempt: int, started: float) -> None:
-    if logger.isEnabledFor(logging.DEBUG):
-        elapsed = (time.perf_counter() - started) * 1000.0
-        logger.debug(
-            "%s %s -> %s (attempt %d, %.1f ms)",
-            method,
-            path,
-            outcome,
-            attempt,
-            elapsed,
-            extra={
-                "method": method,
-                "path": path,
-                "status": outcome,
-                "attempt": attempt,
-                "elapsed_ms": elapsed,
-            },
-        )
 
 
 # --- the client's own session ------------------------------------------------------------------

@@ -16,11 +16,14 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .._client import KopechkaClient
 from ._app import API_PREFIX, Fault, RecordedRequest, Reply, SandboxApp
 from ._state import DEFAULT_DOMAINS, SandboxDomain, SandboxError, SandboxState
+
+if TYPE_CHECKING:
+    from .._async_client import AsyncKopechkaClient
 
 __all__ = ["App", "AppServer", "Sandbox"]
 
@@ -197,6 +200,20 @@ class Sandbox(AppServer):
         """
         kwargs.setdefault("api_key", self.api_key)
         return KopechkaClient(base_url=self.url, **kwargs)
+
+    def async_client(self, **kwargs: Any) -> AsyncKopechkaClient:
+        """Make an asyncio client bound to this sandbox, with its key (needs ``kopechka[async]``).
+
+        Args:
+            **kwargs: Passed on to ``AsyncKopechkaClient`` (``timeout``, ``max_retries``, ...).
+
+        Returns:
+            A new ``AsyncKopechkaClient``; close it, or use it in an ``async with`` block.
+        """
+        from .._async_client import AsyncKopechkaClient  # noqa: PLC0415 - httpx is optional
+
+        kwargs.setdefault("api_key", self.api_key)
+        return AsyncKopechkaClient(base_url=self.url, **kwargs)
 
     # --- driving it ---
 

@@ -1,0 +1,693 @@
+"""``AsyncKopechkaClient`` and ``AsyncMailbox``: the asyncio face, on the core of the sync one.
+
+Every endpoint method builds its call with ``_wire`` and awaits ONE funnel, ``_request``, which
+sends it through ``_async_transport`` (httpx) and decodes the answer with ``_wire``. Waits are
+``_waitflow``'s flow run by its async driver; leaving a mailbox is its exit flow. Nothing here
+decides what to retry, what an answer means or when a wait ends: the settings, the policy, the
+wire format and the flows are the ones ``KopechkaClient`` uses. Only sending and sleeping differ.
+
+This module needs httpx (``pip install "kopechka[async]"``); importing it without httpx raises
+``ImportError`` naming the extra. No method blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import _wire
+from ._async_transport import AsyncTransport
+from ._config import DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_WAIT, DEFAULT_TIMEOUT
+from ._exceptions import APIError
+from ._models import (
+    Cancellation,
+    Domain,
+    Message,
+    MessageList,
+    Order,
+    OrderPage,
+    OrderStatus,
+    PollingStatus,
+    Profile,
+)
+from ._policy import DEFAULT_MAX_BODY, Timeout
+from ._settings import settings
+from ._waitflow import (
+    AsyncCalls,
+    Cancel,
+    Fetch,
+    Found,
+    ListMessages,
+    StartPolling,
+    TextFilter,
+    Wanted,
+    drive_async,
+    exit_flow,
+    wait_flow,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["AsyncKopechkaClient", "AsyncMailbox"]
+
+R = TypeVar("R")
+STOP_CHECK = 0.05
+"""Seconds between two looks at a wait's ``stop`` event while it sleeps."""
+
+
+class AsyncKopechkaClient:
+    """An asyncio client for the Kopechka temporary-email API.
+
+    The same methods, arguments, models, errors, retry rules and wait semantics as
+    ``KopechkaClient``, each a coroutine (``iter_orders`` an async iterator). One client may be
+    shared by any number of tasks. Use it as ``async with``, or ``await client.close()``.
+
+    Args:
+        api_key: Your API key; ``None`` reads the environment variable ``KOPECHKA_API_KEY``.
+        base_url: The API root; ``None`` reads ``KOPECHKA_BASE_URL``, else the vendor's URL. Plain
+            ``http://`` is accepted only for loopback hosts.
+        timeout: Seconds: one number for connect and read, or a (connect, read) pair.
+        max_retries: Extra attempts after the first; 0 disables retrying.
+        max_retry_wait: A ``Retry-After`` longer than this many seconds fails at once.
+        http_client: An ``httpx.AsyncClient`` of yours (proxies, certificates, transports), used
+            as you configured it and never closed by this client. Redirects are never followed.
+        sleep: How the client waits between attempts and looks (a coroutine function, for
+            tests); ``asyncio.sleep`` by default.
+        clock: The monotonic clock that deadlines are measured on; ``time.monotonic`` by default.
+        max_body: The largest answer read, in bytes after decompression (10 MiB).
+
+    Raises:
+        KopechkaError: No API key was given or found in the environment, or it is not printable
+            ASCII.
+        ValueError: An argument is out of range, the base URL is unsafe or malformed, or a CA
+            bundle variable names a file that does not exist.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT,
+        http_client: httpx.AsyncClient | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> None:
+        checked = settings(
+            api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
+            max_retry_wait=max_retry_wait, max_body=max_body,
+        )  # fmt: skip
+        self._api_key, self.base_url = checked.api_key, checked.base_url
+        self._transport = AsyncTransport(
+            base_url=checked.base_url, api_key=checked.api_key, timeout=checked.timeout,
+            policy=checked.policy, http_client=http_client, sleep=sleep, clock=clock,
+            max_body=checked.max_body,
+        )  # fmt: skip
+        self._sleep, self._clock = sleep, clock
+
+    def __repr__(self) -> str:
+        return f"AsyncKopechkaClient(base_url={self.base_url!r}, api_key='***')"
+
+    __str__ = __repr__
+
+    async def __aenter__(self) -> AsyncKopechkaClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connections of the httpx client this client created (a caller's is left
+        open)."""
+        await self._transport.aclose()
+
+    aclose = close
+
+    @property
+    def timeout(self) -> Timeout:
+        """The timeout applied to each request."""
+        return self._transport.timeout
+
+    @property
+    def max_retries(self) -> int:
+        """Extra attempts after the first."""
+        return self._transport.policy.max_retries
+
+    async def _request(
+        self, call: _wire.Call[R], *, deadline: float | None = None, max_retries: int | None = None
+    ) -> R:
+        """The funnel: send one call (retries inside) and decode its answer."""
+        answer = await self._transport.send(
+            call.method, call.path, params=call.params, json=call.json,
+            idempotent=call.idempotent, deadline=deadline, max_retries=max_retries,
+        )  # fmt: skip
+        return _wire.decode(call, answer, self._api_key)
+
+    # --- account -------------------------------------------------------------------------------
+
+    async def get_profile(self) -> Profile:
+        """Return the account behind the key (``GET /profile``).
+
+        Returns:
+            The profile, its balance a ``Decimal``.
+
+        Raises:
+            AuthenticationError: The key is invalid.
+            APIError: Any other failure (see the error tree).
+        """
+        return await self._request(_wire.get_profile())
+
+    async def get_balance(self) -> Decimal:
+        """Return the account's balance (``GET /balance``).
+
+        Returns:
+            The balance, exact: ``Decimal("150.75")``.
+
+        Raises:
+            APIError: The call failed (see the error tree).
+        """
+        return await self._request(_wire.get_balance())
+
+    async def get_domains(self) -> list[Domain]:
+        """Return the domains on sale, with their prices (``GET /domains``).
+
+        Returns:
+            The domains, in the order the service lists them.
+
+        Raises:
+            APIError: The call failed (see the error tree).
+        """
+        return await self._request(_wire.get_domains())
+
+    # --- orders --------------------------------------------------------------------------------
+
+    async def list_orders(
+        self,
+        *,
+        page: int = 1,
+        limit: int = 10,
+        status: OrderStatus | str | None = None,
+        domain: str | None = None,
+    ) -> OrderPage:
+        """Return one page of your orders (``GET /orders``).
+
+        Args:
+            page: The page number, from 1.
+            limit: Orders per page, at least 1.
+            status: Only orders with this status.
+            domain: Only orders on this domain.
+
+        Returns:
+            The orders and the pagination beside them.
+
+        Raises:
+            ValueError: ``page`` or ``limit`` below 1, or an empty ``status``/``domain``.
+            APIError: The call failed (see the error tree).
+        """
+        return await self._request(_wire.list_orders(page, limit, status, domain))
+
+    def iter_orders(
+        self,
+        *,
+        status: OrderStatus | str | None = None,
+        domain: str | None = None,
+        page_size: int = 100,
+    ) -> AsyncIterator[Order]:
+        """Yield every order (``async for``), fetching page after page only as they are consumed.
+
+        Args:
+            status: Only orders with this status.
+            domain: Only orders on this domain.
+            page_size: Orders fetched per request, at least 1.
+
+        Returns:
+            An async iterator over the orders; nothing is fetched until it is first advanced.
+
+        Raises:
+            ValueError: ``page_size`` below 1, or an empty ``status``/``domain`` (at once).
+            APIError: A page could not be fetched (see the error tree).
+        """
+        _wire.list_orders(1, page_size, status, domain)  # check the arguments before iterating
+        return self._iter_orders(status, domain, page_size)
+
+    async def _iter_orders(
+        self, status: OrderStatus | str | None, domain: str | None, page_size: int
+    ) -> AsyncIterator[Order]:
+        page, previous = 1, frozenset[str]()
+        while True:
+            result = await self._request(_wire.list_orders(page, page_size, status, domain))
+            for order in result.orders:
+                if order.order_id not in previous:
+                    yield order
+            previous = frozenset(order.order_id for order in result.orders)
+            if not result.orders or page >= result.pagination.pages:
+                return
+            page += 1
+
+    async def get_order(self, order_id: str) -> Order:
+        """Return one order, with its ``duration`` and ``end_time`` (``GET /orders/{orderId}``).
+
+        Args:
+            order_id: The order's id, such as ``"API-1234567890"``.
+
+        Returns:
+            The order.
+
+        Raises:
+            ValueError: ``order_id`` is empty or not a single path segment.
+            NotFoundError: No such order.
+            APIError: Any other failure (see the error tree).
+        """
+        return await self._request(_wire.get_order(order_id))
+
+    async def create_order(self, domain: str, site: str) -> Order:
+        """Buy an address on ``domain`` for mail from ``site`` (``POST /orders``).
+
+        This spends money, so it is never retried after the request may have reached the server.
+
+        Args:
+            domain: A domain from ``get_domains()``, such as ``"example.com"``.
+            site: The site whose mail you expect, such as ``"instagram.com"``.
+
+        Returns:
+            The new order; its ``id`` is ``None`` (the answer carries only ``order_id``).
+
+        Raises:
+            ValueError: ``domain`` or ``site`` is empty.
+            BadRequestError: Unknown domain, or insufficient balance.
+            APIError: Any other failure (see the error tree).
+        """
+        return await self._request(_wire.create_order(domain, site))
+
+    async def cancel_order(self, order_id: str) -> Cancellation:
+        """Cancel an order; its price is refunded if no mail was received (``DELETE``).
+
+        Args:
+            order_id: The order's id.
+
+        Returns:
+            The server's message and the amount refunded (0 when mail had come).
+
+        Raises:
+            ValueError: ``order_id`` is empty or not a single path segment.
+            NotFoundError: No such order.
+            BadRequestError: The order can no longer be cancelled.
+            APIError: Any other failure (see the error tree).
+        """
+        return await self._request(_wire.cancel_order(order_id))
+
+    async def get_messages(self, order_id: str) -> MessageList:
+        """Return the mail received by an order so far, and the order's state.
+
+        Args:
+            order_id: The order's id.
+
+        Returns:
+            The messages and a summary of the order (with its status).
+
+        Raises:
+            ValueError: ``order_id`` is empty or not a single path segment.
+            NotFoundError: No such order.
+            APIError: Any other failure (see the error tree).
+        """
+        return await self._request(_wire.get_messages(order_id))
+
+    async def start_polling(self, order_id: str) -> PollingStatus:
+        """Ask the service to fetch new mail for an active order that already has mail.
+
+        Args:
+            order_id: The order's id.
+
+        Returns:
+            The order id and its polling status.
+
+        Raises:
+            ValueError: ``order_id`` is empty or not a single path segment.
+            BadRequestError: The order is not active or has no mail yet.
+            APIError: Any other failure (see the error tree).
+        """
+        return await self._request(_wire.start_polling(order_id))
+
+    # --- waiting for mail ----------------------------------------------------------------------
+
+    async def wait_for_message(
+        self,
+        order_id: str,
+        *,
+        timeout: float = 120.0,
+        poll_interval: float = 2.0,
+        subject: TextFilter | None = None,
+        sender: TextFilter | None = None,
+        pattern: str | re.Pattern[str] | None = None,
+        skip_existing: bool = False,
+        stop: threading.Event | asyncio.Event | None = None,
+    ) -> Message:
+        """Wait until a message matching every given filter arrives, and return it.
+
+        Cancelling the task ends the wait at once (``asyncio.CancelledError``, as asyncio
+        expects).
+
+        Args:
+            order_id: The order to watch.
+            timeout: Wall-clock seconds for the whole wait, requests included.
+            poll_interval: Seconds between two looks at the mailbox (at most one look per
+                interval, whatever the server answers).
+            subject: Case-insensitive substring of the subject, or a compiled regex.
+            sender: Case-insensitive substring of the sender, or a compiled regex.
+            pattern: A regex searched in the content.
+            skip_existing: Ignore messages already there when the wait starts.
+            stop: An event (``threading.Event`` or ``asyncio.Event``); setting it ends the wait
+                within 100 ms plus one request.
+
+        Returns:
+            The first matching message.
+
+        Raises:
+            ValueError: A bad argument.
+            WaitTimeoutError: Nothing matched in time (it carries the messages seen).
+            OrderClosedError: The order was cancelled or expired while waiting.
+            WaitCancelledError: ``stop`` was set (it carries the messages seen).
+            APIError: A failure that waiting cannot outlast (401, 404, ...).
+        """
+        wanted = Wanted.of(
+            order_id, timeout=timeout, poll_interval=poll_interval, subject=subject,
+            sender=sender, pattern=pattern, skip_existing=skip_existing,
+        )  # fmt: skip
+        return (await self._wait(wanted, stop)).message
+
+    async def wait_for_code(
+        self,
+        order_id: str,
+        *,
+        timeout: float = 120.0,
+        poll_interval: float = 2.0,
+        code_pattern: str | re.Pattern[str] | None = None,
+        subject: TextFilter | None = None,
+        sender: TextFilter | None = None,
+        pattern: str | re.Pattern[str] | None = None,
+        skip_existing: bool = False,
+        stop: threading.Event | asyncio.Event | None = None,
+    ) -> str:
+        """Wait for a matching message that holds a one-time code, and return the code.
+
+        Args:
+            order_id: The order to watch.
+            timeout: Wall-clock seconds for the whole wait, requests included.
+            poll_interval: Seconds between two looks at the mailbox.
+            code_pattern: A regex overriding the code heuristic (its first group, else the match).
+            subject: Case-insensitive substring of the subject, or a compiled regex.
+            sender: Case-insensitive substring of the sender, or a compiled regex.
+            pattern: A regex searched in the content.
+            skip_existing: Ignore messages already there when the wait starts.
+            stop: An event that ends the wait when set, as for ``wait_for_message``.
+
+        Returns:
+            The code.
+
+        Raises:
+            ValueError: A bad argument.
+            WaitTimeoutError: No message with a code arrived in time.
+            OrderClosedError: The order was cancelled or expired while waiting.
+            WaitCancelledError: ``stop`` was set (it carries the messages seen).
+            APIError: A failure that waiting cannot outlast (401, 404, ...).
+        """
+        wanted = Wanted.of(
+            order_id, timeout=timeout, poll_interval=poll_interval, subject=subject,
+            sender=sender, pattern=pattern, skip_existing=skip_existing,
+            code_pattern=code_pattern, need_code=True,
+        )  # fmt: skip
+        found = await self._wait(wanted, stop)
+        assert found.code is not None
+        return found.code
+
+    async def _wait(self, wanted: Wanted, stop: threading.Event | asyncio.Event | None) -> Found:
+        """Drive the wait flow: each look a single attempt (the flow outlasts failures)."""
+        messages = _wire.get_messages(wanted.order_id)
+        polling = _wire.start_polling(wanted.order_id)
+
+        async def start_polling(deadline: float) -> bool:
+            await self._request(polling, deadline=deadline, max_retries=0)
+            return True
+
+        calls: AsyncCalls = {
+            Fetch: lambda deadline: self._request(messages, deadline=deadline, max_retries=0),
+            StartPolling: start_polling,
+        }
+        flow = wait_flow(wanted, self._clock)
+        if stop is None:
+            return await drive_async(flow, calls, self._sleep)
+        sleep = _stoppable_sleep(stop) if self._sleep is asyncio.sleep else self._sleep
+        return await drive_async(flow, calls, sleep, stop.is_set)
+
+    def mailbox(self, domain: str, site: str) -> AsyncMailbox:
+        """An order to buy on entering ``async with``, refunded on leaving if no mail came.
+
+        ``async with client.mailbox(domain, site) as box:`` buys the order (``POST /orders``);
+        leaving the block, whatever ends it (an exception, the task's cancellation), cancels the
+        order if it received no mail, so its price is refunded.
+
+        Args:
+            domain: A domain from ``get_domains()``.
+            site: The site whose mail you expect.
+
+        Returns:
+            The mailbox, not bought yet.
+
+        Raises:
+            ValueError: ``domain`` or ``site`` is empty (at once, before any request).
+        """
+        _wire.create_order(domain, site)  # check the arguments now
+        return AsyncMailbox(self, domain, site)
+
+
+def _stoppable_sleep(stop: threading.Event | asyncio.Event) -> Callable[[float], Awaitable[None]]:
+    async def sleep(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not stop.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, STOP_CHECK))
+
+    return sleep
+
+
+async def _settle(task: asyncio.Future[Any]) -> bool:
+    """Wait for ``task`` to end even if this task is cancelled meanwhile (a refund must not be
+    cut short); return whether it was."""
+    interrupted = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                break
+            interrupted = True
+    return interrupted
+
+
+class AsyncMailbox:
+    """An order bought on entering ``async with``: leaving the block refunds it if no mail came.
+
+    Made by ``AsyncKopechkaClient.mailbox()``. The block's own exception is the one that
+    propagates; a task cancelled inside the block (or while buying) still refunds the order
+    before the cancellation goes on.
+
+    Attributes:
+        cancellation: The ``Cancellation`` once the order was cancelled, else ``None``.
+        cancel_error: The ``APIError`` that kept an unused order from being cancelled on leaving
+            the block, else ``None``.
+    """
+
+    def __init__(self, client: AsyncKopechkaClient, domain: str, site: str) -> None:
+        self._client, self._domain, self._site = client, domain, site
+        self._order: Order | None = None
+        self.cancellation: Cancellation | None = None
+        self.cancel_error: APIError | None = None
+        self._got_mail = False
+
+    def __repr__(self) -> str:
+        if self._order is None:
+            return f"AsyncMailbox(domain={self._domain!r}, site={self._site!r}, not bought)"
+        return f"AsyncMailbox(order_id={self.order_id!r}, email={self.email!r})"
+
+    @property
+    def order(self) -> Order:
+        """The order as bought.
+
+        Raises:
+            RuntimeError: Not bought yet: enter the mailbox with ``async with`` first.
+        """
+        if self._order is None:
+            raise RuntimeError("the mailbox is not bought yet: use it in `async with`")
+        return self._order
+
+    @property
+    def email(self) -> str:
+        """The address to sign up with."""
+        return self.order.email
+
+    @property
+    def order_id(self) -> str:
+        """The order's id (``API-...``)."""
+        return self.order.order_id
+
+    async def messages(self) -> list[Message]:
+        """Return the messages received so far.
+
+        Returns:
+            The visible messages, oldest first.
+
+        Raises:
+            APIError: The call failed.
+        """
+        found = (await self._client.get_messages(self.order_id)).messages
+        self._got_mail = self._got_mail or bool(found)
+        return found
+
+    async def wait_for_message(
+        self,
+        *,
+        timeout: float = 120.0,
+        poll_interval: float = 2.0,
+        subject: TextFilter | None = None,
+        sender: TextFilter | None = None,
+        pattern: str | re.Pattern[str] | None = None,
+        skip_existing: bool = False,
+        stop: threading.Event | asyncio.Event | None = None,
+    ) -> Message:
+        """``AsyncKopechkaClient.wait_for_message`` on this order.
+
+        Args:
+            timeout: Wall-clock seconds for the whole wait, requests included.
+            poll_interval: Seconds between two looks at the mailbox.
+            subject: Case-insensitive substring of the subject, or a compiled regex.
+            sender: Case-insensitive substring of the sender, or a compiled regex.
+            pattern: A regex searched in the content.
+            skip_existing: Ignore messages already there when the wait starts.
+            stop: An event that ends the wait (``WaitCancelledError``) when set.
+
+        Returns:
+            The first matching message.
+
+        Raises:
+            WaitTimeoutError: Nothing matched in time.
+            WaitCancelledError: ``stop`` was set.
+            APIError: A failure that waiting cannot outlast.
+        """
+        message = await self._client.wait_for_message(
+            self.order_id, timeout=timeout, poll_interval=poll_interval, subject=subject,
+            sender=sender, pattern=pattern, skip_existing=skip_existing, stop=stop,
+        )  # fmt: skip
+        self._got_mail = True
+        return message
+
+    async def wait_for_code(
+        self,
+        *,
+        timeout: float = 120.0,
+        poll_interval: float = 2.0,
+        code_pattern: str | re.Pattern[str] | None = None,
+        subject: TextFilter | None = None,
+        sender: TextFilter | None = None,
+        pattern: str | re.Pattern[str] | None = None,
+        skip_existing: bool = False,
+        stop: threading.Event | asyncio.Event | None = None,
+    ) -> str:
+        """``AsyncKopechkaClient.wait_for_code`` on this order.
+
+        Args:
+            timeout: Wall-clock seconds for the whole wait, requests included.
+            poll_interval: Seconds between two looks at the mailbox.
+            code_pattern: A regex overriding the code heuristic (its first group, else the match).
+            subject: Case-insensitive substring of the subject, or a compiled regex.
+            sender: Case-insensitive substring of the sender, or a compiled regex.
+            pattern: A regex searched in the content.
+            skip_existing: Ignore messages already there when the wait starts.
+            stop: An event that ends the wait (``WaitCancelledError``) when set.
+
+        Returns:
+            The code.
+
+        Raises:
+            WaitTimeoutError: No code arrived in time.
+            WaitCancelledError: ``stop`` was set.
+            APIError: A failure that waiting cannot outlast.
+        """
+        code = await self._client.wait_for_code(
+            self.order_id, timeout=timeout, poll_interval=poll_interval,
+            code_pattern=code_pattern, subject=subject, sender=sender, pattern=pattern,
+            skip_existing=skip_existing, stop=stop,
+        )  # fmt: skip
+        self._got_mail = True
+        return code
+
+    async def cancel(self) -> Cancellation:
+        """Cancel the order now (once; later calls return the same ``Cancellation``).
+
+        Returns:
+            The server's message and the amount refunded.
+
+        Raises:
+            APIError: The cancel failed.
+        """
+        if self.cancellation is None:
+            self.cancellation = await self._client.cancel_order(self.order_id)
+        return self.cancellation
+
+    async def __aenter__(self) -> AsyncMailbox:
+        if self._order is not None:
+            return self
+        buying = asyncio.ensure_future(self._client.create_order(self._domain, self._site))
+        interrupted = await _settle(buying)
+        self._order = buying.result()
+        if interrupted:  # cancelled while buying: the block never runs, the money comes back
+            await _settle(asyncio.ensure_future(self._leave()))
+            raise asyncio.CancelledError
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._order is None or self.cancellation is not None or self._got_mail:
+            return
+        leaving = asyncio.ensure_future(self._leave())
+        interrupted = await _settle(leaving)
+        leaving.result()
+        if interrupted and exc is None:  # cancelled while refunding a block that ended well
+            raise asyncio.CancelledError
+
+    async def _leave(self) -> None:
+        """The exit rules (``_waitflow.exit_flow``): look for mail, cancel when there is none."""
+        order_id = self.order_id
+
+        async def look(_: object) -> MessageList:
+            listing = await self._client.get_messages(order_id)
+            self._got_mail = self._got_mail or bool(listing.messages)
+            return listing
+
+        async def cancel(_: object) -> Cancellation:
+            return await self.cancel()
+
+        calls: AsyncCalls = {ListMessages: look, Cancel: cancel}
+        result = await drive_async(exit_flow(order_id), calls, asyncio.sleep)
+        if isinstance(result, APIError):
+            self.cancel_error = result

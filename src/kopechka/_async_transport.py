@@ -1,0 +1,247 @@
+"""Sending one call with httpx, under the pure policy of ``_policy``: the async driver.
+
+The only module that imports httpx. It sends an attempt, reads the answer within the body cap
+(``_attempt.BodyReader``) and the attempt's wall-clock budget, classifies network failures, and
+asks ``_policy`` whether and when to try again, in a loop of a few lines: the same decisions as the
+sync driver, awaited. It returns the final ``Answer`` whatever its status, and raises only
+``APIConnectionError``/``APITimeoutError`` (network) and ``APIResponseValidationError`` (an answer
+too large to read). Cancelling the task cancels the attempt at once.
+
+What it guarantees against a hostile server, proxy or environment:
+
+* redirects are never followed (``follow_redirects=False`` on every request, whatever the client);
+* its own ``httpx.AsyncClient`` ignores the environment (``trust_env=False``) and reads the proxy
+  and CA settings once, at construction; a loopback ``base_url`` never goes through a proxy. A
+  caller's ``http_client`` is used as the caller configured it (proxies, certificates, mounts):
+  build it with ``trust_env=False`` when the environment is not to be trusted;
+* an attempt lasts at most its connect + read timeout in wall-clock time (and never past the
+  caller's deadline), however slowly the body drips;
+* no more than ``max_body`` bytes are kept, after decompression.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import sys
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+try:
+    import httpx
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess without httpx
+    raise ImportError(
+        'AsyncKopechkaClient needs httpx, the optional extra: pip install "kopechka[async]"'
+    ) from exc
+
+from ._attempt import BodyReader, log_attempt, network_error
+from ._config import USER_AGENT
+from ._policy import (
+    DEFAULT_MAX_BODY,
+    Answer,
+    Failure,
+    Outcome,
+    RetryPolicy,
+    Timeout,
+    attempt_budget,
+    attempt_timeout,
+)
+from ._wire import is_loopback
+
+__all__ = ["ASYNC_POOL_SIZE", "AsyncTransport"]
+
+ASYNC_POOL_SIZE = 100
+"""Connections kept open to the API by the async client's own pool (hundreds of concurrent waits
+share them; a request waits for a free one at most its connect timeout)."""
+
+T = TypeVar("T")
+_NETWORK_ERRORS = (httpx.TransportError, OSError)
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class AsyncTransport:
+    """An ``httpx.AsyncClient``, the key header and the retry policy: sends calls, returns final
+    answers."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        timeout: Timeout,
+        policy: RetryPolicy,
+        http_client: httpx.AsyncClient | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> None:
+        self.base_url = base_url
+        self.timeout = timeout
+        self.policy = policy
+        self.max_body = max_body
+        self.owns_client = http_client is None
+        self.client = http_client if http_client is not None else new_client(base_url)
+        self._headers = {
+            "X-API-Key": api_key,
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+        }
+        self._sleep = sleep
+        self._clock = clock
+        self._timeouts = {timeout: _httpx_timeout(timeout)}
+
+    async def aclose(self) -> None:
+        """Close the client if this transport created it."""
+        if self.owns_client:
+            await self.client.aclose()
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Mapping[str, str] | None = None,
+        idempotent: bool,
+        deadline: float | None = None,
+        max_retries: int | None = None,
+    ) -> Answer:
+        """Send one call, retrying as the policy allows; return the final answer.
+
+        Raises:
+            APIConnectionError: The network failed and retrying did not help (or was not allowed).
+            APITimeoutError: Likewise, for a timeout, or the deadline passed.
+            APIResponseValidationError: The answer is larger than ``max_body``.
+        """
+        policy = (
+            self.policy if max_retries is None else replace(self.policy, max_retries=max_retries)
+        )
+        url = self.base_url + path
+        retries = 0
+        while True:
+            outcome = await self._attempt(method, url, path, params, json, deadline, retries + 1)
+            wait = policy.wait(
+                outcome, idempotent=idempotent, retries_done=retries, now=self._clock(),
+                deadline=deadline,
+            )  # fmt: skip
+            if wait is None:
+                break
+            await self._sleep(wait)
+            retries += 1
+        if isinstance(outcome, Failure):
+            raise network_error(outcome, method, path)
+        return outcome
+
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        json: Mapping[str, str] | None,
+        deadline: float | None,
+        attempt: int,
+    ) -> Outcome:
+        now = self._clock()
+        timeout = attempt_timeout(self.timeout, now=now, deadline=deadline)
+        if timeout is None:
+            return Failure(timed_out=True, reached_server=False, detail="the deadline passed")
+        started = time.perf_counter()
+        try:
+            answer = await _bounded(
+                self._exchange(method, url, params, json, timeout),
+                attempt_budget(timeout, now=now, deadline=deadline),
+            )
+        except _NETWORK_ERRORS as exc:
+            failure = _classify(exc)
+        except asyncio.TimeoutError:  # the wall-clock budget ran out (a dripping answer)
+            failure = Failure(timed_out=True, reached_server=True, detail="TimeoutError")
+        else:
+            log_attempt(method, path, answer.status_code, attempt, started)
+            return answer
+        log_attempt(method, path, failure.detail, attempt, started)
+        return failure
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        json: Mapping[str, str] | None,
+        timeout: Timeout,
+    ) -> Answer:
+        limits = self._timeouts.get(timeout) or _httpx_timeout(timeout)
+        async with self.client.stream(
+            method, url, params=params, json=json, headers=self._headers, timeout=limits,
+            follow_redirects=False,
+        ) as response:  # fmt: skip
+            reader = BodyReader(response.headers, self.max_body)
+            async for chunk in response.aiter_raw():
+                reader.feed(chunk)
+            return Answer(response.status_code, response.headers, reader.body())
+
+
+def _httpx_timeout(timeout: Timeout) -> httpx.Timeout:
+    connect, read = timeout
+    return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+
+
+async def _bounded(awaitable: Awaitable[T], seconds: float) -> T:
+    """Await within ``seconds`` of wall-clock time, else raise ``asyncio.TimeoutError``."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)  # pragma: no cover - Python 3.10
+
+
+def _classify(exc: BaseException) -> Failure:
+    timed_out = isinstance(exc, (httpx.TimeoutException, TimeoutError))
+    never_sent = isinstance(exc, _NEVER_SENT)
+    return Failure(timed_out=timed_out, reached_server=not never_sent, detail=type(exc).__name__)
+
+
+# --- the client's own httpx client -------------------------------------------------------------
+
+
+def new_client(base_url: str) -> httpx.AsyncClient:
+    """The async client's own ``httpx.AsyncClient``: the environment read once, here.
+
+    Proxies come from ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY`` as for any
+    program, but never for a loopback ``base_url``; a CA bundle from ``SSL_CERT_FILE``,
+    ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``. Nothing is read on each request.
+
+    Raises:
+        ValueError: A CA bundle variable names a file that does not exist.
+    """
+    host = urlsplit(base_url).hostname or ""
+    verify: ssl.SSLContext | bool = True
+    names = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+    bundle = next((os.environ[n] for n in names if os.environ.get(n)), None)
+    if bundle:
+        if not os.path.exists(bundle):
+            raise ValueError(f"the CA bundle variable names {bundle!r}, which does not exist")
+        verify = ssl.create_default_context(cafile=bundle)
+    return httpx.AsyncClient(
+        trust_env=False,
+        proxy=None if is_loopback(host) else _environ_proxy(base_url, host),
+        verify=verify,
+        follow_redirects=False,
+        limits=httpx.Limits(
+            max_connections=ASYNC_POOL_SIZE, max_keepalive_connections=ASYNC_POOL_SIZE
+        ),
+    )
+
+
+def _environ_proxy(base_url: str, host: str) -> str | None:
+    proxies = urllib.request.getproxies_environment()
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if not proxies or bypass(host, proxies):
+        return None
+    scheme = urlsplit(base_url).scheme
+    return proxies.get(scheme) or proxies.get("all")
