@@ -1,8 +1,8 @@
 """Sending one call with requests, under the pure policy of ``_policy``: the sync driver.
 
-The only module that imports requests and tenacity. It sends an attempt, reads the answer within
-the body cap and the attempt's wall-clock bound, classifies network failures, and asks
-``_policy`` whether and when to try again (tenacity runs that loop). It returns the final
+The only module that imports requests. It sends an attempt, reads the answer within the body cap
+and the attempt's wall-clock bound, classifies network failures, and asks ``_policy`` whether
+and when to try again, in a loop of a few lines (the async driver's twin). It returns the final
 ``Answer`` whatever its status: turning it into a model or a typed error is ``_wire``'s job. It
 raises only ``APIConnectionError``/``APITimeoutError`` (network) and ``APIResponseValidationError``
 (an answer too large to read).
@@ -19,7 +19,6 @@ What it guarantees against a hostile server, proxy or environment:
 from __future__ import annotations
 
 import http.client
-import itertools
 import logging
 import os
 import time
@@ -30,7 +29,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-import tenacity
 import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -127,38 +125,18 @@ class Transport:
         policy = (
             self.policy if max_retries is None else replace(self.policy, max_retries=max_retries)
         )
-        waits: dict[int, float | None] = {}
-
-        def wait(state: tenacity.RetryCallState) -> float | None:
-            number = state.attempt_number
-            if number not in waits:
-                outcome = state.outcome
-                assert outcome is not None
-                waits[number] = (
-                    None  # an exception is a bug or a final typed error: raised at once
-                    if outcome.failed
-                    else policy.wait(
-                        outcome.result(),
-                        idempotent=idempotent,
-                        retries_done=number - 1,
-                        now=self._clock(),
-                        deadline=deadline,
-                    )
-                )
-            return waits[number]
-
-        retrying = tenacity.Retrying(
-            retry=lambda state: wait(state) is not None,
-            wait=lambda state: wait(state) or 0.0,
-            stop=tenacity.stop_never,
-            sleep=self._sleep,
-            reraise=True,
-        )
-        attempts = itertools.count(1)
         url = self.base_url + path
-        outcome: Outcome = retrying(
-            lambda: self._attempt(method, url, path, params, json, deadline, next(attempts))
-        )
+        retries = 0
+        while True:  # the policy decides; an exception (a bug, a final typed error) ends it
+            outcome = self._attempt(method, url, path, params, json, deadline, retries + 1)
+            wait = policy.wait(
+                outcome, idempotent=idempotent, retries_done=retries, now=self._clock(),
+                deadline=deadline,
+            )  # fmt: skip
+            if wait is None:
+                break
+            self._sleep(wait)
+            retries += 1
         if isinstance(outcome, Failure):
             raise network_error(outcome, method, path)
         return outcome
