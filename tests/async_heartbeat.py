@@ -3,10 +3,12 @@
 Run by tests/test_async_client.py in a subprocess (a timing figure, kept out of the test process).
 The sandbox runs in a process of its own (its threads would otherwise compete for this process's
 GIL and be counted as stalls), mailing every order after 1 s, and answering some of the looks
-after 100 ms: a client that blocked the loop in a request or a sleep would show a gap of at least
-that. The sign-ups arrive 10 ms apart, as users of a bot do (50 started in the same instant would
+after 200 ms: a client that blocked the loop in a request or a sleep (0.2 s poll interval) would
+show a gap of at least that, at every look of every wait: most beats would be late. A loaded shared
+machine also preempts the process now and then, so the 99th percentile of the gaps is the figure
+checked, beside the worst one. The sign-ups arrive 10 ms apart, as users of a bot do (50 started in the same instant would
 measure the CPU time of 50 requests decoded in one turn of the loop, not a stall), and all 50 waits
-run at once. Prints ``{"codes": N, "worst_gap": seconds}``.
+run at once. Prints ``{"codes": N, "worst_gap": s, "p99_gap": s, "beats": N}``.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ ARRIVAL = 0.01
 BEAT = 0.005
 
 
-async def heartbeat(done: asyncio.Event) -> float:
-    loop, worst = asyncio.get_running_loop(), 0.0
+async def heartbeat(done: asyncio.Event) -> list[float]:
+    """The gaps between beats: how long the loop was late for each."""
+    loop, gaps = asyncio.get_running_loop(), []
     while not done.is_set():
         before = loop.time()
         await asyncio.sleep(BEAT)
-        worst = max(worst, loop.time() - before - BEAT)
-    return worst
+        gaps.append(loop.time() - before - BEAT)
+    return gaps
 
 
 async def signup(client: AsyncKopechkaClient, arrival: float) -> str:
@@ -46,12 +49,17 @@ async def main(url: str) -> dict[str, float]:
         beat = asyncio.create_task(heartbeat(done))
         codes = await asyncio.gather(*(signup(client, n * ARRIVAL) for n in range(WAITS)))
         done.set()
-        worst = await beat
-    return {"codes": sum(1 for code in codes if code), "worst_gap": worst}
+        gaps = sorted(await beat)
+    return {
+        "codes": sum(1 for code in codes if code),
+        "worst_gap": gaps[-1],
+        "p99_gap": gaps[int(len(gaps) * 0.99)],
+        "beats": len(gaps),
+    }
 
 
 def slow_looks(root: str) -> None:
-    body = json.dumps({"delay": 0.1, "times": 40, "path": "/orders", "method": "GET"}).encode()
+    body = json.dumps({"delay": 0.2, "times": 40, "path": "/orders", "method": "GET"}).encode()
     request = urllib.request.Request(root + "/_sandbox/fail", body, method="POST")
     request.add_header("Content-Type", "application/json")
     with urllib.request.urlopen(request, timeout=10) as answer:
