@@ -40,8 +40,9 @@ MESSAGES = (
 
 
 PROFILE = (
-    b'{"success": true, "data": {"id": "user_id", "email": "kp@example.com", "username": "username",'
-    b' "balance": 150.75, "role": "user", "emailVerified": true, "isActive": true,'
+    b'{"success": true, "data": {"id": "user_id", "email": "kp@example.com",'
+    b' "username": "username", "balance": 150.75, "role": "user", "emailVerified": true,'
+    b' "isActive": true,'
     b' "createdAt": "2024-01-01T00:00:00Z", "updatedAt": "2024-01-01T00:00:00Z"}}'
 )
 DOMAINS = (

@@ -48,10 +48,10 @@ def sync_cases(url: str, session: requests.Session, client: KopechkaClient) -> d
     cases = {}
     for e in ENDPOINTS:
         target, options = _request_parts(url, e)
-        method = getattr(client, e.name)
+        method, arguments = getattr(client, e.name), e.arguments(ORDER)
         cases[e.name] = (
             lambda m=e.method, t=target, o=options: session.request(m, t, **o).json(),
-            lambda f=method, a=e.arguments(ORDER), k=e.kwargs: f(*a, **k),
+            lambda f=method, a=arguments, k=e.kwargs: f(*a, **k),
         )
     return cases
 
@@ -62,12 +62,12 @@ def async_cases(
     cases = {}
     for e in ENDPOINTS:
         target, options = _request_parts(url, e)
-        method = getattr(client, e.name)
+        method, arguments = getattr(client, e.name), e.arguments(ORDER)
 
         async def plain(m: str = e.method, t: str = target, o: dict[str, Any] = options) -> Any:
             return (await bare.request(m, t, **o)).json()
 
-        cases[e.name] = (plain, lambda f=method, a=e.arguments(ORDER), k=e.kwargs: f(*a, **k))
+        cases[e.name] = (plain, lambda f=method, a=arguments, k=e.kwargs: f(*a, **k))
     return cases
 
 

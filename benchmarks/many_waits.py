@@ -27,7 +27,7 @@ WAIT = {"timeout": 120.0, "poll_interval": 0.5}
 
 
 def requests_seen(root: str) -> int:
-    with urllib.request.urlopen(root + "/_sandbox/requests", timeout=30) as answer:  # noqa: S310
+    with urllib.request.urlopen(root + "/_sandbox/requests", timeout=30) as answer:
         return len(json.load(answer)["data"])
 
 
