@@ -401,15 +401,15 @@ def test_the_key_is_scrubbed_from_an_echoing_error(canned: tuple[Canned, str]) -
 def test_the_event_loop_never_stalls_while_50_waits_run() -> None:
     script = HERE / "async_heartbeat.py"
     stalls: list[float] = []
-    for _ in range(5):  # a shared machine may pause any process now and then: best of five
+    for _ in range(3):  # best of three: a run may still catch a hiccup of the machine
         out = subprocess.run(
             [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
         )
         assert out.returncode == 0, out.stdout + out.stderr
         result = json.loads(out.stdout)
         assert result["codes"] == 50
-        # a blocking client stalls the loop for a whole request or sleep (200 ms) at every look
-        stalls.append(result["p99_gap"])
+        # a blocking client stalls the loop for a whole request or sleep (200 ms)
+        stalls.append(result["worst_stall"])
         if stalls[-1] < 0.05:
             break
     assert min(stalls) < 0.05, stalls

@@ -181,10 +181,16 @@ class AsyncTransport:
             method, url, params=params, json=json, headers=self._headers, timeout=limits,
             follow_redirects=False,
         ) as response:  # fmt: skip
-            reader = BodyReader(response.headers, self.max_body)
+            # a plain dict, names lowercased: every look-up is one dict get (httpx.Headers
+            # decodes each name again on each access)
+            headers = {
+                name.decode("latin-1").lower(): value.decode("latin-1")
+                for name, value in response.headers.raw
+            }
+            reader = BodyReader(headers, self.max_body)
             async for chunk in response.aiter_raw():
                 reader.feed(chunk)
-            return Answer(response.status_code, response.headers, reader.body())
+            return Answer(response.status_code, headers, reader.body())
 
 
 def _httpx_timeout(timeout: Timeout) -> httpx.Timeout:
