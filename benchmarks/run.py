@@ -444,15 +444,18 @@ def sandbox_throughput(seconds: float) -> None:
     )
 
 
+BEGIN, END = "<!-- figures: written by run.py -->", "<!-- end of figures -->"
+
+
 def write_results(quick: bool) -> None:
-    lines = [
-        "# Benchmark results",
-        "",
+    """Replace the figures in RESULTS.md, between its markers; the sections around them (how to
+    read the figures, what changed) are prose kept as they are."""
+    figures = [
+        BEGIN,
         f"Measured by `python benchmarks/run.py` on {time.strftime('%Y-%m-%d')}: "
         f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, "
-        f"{platform.machine()}. Servers ran in separate processes; CPU is this process's alone.",
-        "Figures are ratios against a baseline measured in the same run; the machine is shared, so "
-        "absolute numbers move between runs while ratios hold.",
+        f"{platform.machine()}, load average {os.getloadavg()[0]:.1f} at the end. Servers ran in "
+        "separate processes; CPU is this process's alone.",
         "",
         "| figure | kopechka | baseline | ratio | target | |",
         "|---|---|---|---|---|---|",
@@ -460,11 +463,19 @@ def write_results(quick: bool) -> None:
             f"| {r.figure} | {r.value} | {r.baseline} | {r.ratio} | {r.target} | {r.verdict} |"
             for r in ROWS
         ),
-        "",
+        END,
     ]
-    if not quick:
-        (HERE / "RESULTS.md").write_text("\n".join(lines))
-        print(f"wrote {HERE / 'RESULTS.md'}")
+    if quick:
+        return
+    path = HERE / "RESULTS.md"
+    text = path.read_text() if path.exists() else f"# Benchmark results\n\n{BEGIN}\n{END}\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + "\n".join(figures) + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + "\n".join(figures) + "\n"
+    path.write_text(text)
+    print(f"wrote {path}")
 
 
 def main() -> None:
