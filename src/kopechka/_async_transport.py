@@ -29,7 +29,6 @@ import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import TypeVar
 from urllib.parse import urlsplit
 
 try:
@@ -60,7 +59,6 @@ ASYNC_POOL_SIZE = 32
 of concurrent waits share them (httpcore's pool does work in proportion to its connections on every
 request, so more is slower on a busy loop). A request waits for its turn within its timeout."""
 
-T = TypeVar("T")
 _NETWORK_ERRORS = (httpx.TransportError, OSError)
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -157,16 +155,19 @@ class AsyncTransport:
         timeout = attempt_timeout(self.timeout, now=now, deadline=deadline)
         if timeout is None:
             return Failure(timed_out=True, reached_server=False, detail="the deadline passed")
-        started, sending = time.perf_counter(), list[bool]()
+        started, sending = time.perf_counter(), [False]
+        budget = attempt_budget(timeout, now=now, deadline=deadline)
+        exchange = self._exchange(method, url, params, json, timeout, sending)
         try:
-            answer = await _bounded(
-                self._exchange(method, url, params, json, timeout, sending),
-                attempt_budget(timeout, now=now, deadline=deadline),
-            )
+            if sys.version_info >= (3, 11):
+                async with asyncio.timeout(budget):
+                    answer = await exchange
+            else:  # pragma: no cover - Python 3.10 has no asyncio.timeout
+                answer = await asyncio.wait_for(exchange, budget)
         except _NETWORK_ERRORS as exc:
             failure = _classify(exc)
         except asyncio.TimeoutError:  # the wall-clock budget ran out (queued, or a dripping answer)
-            failure = Failure(timed_out=True, reached_server=bool(sending), detail="TimeoutError")
+            failure = Failure(timed_out=True, reached_server=sending[0], detail="TimeoutError")
         else:
             log_attempt(method, path, answer.status_code, attempt, started)
             return answer
@@ -184,44 +185,29 @@ class AsyncTransport:
     ) -> Answer:
         limits = self._timeouts.get(timeout) or _httpx_timeout(timeout)
         async with self._gate:
-            sending.append(True)
-            return await self._send(method, url, params, json, limits)
-
-    async def _send(
-        self,
-        method: str,
-        url: str,
-        params: Mapping[str, str] | None,
-        json: Mapping[str, str] | None,
-        limits: httpx.Timeout,
-    ) -> Answer:
-        async with self.client.stream(
-            method, url, params=params, json=json, headers=self._headers, timeout=limits,
-            follow_redirects=False,
-        ) as response:  # fmt: skip
-            # a plain dict, names lowercased: every look-up is one dict get (httpx.Headers
-            # decodes each name again on each access)
-            headers = {
-                name.decode("latin-1").lower(): value.decode("latin-1")
-                for name, value in response.headers.raw
-            }
-            reader = BodyReader(headers, self.max_body)
-            async for chunk in response.aiter_raw():
-                reader.feed(chunk)
-            return Answer(response.status_code, headers, reader.body())
+            sending[0] = True
+            request = self.client.build_request(
+                method, url, params=params, json=json, headers=self._headers, timeout=limits
+            )
+            response = await self.client.send(request, stream=True, follow_redirects=False)
+            try:
+                # a plain dict, names lowercased: every look-up is one dict get (httpx.Headers
+                # decodes each name again on each access)
+                headers = {
+                    name.decode("latin-1").lower(): value.decode("latin-1")
+                    for name, value in response.headers.raw
+                }
+                reader = BodyReader(headers, self.max_body)
+                async for chunk in response.aiter_raw():
+                    reader.feed(chunk)
+                return Answer(response.status_code, headers, reader.body())
+            finally:
+                await response.aclose()
 
 
 def _httpx_timeout(timeout: Timeout) -> httpx.Timeout:
     connect, read = timeout
     return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
-
-
-async def _bounded(awaitable: Awaitable[T], seconds: float) -> T:
-    """Await within ``seconds`` of wall-clock time, else raise ``asyncio.TimeoutError``."""
-    if sys.version_info >= (3, 11):
-        async with asyncio.timeout(seconds):
-            return await awaitable
-    return await asyncio.wait_for(awaitable, seconds)  # pragma: no cover - Python 3.10
 
 
 def _classify(exc: BaseException) -> Failure:
