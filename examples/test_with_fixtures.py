@@ -7,6 +7,7 @@ Run it with `pytest examples/test_with_fixtures.py`.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -21,9 +22,10 @@ def confirm_account(client: KopechkaClient, site: str) -> str:
 
 
 def test_confirm_account(kopechka_client: KopechkaClient, kopechka_sandbox: Sandbox) -> None:
-    kopechka_sandbox.app.on_order.append(
-        lambda order: kopechka_sandbox.deliver(order["orderId"], content="Your code: 424242")
-    )
+    @kopechka_sandbox.on_order  # the site mails a code to every address bought
+    def site_sends_code(order: dict[str, Any]) -> None:
+        kopechka_sandbox.deliver(to=order["email"], content="Your code: 424242")
+
     assert confirm_account(kopechka_client, "instagram.com") == "424242"
     assert kopechka_client.get_balance() == Decimal("95")
 

@@ -74,16 +74,30 @@ def test_iter_orders_walks_every_page_lazily(sandbox: Sandbox, client: KopechkaC
     assert list(client.iter_orders(domain="example.com")) == []
 
 
-def test_iter_orders_does_not_repeat_orders_shifted_by_new_ones(
-    sandbox: Sandbox, client: KopechkaClient
+@pytest.mark.parametrize("arriving", [1, 3, 7])
+def test_iter_orders_yields_each_order_once_while_new_ones_arrive(
+    sandbox: Sandbox, client: KopechkaClient, arriving: int
 ) -> None:
-    for i in range(6):
-        client.create_order("inbox.test", f"s{i}.com")
+    present = {client.create_order("inbox.test", f"s{i}.com").order_id for i in range(6)}
     iterator = client.iter_orders(page_size=3)
     seen = [next(iterator).order_id for _ in range(3)]
-    client.create_order("inbox.test", "late.com")  # pushes one order from page 1 to page 2
+    for i in range(arriving):  # pushes orders from page 1 to the next pages
+        client.create_order("inbox.test", f"late{i}.com")
     seen += [o.order_id for o in iterator]
-    assert len(seen) == len(set(seen))
+    assert len(seen) == len(set(seen))  # no order twice
+    assert present <= set(seen)  # every order present throughout was yielded
+
+
+def test_iter_orders_yields_every_order_while_the_caller_cancels(
+    sandbox: Sandbox, client: KopechkaClient
+) -> None:
+    bought = {client.create_order("inbox.test", f"s{i}.com").order_id for i in range(25)}
+    cancelled = []
+    for order in client.iter_orders(status="active", page_size=10):
+        client.cancel_order(order.order_id)  # the rest moves up a page
+        cancelled.append(order.order_id)
+    assert sorted(cancelled) == sorted(bought)
+    assert client.list_orders(status="active").orders == []
 
 
 def test_iter_orders_checks_arguments_at_call(client: KopechkaClient) -> None:

@@ -18,8 +18,8 @@ EXPECTED = {
     "Domain", "InternalServerError", "KopechkaClient", "KopechkaError", "Mailbox", "Message",
     "MessageList", "NotFoundError", "Order", "OrderClosedError", "OrderOutcomeUnknownError",
     "OrderPage", "OrderStatus", "OrderSummary", "Pagination", "PermissionDeniedError",
-    "PollingStatus", "Profile", "RateLimitError", "SpendLimitError", "WaitCancelledError",
-    "WaitTimeoutError", "__version__",
+    "PollingStatus", "Profile", "RateLimitError", "SpendLimitError", "SweepReport",
+    "WaitCancelledError", "WaitTimeoutError", "__version__", "exit_on_signals",
 }  # fmt: skip
 
 

@@ -151,11 +151,16 @@ def test_expired_order_ends_the_wait(sandbox, client, order_id) -> None:
     assert [m.subject for m in info.value.messages] == ["Welcome"]
 
 
-def test_429_during_wait_is_honoured(sandbox, client, order_id, sleeps) -> None:
+def test_429_during_wait_is_honoured(face, sandbox, order_id, sleeps) -> None:
     sandbox.deliver(order_id, content="code 5151")
     sandbox.fail(429, retry_after=0.2, times=2, path=f"/orders/{order_id}/messages")
-    assert client.wait_for_code(order_id, timeout=5, **FAST) == "5151"
-    assert sleeps == [0.2, 0.2]
+
+    def clock() -> float:  # the sleeps are recorded, and the clock moves on as if slept
+        return time.monotonic() + sum(sleeps)
+
+    with face.sandbox_client(sandbox, sleep=sleeps, clock=clock) as client:
+        assert client.wait_for_code(order_id, timeout=5, **FAST) == "5151"
+    assert sleeps == [0.2, 0.2]  # the wait slept through the Retry-After: no cooldown left
 
 
 def test_429_longer_than_the_deadline_does_not_overrun(
@@ -241,7 +246,16 @@ def test_stop_ends_the_wait_with_the_messages_seen(
 ) -> None:
     sandbox.deliver(order_id, subject="Welcome", content="no code here")
     stop = threading.Event()
-    later(0.3, stop.set)
+
+    def stop_once_looked() -> None:  # the wait has seen the mail: it is asleep, or about to be
+        for _ in range(3000):
+            if any(r.path.endswith("/messages") for r in sandbox.requests):
+                break
+            time.sleep(0.01)
+        stop.set()
+
+    sandbox.clear_requests()
+    threading.Thread(target=stop_once_looked, daemon=True).start()
     started = time.monotonic()
     with face.sandbox_client(sandbox) as client, pytest.raises(WaitCancelledError) as info:
         client.wait_for_code(order_id, timeout=120, poll_interval=60, stop=stop)

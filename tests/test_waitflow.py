@@ -10,17 +10,14 @@ import asyncio
 import copy
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from kopechka import (
     APIConnectionError,
-    APIError,
     AuthenticationError,
     BadRequestError,
-    Cancellation,
     InternalServerError,
     Message,
     MessageList,
@@ -453,56 +450,3 @@ def test_matches(filters: dict[str, Any], expected: bool) -> None:
 def test_html_content_is_also_searched_as_text() -> None:
     html = Message.model_validate(message("m9", content="<p>code <b>77</b>88</p>"))
     assert wf.matches(html, pattern=r"code 7788")
-
-
-# --- leaving a mailbox -------------------------------------------------------------------------
-
-REFUND = Cancellation(message="Order cancelled", refund_amount=Decimal("5.00"))
-
-
-def run_exit(replies: list[object]) -> tuple[object, list[str]]:
-    trace: list[str] = []
-
-    def reply(name: str) -> Any:
-        def call(_deadline: object) -> object:
-            trace.append(name)
-            answer = replies.pop(0)
-            if isinstance(answer, Exception):
-                raise answer
-            return answer
-
-        return call
-
-    calls: wf.Calls = {wf.ListMessages: reply("list"), wf.Cancel: reply("cancel")}
-    return wf.drive(wf.exit_flow("API-1"), calls, lambda s: None), trace
-
-
-EXITS = [
-    pytest.param([listing(HELLO)], None, ["list"], id="mail came: kept"),
-    pytest.param([listing(), REFUND], REFUND, ["list", "cancel"], id="no mail: cancelled"),
-    pytest.param([listing(status="expired")], None, ["list"], id="expired: nothing to refund"),
-    pytest.param([listing(status="cancelled")], None, ["list"], id="already cancelled"),
-    pytest.param(
-        [APIConnectionError("down"), REFUND],
-        REFUND,
-        ["list", "cancel"],
-        id="the look failed: cancelled anyway",
-    ),
-    pytest.param(
-        [listing(), BadRequestError("too late", status_code=400)],
-        BadRequestError,
-        ["list", "cancel"],
-        id="the cancel failed: its error returned",
-    ),
-]
-
-
-@pytest.mark.parametrize(("replies", "result", "trace"), EXITS)
-def test_exit(replies: list[object], result: object, trace: list[str]) -> None:
-    got, seen = run_exit(list(replies))
-    if isinstance(result, type):
-        assert isinstance(got, result)
-        assert isinstance(got, APIError)
-    else:
-        assert got == result
-    assert seen == trace

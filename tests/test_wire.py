@@ -317,11 +317,13 @@ def test_rate_limit_error_carries_retry_after() -> None:
 
 def test_secret_is_scrubbed_from_errors() -> None:
     body = b'{"success": false, "message": "key sk-live-123 is invalid", "key": "sk-live-123"}'
-    error = wire.status_error(Resp(401, body), secret="sk-live-123")
+    error = wire.status_error(Resp(401, body), secret=wire.Secret("sk-live-123"))
     assert "sk-live-123" not in str(error)
     assert "sk-live-123" not in repr(error.body)
     with pytest.raises(APIResponseValidationError) as info:
-        wire.decode(wire.get_balance(), Resp(200, b"<p>sk-live-123</p>"), secret="sk-live-123")
+        wire.decode(
+            wire.get_balance(), Resp(200, b"<p>sk-live-123</p>"), secret=wire.Secret("sk-live-123")
+        )
     assert "sk-live-123" not in str(info.value) + str(info.value.body)
 
 
@@ -338,3 +340,64 @@ def test_decode_arbitrary_bytes_gives_model_or_kopechka_error(body: bytes) -> No
     for call in (wire.get_balance(), wire.get_messages("x"), wire.list_orders(1, 1)):
         with contextlib.suppress(KopechkaError):
             wire.decode(call, Resp(200, body))
+
+
+KEY = "sk-Live/Key+1=ab"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("nothing here", "nothing here"),
+        (f"key {KEY} bad", "key *** bad"),
+        (f"key {KEY.upper()}", "key ***"),
+        ("key " + "".join(f"\\u{ord(c):04x}" for c in KEY), "key ***"),
+        ("key " + KEY.replace("/", "\\/"), "key ***"),
+        ("key " + "".join(f"&#{ord(c)};" for c in KEY), "key ***"),
+        ("key " + "".join(f"&#x{ord(c):x};" for c in KEY), "key ***"),
+        ("k=sk-Live%2FKey%2B1%3Dab", "k=***"),
+        ("k=sk-Live%252FKey%252B1%253Dab", "k=***"),   # encoded twice
+        (f"{KEY} and &#115;k-Live/Key+1=ab", "*** and ***"),   # two spellings at once
+        ("sk-Live/Key 1=ab", "sk-Live/Key 1=ab"),   # not the key: '+' is not a space here
+        ("100%25 sure", "100%25 sure"),   # no key: the text is kept as it was, not decoded
+    ],
+)  # fmt: skip
+def test_scrub_text_table(text: str, expected: str) -> None:
+    assert wire.scrub_text(text, wire.Secret(KEY)) == expected
+
+
+@given(
+    st.text(max_size=40),
+    st.text(max_size=40),
+    st.sampled_from(["raw", "upper", "url", "json", "html"]),
+)
+def test_scrub_text_removes_every_spelling(before: str, after: str, spelling: str) -> None:
+    from urllib.parse import quote
+
+    echo = {
+        "raw": KEY,
+        "upper": KEY.upper(),
+        "url": quote(KEY, safe=""),
+        "json": "".join(f"\\u{ord(c):04x}" for c in KEY),
+        "html": "".join(f"&#{ord(c)};" for c in KEY),
+    }[spelling]
+    scrubbed = wire.scrub_text(before + echo + after, wire.Secret(KEY))
+    assert KEY.casefold() not in scrubbed.casefold()
+
+
+def test_secret_is_masked_and_never_pickled() -> None:
+    import pickle
+
+    secret = wire.Secret(KEY)
+    assert KEY not in repr(secret) + str(secret)
+    assert secret.reveal() == KEY
+    with pytest.raises(TypeError, match="never pickled"):
+        pickle.dumps(secret)
+
+
+@pytest.mark.parametrize("body", [b"K\\ud800", b'"\\udfff"', b'{"message": "\\ud83d\\ude00"}'])
+def test_lone_surrogates_in_an_error_body_are_kept_printable(body: bytes) -> None:
+    error = wire.status_error(Resp(301, body), secret=wire.Secret(KEY))
+    assert error.response is not None
+    assert isinstance(error.response.content, bytes)
+    str(error).encode("utf-8")

@@ -55,6 +55,8 @@ if TYPE_CHECKING:
         PollingStatus,
         Profile,
     )
+    from ._money import SweepReport
+    from ._signals import exit_on_signals
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -91,9 +93,11 @@ __all__ = [
     "Profile",
     "RateLimitError",
     "SpendLimitError",
+    "SweepReport",
     "WaitCancelledError",
     "WaitTimeoutError",
     "__version__",
+    "exit_on_signals",
 ]
 
 # Where each public name lives; kept equal to __all__ by tests/test_exported_members.py.
@@ -101,6 +105,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "._async_client": ("AsyncKopechkaClient", "AsyncMailbox"),
     "._client": ("KopechkaClient",),
     "._mail": ("Mailbox",),
+    "._money": ("SweepReport",),
+    "._signals": ("exit_on_signals",),
     "._config": (
         "DEFAULT_BASE_URL", "DEFAULT_MAX_RETRIES", "DEFAULT_MAX_RETRY_WAIT", "DEFAULT_TIMEOUT",
     ),

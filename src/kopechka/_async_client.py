@@ -13,18 +13,23 @@ This module needs httpx (``pip install "kopechka[async]"``); importing it withou
 from __future__ import annotations
 
 import asyncio
+import copy
+import logging
+import os
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import _wire
+from . import _money, _wire
 from ._async_transport import AsyncTransport
 from ._config import DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_WAIT, DEFAULT_TIMEOUT
-from ._exceptions import APIError
+from ._exceptions import OrderClosedError
+from ._hooks import ENV_LOG, Hook, check_hooks, configure_logging
+from ._limits import Limiter
 from ._models import (
     Cancellation,
     Domain,
@@ -36,19 +41,24 @@ from ._models import (
     PollingStatus,
     Profile,
 )
-from ._policy import DEFAULT_MAX_BODY, Timeout
-from ._settings import settings
+from ._money import SweepReport
+from ._policy import DEFAULT_MAX_BODY, OrderWalk, RetryPolicy, Timeout, check_timeout
+from ._settings import (
+    check_base_url,
+    check_key,
+    check_limiter,
+    check_max_body,
+    check_retries,
+    check_wait,
+)
 from ._waitflow import (
     AsyncCalls,
-    Cancel,
     Fetch,
     Found,
-    ListMessages,
     StartPolling,
     TextFilter,
     Wanted,
     drive_async,
-    exit_flow,
     wait_flow,
 )
 
@@ -56,6 +66,8 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = ["AsyncKopechkaClient", "AsyncMailbox"]
+
+logger = logging.getLogger("kopechka")
 
 R = TypeVar("R")
 STOP_CHECK = 0.05
@@ -82,6 +94,12 @@ class AsyncKopechkaClient:
             tests); ``asyncio.sleep`` by default.
         clock: The monotonic clock that deadlines are measured on; ``time.monotonic`` by default.
         max_body: The largest answer read, in bytes after decompression (10 MiB).
+        rate_limit: As for ``KopechkaClient``: requests per second for this client (all its
+            tasks), ``None`` to learn the server's rate from its 429s, or a limiter object. A
+            429 pauses every task of the client for the server's ``Retry-After``.
+        event_hooks: As for ``KopechkaClient``: ``{"request": [...], "response": [...]}``,
+            plain callables given an ``AttemptEvent``.
+        budget: As for ``KopechkaClient``: a cap on what this client may spend over its life.
 
     Raises:
         KopechkaError: No API key was given or found in the environment, or it is not printable
@@ -102,16 +120,22 @@ class AsyncKopechkaClient:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         max_body: int = DEFAULT_MAX_BODY,
+        rate_limit: float | Limiter | None = None,
+        event_hooks: Mapping[str, Sequence[Hook]] | None = None,
+        budget: Decimal | int | str | None = None,
     ) -> None:
-        checked = settings(
-            api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
-            max_retry_wait=max_retry_wait, max_body=max_body,
-        )  # fmt: skip
-        self._api_key, self.base_url = checked.api_key, checked.base_url
+        configure_logging(os.environ.get(ENV_LOG))
+        self._api_key = _wire.Secret(check_key(api_key))
+        self._ledger = _money.Ledger(_money.check_cap("budget", budget), clock=clock)
+        self.base_url = check_base_url(base_url)
+        policy = RetryPolicy(
+            max_retries=check_retries(max_retries), max_retry_wait=check_wait(max_retry_wait)
+        )
         self._transport = AsyncTransport(
-            base_url=checked.base_url, api_key=checked.api_key, timeout=checked.timeout,
-            policy=checked.policy, http_client=http_client, sleep=sleep, clock=clock,
-            max_body=checked.max_body,
+            base_url=self.base_url, api_key=self._api_key.reveal(), timeout=check_timeout(timeout),
+            policy=policy, http_client=http_client, sleep=sleep, clock=clock,
+            max_body=check_max_body(max_body), limiter=check_limiter(rate_limit),
+            hooks=check_hooks(event_hooks),
         )  # fmt: skip
         self._sleep, self._clock = sleep, clock
 
@@ -137,6 +161,37 @@ class AsyncKopechkaClient:
         await self._transport.aclose()
 
     aclose = close
+
+    def with_options(
+        self,
+        *,
+        timeout: float | tuple[float, float] | None = None,
+        max_retries: int | None = None,
+        max_retry_wait: float | None = None,
+    ) -> AsyncKopechkaClient:
+        """A client with other settings over the same key, connections, limiter and hooks.
+
+        Args:
+            timeout: As for the constructor; ``None`` keeps this client's.
+            max_retries: As for the constructor; ``None`` keeps this client's.
+            max_retry_wait: As for the constructor; ``None`` keeps this client's.
+
+        Returns:
+            A new client sharing this one's httpx client, limiter and hooks; closing it leaves
+            the connections open (the client that created them closes them).
+
+        Raises:
+            ValueError: An argument is out of range.
+        """
+        policy = self._transport.policy
+        retries = policy.max_retries if max_retries is None else check_retries(max_retries)
+        longest = policy.max_retry_wait if max_retry_wait is None else check_wait(max_retry_wait)
+        derived = copy.copy(self)
+        derived._transport = self._transport.derive(
+            timeout=self._transport.timeout if timeout is None else check_timeout(timeout),
+            policy=RetryPolicy(max_retries=retries, max_retry_wait=longest),
+        )
+        return derived
 
     @property
     def timeout(self) -> Timeout:
@@ -248,16 +303,12 @@ class AsyncKopechkaClient:
     async def _iter_orders(
         self, status: OrderStatus | str | None, domain: str | None, page_size: int
     ) -> AsyncIterator[Order]:
-        page, previous = 1, frozenset[str]()
-        while True:
-            result = await self._request(_wire.list_orders(page, page_size, status, domain))
-            for order in result.orders:
-                if order.order_id not in previous:
-                    yield order
-            previous = frozenset(order.order_id for order in result.orders)
-            if not result.orders or page >= result.pagination.pages:
-                return
-            page += 1
+        walk = OrderWalk(page_size)
+        while walk.page is not None:
+            result = await self._request(_wire.list_orders(walk.page, page_size, status, domain))
+            ids = [order.order_id for order in result.orders]
+            for position in walk.take(ids, result.pagination.total, result.pagination.pages):
+                yield result.orders[position]
 
     async def get_order(self, order_id: str) -> Order:
         """Return one order, with its ``duration`` and ``end_time`` (``GET /orders/{orderId}``).
@@ -275,24 +326,62 @@ class AsyncKopechkaClient:
         """
         return await self._request(_wire.get_order(order_id))
 
-    async def create_order(self, domain: str, site: str) -> Order:
+    async def create_order(
+        self, domain: str, site: str, *, max_price: Decimal | int | str | None = None
+    ) -> Order:
         """Buy an address on ``domain`` for mail from ``site`` (``POST /orders``).
 
         This spends money, so it is never retried after the request may have reached the server.
+        When its answer is lost, ``OrderOutcomeUnknownError`` names the orders it may have bought
+        (the same rules as ``KopechkaClient.create_order``, the same flow).
 
         Args:
             domain: A domain from ``get_domains()``, such as ``"example.com"``.
             site: The site whose mail you expect, such as ``"instagram.com"``.
+            max_price: Refuse, before buying, a domain listed above this price; ``None``: no cap.
 
         Returns:
             The new order; its ``id`` is ``None`` (the answer carries only ``order_id``).
 
         Raises:
-            ValueError: ``domain`` or ``site`` is empty.
+            ValueError: ``domain`` or ``site`` is empty, or ``max_price`` is not an amount >= 0.
+            SpendLimitError: The price is above ``max_price`` or would pass the client's budget.
+            OrderOutcomeUnknownError: The request may have bought an order, but no usable answer
+                came back; ``candidates`` names what it may have bought.
             BadRequestError: Unknown domain, or insufficient balance.
             APIError: Any other failure (see the error tree).
         """
-        return await self._request(_wire.create_order(domain, site))
+        return await self._buy(domain, site, max_price, for_mailbox=False)
+
+    async def _buy(self, domain: str, site: str, max_price: object, *, for_mailbox: bool) -> Order:
+        _wire.create_order(domain, site)  # the arguments are checked before any request
+        connect, read = self.timeout
+        longest = (connect + read) * (self.max_retries + 1) + 1.0  # another purchase's attempts
+        flow = _money.purchase(
+            self._ledger, domain, site,
+            max_price=_money.check_cap("max_price", max_price),
+            wall=self._ledger.wall, now=self._clock(), settle_timeout=longest,
+            for_mailbox=for_mailbox,
+        )  # fmt: skip
+        return await _drive_money(flow, self._execute)
+
+    async def _execute(self, op: _money.Op) -> object:
+        """Carry out one request of a money flow (``_money``'s flows, awaited)."""
+        if isinstance(op, _money.PostOrder):
+            return await self._request(_wire.create_order(op.domain, op.site))
+        if isinstance(op, _money.ListOrders):
+            limit = _money.PAGE_SIZE
+            return await self.list_orders(
+                page=op.page, limit=limit, status=op.status, domain=op.domain
+            )
+        if isinstance(op, _money.GetMessages):
+            return await self.get_messages(op.order_id)
+        if isinstance(op, _money.CancelOrder):
+            return await self.cancel_order(op.order_id)
+        if isinstance(op, _money.GetDomains):
+            return await self.get_domains()
+        # another task's purchase in flight: wait for it in a thread, not on the loop
+        return await asyncio.to_thread(self._ledger.wait_settled, op.tokens, op.timeout)
 
     async def cancel_order(self, order_id: str) -> Cancellation:
         """Cancel an order; its price is refunded if no mail was received (``DELETE``).
@@ -309,7 +398,9 @@ class AsyncKopechkaClient:
             BadRequestError: The order can no longer be cancelled.
             APIError: Any other failure (see the error tree).
         """
-        return await self._request(_wire.cancel_order(order_id))
+        cancellation = await self._request(_wire.cancel_order(order_id))
+        self._ledger.refunded(str(order_id), cancellation.refund_amount)  # budget= gets it back
+        return cancellation
 
     async def get_messages(self, order_id: str) -> MessageList:
         """Return the mail received by an order so far, and the order's state.
@@ -454,25 +545,65 @@ class AsyncKopechkaClient:
         sleep = _stoppable_sleep(stop) if self._sleep is asyncio.sleep else self._sleep
         return await drive_async(flow, calls, sleep, stop.is_set)
 
-    def mailbox(self, domain: str, site: str) -> AsyncMailbox:
+    def mailbox(
+        self, domain: str, site: str, *, max_price: Decimal | int | str | None = None
+    ) -> AsyncMailbox:
         """An order to buy on entering ``async with``, refunded on leaving if no mail came.
 
         ``async with client.mailbox(domain, site) as box:`` buys the order (``POST /orders``);
         leaving the block, whatever ends it (an exception, the task's cancellation), cancels the
-        order if it received no mail, so its price is refunded.
+        order if it received no mail, so its price is refunded. The purchase follows the rules of
+        ``KopechkaClient.mailbox`` (a lost answer's lone candidate without mail is cancelled).
 
         Args:
             domain: A domain from ``get_domains()``.
             site: The site whose mail you expect.
+            max_price: As for ``create_order``.
 
         Returns:
             The mailbox, not bought yet.
 
         Raises:
-            ValueError: ``domain`` or ``site`` is empty (at once, before any request).
+            ValueError: ``domain`` or ``site`` is empty, or ``max_price`` is not an amount >= 0
+                (at once, before any request).
         """
         _wire.create_order(domain, site)  # check the arguments now
-        return AsyncMailbox(self, domain, site)
+        _money.check_cap("max_price", max_price)
+        return AsyncMailbox(self, domain, site, max_price)
+
+    async def sweep(self, *, older_than: float = 300.0, dry_run: bool = True) -> SweepReport:
+        """Cancel the account's unused orders: ``KopechkaClient.sweep``, awaited.
+
+        Args:
+            older_than: Seconds an order must have lived (by its ``created_at``) to be swept.
+            dry_run: Only report what would be cancelled (the default).
+
+        Returns:
+            What was (or would be) cancelled and refunded, what was kept, and what failed.
+
+        Raises:
+            ValueError: ``older_than`` is not a finite number >= 0.
+            APIError: The orders could not be listed (then nothing was cancelled).
+        """
+        flow = _money.sweep(older_than=older_than, dry_run=dry_run, wall=self._ledger.wall)
+        return await _drive_money(flow, self._execute)
+
+
+async def _drive_money(flow: _money.Flow[R], execute: Callable[[_money.Op], Awaitable[Any]]) -> R:
+    """``_money.drive``, awaited: each request's result is sent to the flow, whatever it raised
+    (a cancellation included) is thrown in, and the flow decides."""
+    reply: Any = None
+    failure: BaseException | None = None
+    while True:
+        try:
+            op = flow.send(reply) if failure is None else flow.throw(failure)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        reply, failure = None, None
+        try:
+            reply = await execute(op)
+        except BaseException as exc:
+            failure = exc
 
 
 def _stoppable_sleep(stop: threading.Event | asyncio.Event) -> Callable[[float], Awaitable[None]]:
@@ -495,9 +626,7 @@ async def _settle(task: asyncio.Future[Any]) -> bool:
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
-            if task.done():
-                break
-            interrupted = True
+            interrupted = True  # even when the task ended meanwhile: the cancel is not lost
     return interrupted
 
 
@@ -510,16 +639,20 @@ class AsyncMailbox:
 
     Attributes:
         cancellation: The ``Cancellation`` once the order was cancelled, else ``None``.
-        cancel_error: The ``APIError`` that kept an unused order from being cancelled on leaving
-            the block, else ``None``.
+        cancel_error: Why leaving the block could not refund the order (the cancel failed, or was
+            interrupted), else ``None``. The order may still be charged: ``sweep`` will find it.
     """
 
-    def __init__(self, client: AsyncKopechkaClient, domain: str, site: str) -> None:
+    def __init__(
+        self, client: AsyncKopechkaClient, domain: str, site: str, max_price: object = None
+    ) -> None:
         self._client, self._domain, self._site = client, domain, site
+        self._max_price = max_price
         self._order: Order | None = None
         self.cancellation: Cancellation | None = None
-        self.cancel_error: APIError | None = None
+        self.cancel_error: BaseException | None = None
         self._got_mail = False
+        self._status: str | None = None  # known closed (expired, cancelled) from a wait
 
     def __repr__(self) -> str:
         if self._order is None:
@@ -590,10 +723,14 @@ class AsyncMailbox:
             WaitCancelledError: ``stop`` was set.
             APIError: A failure that waiting cannot outlast.
         """
-        message = await self._client.wait_for_message(
-            self.order_id, timeout=timeout, poll_interval=poll_interval, subject=subject,
-            sender=sender, pattern=pattern, skip_existing=skip_existing, stop=stop,
-        )  # fmt: skip
+        try:
+            message = await self._client.wait_for_message(
+                self.order_id, timeout=timeout, poll_interval=poll_interval, subject=subject,
+                sender=sender, pattern=pattern, skip_existing=skip_existing, stop=stop,
+            )  # fmt: skip
+        except OrderClosedError as exc:
+            self._status = exc.status
+            raise
         self._got_mail = True
         return message
 
@@ -629,11 +766,15 @@ class AsyncMailbox:
             WaitCancelledError: ``stop`` was set.
             APIError: A failure that waiting cannot outlast.
         """
-        code = await self._client.wait_for_code(
-            self.order_id, timeout=timeout, poll_interval=poll_interval,
-            code_pattern=code_pattern, subject=subject, sender=sender, pattern=pattern,
-            skip_existing=skip_existing, stop=stop,
-        )  # fmt: skip
+        try:
+            code = await self._client.wait_for_code(
+                self.order_id, timeout=timeout, poll_interval=poll_interval,
+                code_pattern=code_pattern, subject=subject, sender=sender, pattern=pattern,
+                skip_existing=skip_existing, stop=stop,
+            )  # fmt: skip
+        except OrderClosedError as exc:
+            self._status = exc.status
+            raise
         self._got_mail = True
         return code
 
@@ -653,7 +794,8 @@ class AsyncMailbox:
     async def __aenter__(self) -> AsyncMailbox:
         if self._order is not None:
             return self
-        buying = asyncio.ensure_future(self._client.create_order(self._domain, self._site))
+        buy = self._client._buy(self._domain, self._site, self._max_price, for_mailbox=True)
+        buying = asyncio.ensure_future(buy)
         interrupted = await _settle(buying)
         self._order = buying.result()
         if interrupted:  # cancelled while buying: the block never runs, the money comes back
@@ -667,27 +809,42 @@ class AsyncMailbox:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._order is None or self.cancellation is not None or self._got_mail:
+        if self._order is None or self.cancellation is not None:
             return
         leaving = asyncio.ensure_future(self._leave())
         interrupted = await _settle(leaving)
-        leaving.result()
+        try:
+            leaving.result()
+        except BaseException as error:  # never an API error (the flow keeps those): a bug
+            self.cancel_error = error
+            if exc is None:
+                raise
+            logger.warning("refunding order %s failed: %r", self.order_id, error)
         if interrupted and exc is None:  # cancelled while refunding a block that ended well
             raise asyncio.CancelledError
 
     async def _leave(self) -> None:
-        """The exit rules (``_waitflow.exit_flow``): look for mail, cancel when there is none."""
+        """The exit rules, ``_money.mailbox_exit`` (the sync ``Mailbox``'s flow), awaited."""
         order_id = self.order_id
+        flow = _money.mailbox_exit(order_id, got_mail=self._got_mail, status=self._status)
+        outcome = await _drive_money(flow, self._execute)
+        if outcome.check_error is not None:
+            logger.warning("could not check order %s for mail: %s", order_id, outcome.check_error)
+        if outcome.cancellation is not None:
+            self.cancellation = outcome.cancellation
+            logger.info(
+                "cancelled unused order %s, refunded %s",
+                order_id, outcome.cancellation.refund_amount,
+            )  # fmt: skip
+        elif outcome.error is not None:
+            self.cancel_error = outcome.error
+            logger.warning("could not cancel unused order %s: %s", order_id, outcome.error)
+        else:
+            logger.debug("order %s not cancelled: %s", order_id, outcome.reason)
 
-        async def look(_: object) -> MessageList:
-            listing = await self._client.get_messages(order_id)
-            self._got_mail = self._got_mail or bool(listing.messages)
-            return listing
-
-        async def cancel(_: object) -> Cancellation:
-            return await self.cancel()
-
-        calls: AsyncCalls = {ListMessages: look, Cancel: cancel}
-        result = await drive_async(exit_flow(order_id), calls, asyncio.sleep)
-        if isinstance(result, APIError):
-            self.cancel_error = result
+    async def _execute(self, op: _money.Op) -> object:
+        if isinstance(op, _money.GetMessages):
+            return await self._client.get_messages(op.order_id)
+        if isinstance(op, _money.CancelOrder):
+            return await self._client.cancel_order(op.order_id)
+        raise TypeError(f"a mailbox's exit does not send {op!r}")  # pragma: no cover

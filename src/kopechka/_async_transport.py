@@ -16,12 +16,16 @@ What it guarantees against a hostile server, proxy or environment:
   build it with ``trust_env=False`` when the environment is not to be trusted;
 * an attempt lasts at most its connect + read timeout in wall-clock time (and never past the
   caller's deadline), however slowly the body drips;
+* the limiter (``rate_limit=``, the shared cooldown after a 429) and the event hooks work as in
+  the sync client, through the same ``_attempt`` pieces (a limiter that blocks, such as Redis,
+  blocks the loop for its round trip);
 * no more than ``max_body`` bytes are kept, after decompression.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import ssl
 import sys
@@ -38,8 +42,18 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
         'AsyncKopechkaClient needs httpx, the optional extra: pip install "kopechka[async]"'
     ) from exc
 
-from ._attempt import BodyReader, log_attempt, network_error
+from ._attempt import (
+    CALL_IDS,
+    BodyReader,
+    Call,
+    admission,
+    log_attempt,
+    network_error,
+    settle,
+)
 from ._config import USER_AGENT
+from ._hooks import Hook, run_hooks
+from ._limits import Limiter, RateLimiter, Slot
 from ._policy import (
     DEFAULT_MAX_BODY,
     Answer,
@@ -78,6 +92,8 @@ class AsyncTransport:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         max_body: int = DEFAULT_MAX_BODY,
+        limiter: Limiter | None = None,
+        hooks: Mapping[str, tuple[Hook, ...]] | None = None,
     ) -> None:
         self.base_url = base_url
         self.timeout = timeout
@@ -98,6 +114,16 @@ class AsyncTransport:
         # request against every connection each time one starts or ends (quadratic); waiting
         # here is a plain queue (500 concurrent waits: 3 s instead of 30)
         self._gate = asyncio.Semaphore(ASYNC_POOL_SIZE)
+        self.limiter: Limiter = limiter if limiter is not None else RateLimiter()
+        self.hooks: Mapping[str, tuple[Hook, ...]] = hooks or {"request": (), "response": ()}
+
+    def derive(self, *, timeout: Timeout, policy: RetryPolicy) -> AsyncTransport:
+        """The same key, client, gate, limiter and hooks with other settings; it never closes the
+        httpx client (its owner does)."""
+        derived = copy.copy(self)
+        derived.timeout, derived.policy, derived.owns_client = timeout, policy, False
+        derived._timeouts = {timeout: _httpx_timeout(timeout)}
+        return derived
 
     async def aclose(self) -> None:
         """Close the client if this transport created it."""
@@ -125,39 +151,34 @@ class AsyncTransport:
         policy = (
             self.policy if max_retries is None else replace(self.policy, max_retries=max_retries)
         )
-        url = self.base_url + path
-        retries = 0
-        while True:
-            outcome = await self._attempt(method, url, path, params, json, deadline, retries + 1)
-            wait = policy.wait(
-                outcome, idempotent=idempotent, retries_done=retries, now=self._clock(),
-                deadline=deadline,
-            )  # fmt: skip
+        call = Call(method, path, params, json, idempotent, deadline, policy, next(CALL_IDS))
+        attempt = 1
+        while True:  # each attempt decides its own wait (None: stop); an exception ends it
+            outcome = await self._attempt(call, attempt)
+            wait = call.waits.get(attempt)
             if wait is None:
                 break
             await self._sleep(wait)
-            retries += 1
+            attempt += 1
         if isinstance(outcome, Failure):
             raise network_error(outcome, method, path)
         return outcome
 
-    async def _attempt(
-        self,
-        method: str,
-        url: str,
-        path: str,
-        params: Mapping[str, str] | None,
-        json: Mapping[str, str] | None,
-        deadline: float | None,
-        attempt: int,
-    ) -> Outcome:
+    async def _attempt(self, call: Call, attempt: int) -> Outcome:
+        slot = await self._admit(call)  # the limiter: a slot of the shared pace, after a cooldown
+        if isinstance(slot, Failure):
+            return self._settle(call, slot, attempt, None, None)
         now = self._clock()
-        timeout = attempt_timeout(self.timeout, now=now, deadline=deadline)
+        timeout = attempt_timeout(self.timeout, now=now, deadline=call.deadline)
         if timeout is None:
-            return Failure(timed_out=True, reached_server=False, detail="the deadline passed")
+            passed = Failure(timed_out=True, reached_server=False, detail="the deadline passed")
+            return self._settle(call, passed, attempt, slot, None)
+        run_hooks(self.hooks["request"], call.event(attempt))
         started, sending = time.perf_counter(), [False]
-        budget = attempt_budget(timeout, now=now, deadline=deadline)
-        exchange = self._exchange(method, url, params, json, timeout, sending)
+        budget = attempt_budget(timeout, now=now, deadline=call.deadline)
+        url = self.base_url + call.path
+        exchange = self._exchange(call.method, url, call.params, call.json, timeout, sending)
+        failure: Failure | None = None
         try:
             if sys.version_info >= (3, 11):
                 async with asyncio.timeout(budget):
@@ -168,11 +189,33 @@ class AsyncTransport:
             failure = _classify(exc)
         except asyncio.TimeoutError:  # the wall-clock budget ran out (queued, or a dripping answer)
             failure = Failure(timed_out=True, reached_server=sending[0], detail="TimeoutError")
-        else:
-            log_attempt(method, path, answer.status_code, attempt, started)
-            return answer
-        log_attempt(method, path, failure.detail, attempt, started)
-        return failure
+        except BaseException:  # an answer too large, a cancellation: the slot is spent
+            self.limiter.feedback(call.now(self._clock()), 0, None, slot)
+            raise
+        outcome: Outcome = answer if failure is None else failure
+        detail = outcome.status_code if isinstance(outcome, Answer) else outcome.detail
+        log_attempt(call.method, call.path, detail, attempt, started)
+        return self._settle(call, outcome, attempt, slot, started)
+
+    async def _admit(self, call: Call) -> Slot | Failure:
+        """Wait for a slot of the limiter (``_attempt.admission``), awaiting each sleep.
+
+        Raises:
+            RateLimitError: The wait is longer than ``max_retry_wait`` (nothing is sent).
+        """
+        flow = admission(call, self.limiter, self._clock)
+        try:
+            wait = next(flow)
+            while True:
+                await self._sleep(wait)
+                wait = flow.send(None)
+        except StopIteration as end:
+            return end.value  # type: ignore[no-any-return]
+
+    def _settle(
+        self, call: Call, outcome: Outcome, attempt: int, slot: Slot | None, started: float | None
+    ) -> Outcome:
+        return settle(call, outcome, attempt, slot, started, self.limiter, self.hooks, self._clock)
 
     async def _exchange(
         self,

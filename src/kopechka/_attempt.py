@@ -1,25 +1,45 @@
-"""What both transports do with one attempt, whatever library sent it.
+"""What both transports do around one attempt, whatever library sends it.
 
-This module owns reading a body within the cap (gzip and deflate decoded by hand with a bounded
-``zlib``, so a bomb stops at ``max_body``), the typed error for a classified network failure, and
-the one DEBUG line logged per attempt. The sync driver (``_transport``, requests) and the async
-one (``_async_transport``, httpx) feed it raw bytes and plain values. It imports no HTTP library
-and does no I/O but that log line.
+This module owns a call's state across its attempts (``Call``), the wait for the limiter's slot as
+a flow of sleeps (``admission``: the sync driver sleeps in its thread, the async one awaits),
+settling an outcome (the retry decision, the limiter's feedback, the response hooks), reading a
+body within the cap (gzip and deflate decoded by hand with a bounded ``zlib``, so a bomb stops at
+``max_body``), the typed error for a classified network failure, and the one DEBUG line logged
+per attempt. The sync driver (``_transport``, requests) and the async one (``_async_transport``,
+httpx) feed it plain values. It imports no HTTP library, and neither sleeps nor sends.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from ._exceptions import APIConnectionError, APIResponseValidationError, APITimeoutError
-from ._policy import Failure, body_too_large
-from ._wire import header
+from ._exceptions import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APITimeoutError,
+    RateLimitError,
+)
+from ._hooks import AttemptEvent, Hook, operation, path_template, run_hooks
+from ._limits import Limiter, Slot
+from ._policy import Answer, Failure, Outcome, RetryPolicy, body_too_large
+from ._wire import header, parse_retry_after
 
-__all__ = ["BodyReader", "log_attempt", "network_error"]
+__all__ = [
+    "CALL_IDS",
+    "BodyReader",
+    "Call",
+    "admission",
+    "log_attempt",
+    "network_error",
+    "settle",
+]
 
 logger = logging.getLogger("kopechka")
 
@@ -134,3 +154,119 @@ def log_attempt(method: str, path: str, outcome: object, attempt: int, started: 
                 "elapsed_ms": elapsed,
             },
         )
+
+
+# --- a call across its attempts: the limiter, the retry decision, the hooks -------------------
+
+CALL_IDS = itertools.count(1)
+MAX_ADMISSIONS = 16
+"""Times a slot may be voided by new 429s before the attempt goes anyway (the policy bounds it)."""
+
+
+@dataclass(slots=True)
+class Call:
+    """One call's parts and the state of its attempts."""
+
+    method: str
+    path: str
+    params: Mapping[str, str] | None
+    json: Mapping[str, str] | None
+    idempotent: bool
+    deadline: float | None
+    policy: RetryPolicy
+    call_id: int
+    waits: dict[int, float | None] = field(default_factory=dict)
+    floor: float = -math.inf
+    """The time this call has surely reached: the end of its last sleep, even a recorded one."""
+
+    def now(self, clock: float) -> float:
+        """The clock's reading, never before the end of this call's last sleep."""
+        return max(clock, self.floor)
+
+    def event(
+        self,
+        attempt: int,
+        outcome: Outcome | None = None,
+        wait: float | None = None,
+        elapsed: float | None = None,
+    ) -> AttemptEvent:
+        """What the hooks are told of an attempt (never the key, a body, a code, an e-mail)."""
+        template = path_template(self.path)
+        return AttemptEvent(
+            method=self.method, path=template, operation=operation(self.method, template),
+            call_id=self.call_id, attempt=attempt,
+            status=outcome.status_code if isinstance(outcome, Answer) else None,
+            error=outcome.detail if isinstance(outcome, Failure) else None,
+            will_retry=None if outcome is None else wait is not None, elapsed=elapsed,
+        )  # fmt: skip
+
+
+def admission(
+    call: Call, limiter: Limiter, clock: Callable[[], float]
+) -> Generator[float, None, Slot | Failure]:
+    """Wait for a slot of the limiter, bounded by the deadline and ``max_retry_wait``: yields the
+    seconds to sleep, returns the slot (or the deadline's failure).
+
+    Raises:
+        RateLimitError: The wait is longer than ``max_retry_wait`` (nothing is sent).
+    """
+    for _ in range(MAX_ADMISSIONS):
+        now = call.now(clock())
+        bound = call.policy.max_retry_wait
+        left = math.inf if call.deadline is None else call.deadline - now
+        slot = limiter.reserve(now, min(bound, left))
+        if not slot.granted:
+            if slot.wait <= bound:  # the deadline binds
+                return Failure(timed_out=True, reached_server=False, detail="the deadline passed")
+            raise _cooldown_error(call, slot.wait, bound)
+        wait: float | None = slot.wait
+        for _ in range(MAX_ADMISSIONS):
+            if wait is None or wait <= 0:
+                break
+            asleep = call.now(clock())
+            yield wait
+            call.floor = asleep + wait
+            wait = limiter.admit(slot, call.now(clock()))
+        if wait is not None:
+            return slot
+    return slot
+
+
+def settle(
+    call: Call,
+    outcome: Outcome,
+    attempt: int,
+    slot: Slot | None,
+    started: float | None,
+    limiter: Limiter,
+    hooks: Mapping[str, tuple[Hook, ...]],
+    clock: Callable[[], float],
+) -> Outcome:
+    """Decide on a retry (``call.waits``), tell the limiter, and tell the response hooks."""
+    now = call.now(clock())
+    wait = call.policy.wait(
+        outcome, idempotent=call.idempotent, retries_done=attempt - 1, now=now,
+        deadline=call.deadline,
+    )  # fmt: skip
+    call.waits[attempt] = wait
+    call.floor = now + (wait or 0.0)  # the end of the retry's sleep, even a recorded one
+    if slot is not None:  # every slot that went gets one feedback (0: no answer)
+        status = outcome.status_code if isinstance(outcome, Answer) else 0
+        retry_after = (
+            parse_retry_after(outcome.headers)
+            if isinstance(outcome, Answer) and status == 429
+            else None
+        )
+        limiter.feedback(now, status, retry_after, slot)
+    if hooks["response"]:
+        elapsed = None if started is None else time.perf_counter() - started
+        run_hooks(hooks["response"], call.event(attempt, outcome, wait, elapsed))
+    return outcome
+
+
+def _cooldown_error(call: Call, wait: float, bound: float) -> RateLimitError:
+    return RateLimitError(
+        f"{call.method} {path_template(call.path)} not sent: the client's rate limit (a shared "
+        f"cooldown after a 429) asks to wait {wait:.1f} s, more than max_retry_wait ({bound:g} s)",
+        retry_after=wait,
+    )

@@ -15,12 +15,19 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import Any, TextIO
 
+from . import _cli_money
 from ._client import KopechkaClient
-from ._exceptions import APIError, APIStatusError, KopechkaError, WaitTimeoutError
+from ._exceptions import (
+    APIError,
+    APIStatusError,
+    KopechkaError,
+    SpendLimitError,
+    WaitTimeoutError,
+)
 from ._format import domain_rows, fields, message_rows, money, order_rows, to_json
+from ._signals import Terminated
 from ._version import __version__
 
 __all__ = ["console_main", "main"]
@@ -84,9 +91,10 @@ def _wait(client: KopechkaClient, order_id: str, a: argparse.Namespace) -> tuple
 
 def _buy(client: KopechkaClient, a: argparse.Namespace) -> tuple[object, str]:
     if not (a.wait or a.code):
-        order = client.create_order(a.domain, a.site)
+        order = client.create_order(a.domain, a.site, max_price=a.max_price)
         return order, fields(order)
-    with client.mailbox(a.domain, a.site) as box:
+    with client.mailbox(a.domain, a.site, max_price=a.max_price) as box:
+        a.mailbox = box  # for the line printed on a signal
         print(f"bought {box.order_id}: {box.email}", file=sys.stderr)
         data, text = _wait(client, box.order_id, a)
     return {"order": to_json(box.order), "result": to_json(data)}, text
@@ -103,6 +111,7 @@ COMMANDS: dict[str, Handler] = {
     "wait": lambda c, a: _wait(c, a.order_id, a),
     "cancel": lambda c, a: (x := c.cancel_order(a.order_id), fields(x)),
     "poll": lambda c, a: (p := c.start_polling(a.order_id), fields(p)),
+    "sweep": _cli_money.sweep,
 }
 
 
@@ -163,15 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     wait = add("wait", "wait for mail on an order")
     wait.add_argument("order_id", metavar="ID")
     _wait_options(wait)
+    _cli_money.add_options(sub, common, buy)
     sandbox = sub.add_parser("sandbox", help="serve the offline sandbox API until interrupted")
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8025)
-    sandbox.add_argument("--api-key", default=argparse.SUPPRESS, help="default test-key")
-    sandbox.add_argument("--balance", type=Decimal, default=Decimal("100"))
-    sandbox.add_argument(
-        "--auto-mail", type=float, metavar="SECONDS",
-        help="each new order gets a verification mail after SECONDS",
-    )  # fmt: skip
+    from .testing import _command  # noqa: PLC0415 - light: the sandbox loads only when it runs
+
+    _command.add_arguments(sandbox)
     sub.add_parser("demo", help="the whole flow on an embedded sandbox (no network, no key)")
     return parser
 
@@ -184,35 +189,19 @@ def _fail(code: int, text: str) -> int:
     return code
 
 
-def _serve_sandbox(a: argparse.Namespace) -> int:
-    from .testing import Sandbox  # noqa: PLC0415 - loaded only for this command
-
-    key = a.api_key or "test-key"
-    sandbox = Sandbox(
-        api_key=key, balance=a.balance, host=a.host, port=a.port, auto_mail=a.auto_mail
-    )
-    sandbox.start()
-    print(f"Kopechka sandbox serving at {sandbox.url}", flush=True)
-    print(f"API key: {key}   admin routes: {sandbox.root_url}/_sandbox/", flush=True)
-    print("Press Ctrl-C to stop.", flush=True)
-    try:
-        sandbox.serve_forever()
-    except KeyboardInterrupt:
-        print("stopped", flush=True)
-    return EXIT_OK
-
-
 def _run(a: argparse.Namespace) -> int:
     if a.command == "demo":
         from . import _demo  # noqa: PLC0415 - the sandbox loads only for the commands that use it
 
         return _demo.run(sys.stdout)
     if a.command == "sandbox":
-        return _serve_sandbox(a)
+        from .testing import _command  # noqa: PLC0415 - the sandbox loads only for this command
+
+        return _command.run(a)
     with KopechkaClient(a.api_key, base_url=a.base_url) as client:
         data, text = COMMANDS[a.command](client, a)
     print(json.dumps(to_json(data), indent=2, ensure_ascii=False) if a.json else text)
-    return EXIT_OK
+    return int(getattr(a, "exit_code", EXIT_OK))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -226,7 +215,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     try:
-        return _run(args)
+        with _cli_money.guard():
+            return _run(args)
+    except Terminated as stop:  # SIGTERM, SIGHUP: unwound as Ctrl-C is, exit 128 + signal
+        return _fail(128 + stop.signum, _cli_money.stopped_line(stop, args))
+    except SpendLimitError as exc:
+        return _fail(EXIT_API, f"refused: {exc}")
     except WaitTimeoutError as exc:
         return _fail(EXIT_TIMEOUT, f"timed out: {exc}")
     except APIStatusError as exc:

@@ -2,26 +2,30 @@
 
 Every endpoint method builds its call with ``_wire``, hands it to ``_request`` (which sends it
 through ``_transport`` and decodes the answer with ``_wire``) and returns a model. Nothing else
-touches the session. The environment (``KOPECHKA_API_KEY``, ``KOPECHKA_BASE_URL``) is read once, in
-the constructor (through ``_settings``, which the async client shares).
+touches the session. The environment (``KOPECHKA_API_KEY``, ``KOPECHKA_BASE_URL``) is read here and
+only here, once, in the constructor.
 """
 
 from __future__ import annotations
 
+import copy
+import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
-from . import _wire
+from . import _money, _wire
 from ._config import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_RETRY_WAIT,
     DEFAULT_TIMEOUT,
 )
+from ._hooks import ENV_LOG, Hook, check_hooks, configure_logging
+from ._limits import Limiter
 from ._mail import Mailbox
 from ._models import (
     Cancellation,
@@ -34,8 +38,22 @@ from ._models import (
     PollingStatus,
     Profile,
 )
-from ._policy import DEFAULT_MAX_BODY, Timeout
-from ._settings import settings
+from ._money import SweepReport
+from ._policy import (
+    DEFAULT_MAX_BODY,
+    OrderWalk,
+    RetryPolicy,
+    Timeout,
+    check_timeout,
+)
+from ._settings import (
+    check_base_url,
+    check_key,
+    check_limiter,
+    check_max_body,
+    check_retries,
+    check_wait,
+)
 from ._transport import Transport
 from ._waitflow import (
     Calls,
@@ -78,12 +96,28 @@ class KopechkaClient:
             the sandbox's virtual time); ``time.monotonic`` by default.
         max_body: The largest answer read, in bytes after decompression (10 MiB); a larger one
             raises ``APIResponseValidationError`` without being read whole.
+        rate_limit: Requests per second never to exceed from this client (all its threads);
+            ``None`` (the default) learns the server's rate from its 429s; or a limiter object
+            shared with other clients, processes and machines
+            (``kopechka.contrib.redis.RedisLimiter``). Either way, a 429 pauses every thread of
+            the client for the server's ``Retry-After`` (a shared cooldown).
+        event_hooks: ``{"request": [...], "response": [...]}``: callables given an
+            ``AttemptEvent`` before each attempt is sent and after its answer (method, path
+            template, status, attempt, will-retry, elapsed; never the key, a body, a code or an
+            e-mail). A hook that raises is logged and skipped.
+
+    The environment variable ``KOPECHKA_LOG`` (``debug``, ``info`` or ``warning``), read here,
+    sets the level of the logger ``kopechka`` and prints its records on stderr.
+        budget: A cap on what this client may spend over its life (all threads): a purchase
+            that would pass it raises ``SpendLimitError`` before buying; a refund of one of its
+            orders gives the amount back. ``None``: no cap.
 
     Raises:
         KopechkaError: No API key was given or found in the environment, or it is not printable
             ASCII.
-        ValueError: An argument is out of range, the base URL is unsafe or malformed, or
-            ``REQUESTS_CA_BUNDLE`` names a file that does not exist.
+        ValueError: An argument is out of range, the base URL is unsafe or malformed,
+            ``REQUESTS_CA_BUNDLE`` names a file that does not exist, or ``KOPECHKA_LOG`` is not
+            a level name.
     """
 
     def __init__(
@@ -98,21 +132,28 @@ class KopechkaClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         max_body: int = DEFAULT_MAX_BODY,
+        rate_limit: float | Limiter | None = None,
+        event_hooks: Mapping[str, Sequence[Hook]] | None = None,
+        budget: Decimal | int | str | None = None,
     ) -> None:
-        checked = settings(
-            api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
-            max_retry_wait=max_retry_wait, max_body=max_body,
-        )  # fmt: skip
-        self._api_key, self.base_url = checked.api_key, checked.base_url
+        configure_logging(os.environ.get(ENV_LOG))
+        self._api_key = _wire.Secret(check_key(api_key))
+        self._ledger = _money.Ledger(_money.check_cap("budget", budget), clock=clock)
+        self.base_url = check_base_url(base_url)
+        policy = RetryPolicy(
+            max_retries=check_retries(max_retries), max_retry_wait=check_wait(max_retry_wait)
+        )
         self._transport = Transport(
-            base_url=checked.base_url,
-            api_key=checked.api_key,
-            timeout=checked.timeout,
-            policy=checked.policy,
+            base_url=self.base_url,
+            api_key=self._api_key.reveal(),
+            timeout=check_timeout(timeout),
+            policy=policy,
             session=session,
             sleep=sleep,
             clock=clock,
-            max_body=checked.max_body,
+            max_body=check_max_body(max_body),
+            limiter=check_limiter(rate_limit),
+            hooks=check_hooks(event_hooks),
         )
         self._sleep, self._clock = sleep, clock
 
@@ -135,6 +176,40 @@ class KopechkaClient:
     def close(self) -> None:
         """Release the connections of the session the client created (a caller's is left open)."""
         self._transport.close()
+
+    def with_options(
+        self,
+        *,
+        timeout: float | tuple[float, float] | None = None,
+        max_retries: int | None = None,
+        max_retry_wait: float | None = None,
+    ) -> KopechkaClient:
+        """A client with other settings over the same key, connection pool, limiter and hooks.
+
+        ``fast = client.with_options(timeout=5.0, max_retries=0)`` costs no new connection;
+        closing ``fast`` leaves the pool open (the client that created it closes it).
+
+        Args:
+            timeout: As for the constructor; ``None`` keeps this client's.
+            max_retries: As for the constructor; ``None`` keeps this client's.
+            max_retry_wait: As for the constructor; ``None`` keeps this client's.
+
+        Returns:
+            A new client sharing this one's session, limiter (the shared cooldown and rate) and
+            hooks.
+
+        Raises:
+            ValueError: An argument is out of range.
+        """
+        policy = self._transport.policy
+        retries = policy.max_retries if max_retries is None else check_retries(max_retries)
+        longest = policy.max_retry_wait if max_retry_wait is None else check_wait(max_retry_wait)
+        derived = copy.copy(self)
+        derived._transport = self._transport.derive(
+            timeout=self._transport.timeout if timeout is None else check_timeout(timeout),
+            policy=RetryPolicy(max_retries=retries, max_retry_wait=longest),
+        )
+        return derived
 
     @property
     def timeout(self) -> Timeout:
@@ -233,8 +308,9 @@ class KopechkaClient:
     ) -> Iterator[Order]:
         """Yield every order, fetching page after page only as they are consumed.
 
-        An order that moved to the next page while iterating (because new orders were added) is
-        yielded once, not twice. Memory stays at one page whatever the number of orders.
+        The listing may change while you iterate: every order present for the whole iteration is
+        yielded exactly once, whether you cancel orders as they come (with a status filter, the
+        rest moves up a page) or new orders arrive. Memory holds one page and the ids yielded.
 
         Args:
             status: Only orders with this status.
@@ -254,16 +330,12 @@ class KopechkaClient:
     def _iter_orders(
         self, status: OrderStatus | str | None, domain: str | None, page_size: int
     ) -> Iterator[Order]:
-        page, previous = 1, frozenset[str]()
-        while True:
-            result = self._request(_wire.list_orders(page, page_size, status, domain))
-            for order in result.orders:
-                if order.order_id not in previous:
-                    yield order
-            previous = frozenset(order.order_id for order in result.orders)
-            if not result.orders or page >= result.pagination.pages:
-                return
-            page += 1
+        walk = OrderWalk(page_size)
+        while walk.page is not None:
+            result = self._request(_wire.list_orders(walk.page, page_size, status, domain))
+            ids = [order.order_id for order in result.orders]
+            for position in walk.take(ids, result.pagination.total, result.pagination.pages):
+                yield result.orders[position]
 
     def get_order(self, order_id: str) -> Order:
         """Return one order, with its ``duration`` and ``end_time`` (``GET /orders/{orderId}``).
@@ -281,24 +353,61 @@ class KopechkaClient:
         """
         return self._request(_wire.get_order(order_id))
 
-    def create_order(self, domain: str, site: str) -> Order:
+    def create_order(
+        self, domain: str, site: str, *, max_price: Decimal | int | str | None = None
+    ) -> Order:
         """Buy an address on ``domain`` for mail from ``site`` (``POST /orders``).
 
         This spends money, so it is never retried after the request may have reached the server.
+        When its answer is lost, ``OrderOutcomeUnknownError`` names the orders it may have bought;
+        none of them is adopted or cancelled (in a farm, one may be another worker's).
 
         Args:
             domain: A domain from ``get_domains()``, such as ``"example.com"``.
             site: The site whose mail you expect, such as ``"instagram.com"``.
+            max_price: Refuse, before buying, a domain listed above this price (``GET /domains``,
+                cached for a minute); if the server charges more anyway, the order is cancelled
+                (full refund) and ``SpendLimitError`` raised. ``None``: no cap.
 
         Returns:
             The new order; its ``id`` is ``None`` (the answer carries only ``order_id``).
 
         Raises:
-            ValueError: ``domain`` or ``site`` is empty.
+            ValueError: ``domain`` or ``site`` is empty, or ``max_price`` is not an amount >= 0.
+            SpendLimitError: The price is above ``max_price`` or would pass the client's budget.
+            OrderOutcomeUnknownError: The request may have bought an order, but no usable answer
+                came back; ``candidates`` names what it may have bought.
             BadRequestError: Unknown domain, or insufficient balance.
             APIError: Any other failure (see the error tree).
         """
-        return self._request(_wire.create_order(domain, site))
+        return self._buy(domain, site, max_price, for_mailbox=False)
+
+    def _buy(self, domain: str, site: str, max_price: object, *, for_mailbox: bool) -> Order:
+        _wire.create_order(domain, site)  # the arguments are checked before any request
+        connect, read = self.timeout if isinstance(self.timeout, tuple) else (self.timeout,) * 2
+        longest = (connect + read) * (self.max_retries + 1) + 1.0  # another purchase's attempts
+        flow = _money.purchase(
+            self._ledger, domain, site,
+            max_price=_money.check_cap("max_price", max_price),
+            wall=self._ledger.wall, now=self._clock(), settle_timeout=longest,
+            for_mailbox=for_mailbox,
+        )  # fmt: skip
+        return _money.drive(flow, self._execute)
+
+    def _execute(self, op: _money.Op) -> object:
+        """Carry out one request of a money flow (see ``_money.drive``)."""
+        if isinstance(op, _money.PostOrder):
+            return self._request(_wire.create_order(op.domain, op.site))
+        if isinstance(op, _money.ListOrders):
+            limit = _money.PAGE_SIZE
+            return self.list_orders(page=op.page, limit=limit, status=op.status, domain=op.domain)
+        if isinstance(op, _money.GetMessages):
+            return self.get_messages(op.order_id)
+        if isinstance(op, _money.CancelOrder):
+            return self.cancel_order(op.order_id)
+        if isinstance(op, _money.GetDomains):
+            return self.get_domains()
+        return self._ledger.wait_settled(op.tokens, op.timeout)
 
     def cancel_order(self, order_id: str) -> Cancellation:
         """Cancel an order; its price is refunded if no mail was received (``DELETE``).
@@ -315,7 +424,9 @@ class KopechkaClient:
             BadRequestError: The order can no longer be cancelled.
             APIError: Any other failure (see the error tree).
         """
-        return self._request(_wire.cancel_order(order_id))
+        cancellation = self._request(_wire.cancel_order(order_id))
+        self._ledger.refunded(str(order_id), cancellation.refund_amount)  # budget= gets it back
+        return cancellation
 
     def get_messages(self, order_id: str) -> MessageList:
         """Return the mail received by an order so far, and the order's state.
@@ -456,21 +567,49 @@ class KopechkaClient:
         sleep = stop.wait if self._sleep is time.sleep else self._sleep
         return drive(wait_flow(wanted, self._clock), calls, sleep, stop.is_set)
 
-    def mailbox(self, domain: str, site: str) -> Mailbox:
+    def mailbox(
+        self, domain: str, site: str, *, max_price: Decimal | int | str | None = None
+    ) -> Mailbox:
         """Buy an order and return a ``Mailbox`` for it, to use in a ``with`` block.
 
         Leaving the block cancels the order if it received no mail, so its price is refunded,
-        also when the block raised.
+        whatever ended the block. When the purchase's answer is lost, the one candidate without
+        mail is cancelled before ``OrderOutcomeUnknownError`` is raised (with several, none is).
 
         Args:
             domain: A domain from ``get_domains()``.
             site: The site whose mail you expect.
+            max_price: As for ``create_order``.
 
         Returns:
             The mailbox of the new order.
 
         Raises:
-            ValueError: ``domain`` or ``site`` is empty.
+            ValueError: ``domain`` or ``site`` is empty, or ``max_price`` is not an amount >= 0.
+            SpendLimitError: The price is above ``max_price`` or would pass the client's budget.
+            OrderOutcomeUnknownError: The answer to the purchase was lost (see ``create_order``).
             APIError: The order could not be bought (see ``create_order``).
         """
-        return Mailbox(self, self.create_order(domain, site))
+        return Mailbox(self, self._buy(domain, site, max_price, for_mailbox=True))
+
+    def sweep(self, *, older_than: float = 300.0, dry_run: bool = True) -> SweepReport:
+        """Cancel the account's unused orders: the remedy for crashes and lost answers.
+
+        Lists the pending and active orders and cancels (unless ``dry_run``) each one created more
+        than ``older_than`` seconds ago that has received no mail, so its price is refunded before
+        it expires. Never buys. A failed check or cancel is reported in ``failed``, not raised.
+
+        Args:
+            older_than: Seconds an order must have lived (by its ``created_at``) to be swept;
+                choose more than your longest wait for mail.
+            dry_run: Only report what would be cancelled (the default).
+
+        Returns:
+            What was (or would be) cancelled and refunded, what was kept, and what failed.
+
+        Raises:
+            ValueError: ``older_than`` is not a finite number >= 0.
+            APIError: The orders could not be listed (then nothing was cancelled).
+        """
+        flow = _money.sweep(older_than=older_than, dry_run=dry_run, wall=self._ledger.wall)
+        return _money.drive(flow, self._execute)

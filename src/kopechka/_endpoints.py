@@ -69,6 +69,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 """Every documented endpoint, in the vendor documentation's order."""
 
 HELPERS: frozenset[str] = frozenset(
-    {"iter_orders", "wait_for_message", "wait_for_code", "mailbox", "close"}
+    {
+        "iter_orders",
+        "wait_for_message",
+        "wait_for_code",
+        "mailbox",
+        "sweep",
+        "with_options",
+        "close",
+    }
 )
 """The public methods that are not one endpoint (several requests, or none)."""

@@ -1,7 +1,8 @@
 """The ``Mailbox``: a bought order used as a ``with`` block, refunded when it went unused.
 
-The wait itself (filters, start-polling, deadlines, stopping) is ``_waitflow``'s; this module owns
-the mailbox's life only. It must not send requests except through the client it is given.
+The wait itself (filters, start-polling, deadlines, stopping) is ``_waitflow``'s, and the rules of
+leaving the block are ``_money.mailbox_exit``'s (the async mailbox drives the same flow). This
+module owns the mailbox's life only; it sends no request except through the client it is given.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
-from ._exceptions import APIError
+from ._exceptions import OrderClosedError
 from ._models import Cancellation, Message, MessageList, Order
+from ._money import CancelOrder, GetMessages, Op, drive, mailbox_exit
 from ._waitflow import TextFilter
 
 __all__ = ["Mailbox"]
@@ -38,16 +40,25 @@ class _MailboxClient(Protocol):
 class Mailbox:
     """A bought order used as a ``with`` block: leaving the block refunds it if no mail came.
 
+    Whatever ends the block (an exception, ``KeyboardInterrupt``, ``SystemExit``, a stopped wait,
+    a signal under ``exit_on_signals()``, a hostile answer during the exit itself), an order without
+    mail is cancelled and the block's own exception is the one that propagates. An order that
+    expired or was cancelled elsewhere is left alone, without a warning.
+
     Attributes:
         order: The order as bought.
         cancellation: The ``Cancellation`` once the order was cancelled, else ``None``.
+        cancel_error: Why leaving the block could not refund the order (the cancel failed, or was
+            interrupted), else ``None``. The order may still be charged: ``sweep`` will find it.
     """
 
     def __init__(self, client: _MailboxClient, order: Order) -> None:
         self._client = client
         self.order = order
         self.cancellation: Cancellation | None = None
+        self.cancel_error: BaseException | None = None
         self._got_mail = False
+        self._status: str | None = None  # known closed (expired, cancelled) from a wait
 
     def __repr__(self) -> str:
         return f"Mailbox(order_id={self.order_id!r}, email={self.email!r})"
@@ -105,10 +116,14 @@ class Mailbox:
             WaitCancelledError: ``stop`` was set.
             APIError: A failure that waiting cannot outlast.
         """
-        message = self._client.wait_for_message(
-            self.order_id, timeout=timeout, poll_interval=poll_interval, subject=subject,
-            sender=sender, pattern=pattern, skip_existing=skip_existing, stop=stop,
-        )  # fmt: skip
+        try:
+            message = self._client.wait_for_message(
+                self.order_id, timeout=timeout, poll_interval=poll_interval, subject=subject,
+                sender=sender, pattern=pattern, skip_existing=skip_existing, stop=stop,
+            )  # fmt: skip
+        except OrderClosedError as exc:
+            self._status = exc.status
+            raise
         self._got_mail = True
         return message
 
@@ -144,11 +159,15 @@ class Mailbox:
             WaitCancelledError: ``stop`` was set.
             APIError: A failure that waiting cannot outlast.
         """
-        code = self._client.wait_for_code(
-            self.order_id, timeout=timeout, poll_interval=poll_interval,
-            code_pattern=code_pattern, subject=subject, sender=sender, pattern=pattern,
-            skip_existing=skip_existing, stop=stop,
-        )  # fmt: skip
+        try:
+            code = self._client.wait_for_code(
+                self.order_id, timeout=timeout, poll_interval=poll_interval,
+                code_pattern=code_pattern, subject=subject, sender=sender, pattern=pattern,
+                skip_existing=skip_existing, stop=stop,
+            )  # fmt: skip
+        except OrderClosedError as exc:
+            self._status = exc.status
+            raise
         self._got_mail = True
         return code
 
@@ -174,15 +193,39 @@ class Mailbox:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.cancellation is not None or self._got_mail:
+        if self.cancellation is not None:
             return
         try:
-            if self.messages():
-                return
-        except APIError as error:  # cannot tell: cancel anyway, the server refunds only if unused
-            logger.warning("could not check order %s for mail: %s", self.order_id, error)
-        try:
-            refund = self.cancel().refund_amount
-            logger.info("cancelled unused order %s, refunded %s", self.order_id, refund)
-        except APIError as error:
-            logger.warning("could not cancel unused order %s: %s", self.order_id, error)
+            self._refund_if_unused()
+        except BaseException as interrupt:  # e.g. a second Ctrl-C while refunding
+            self.cancel_error = interrupt
+            if exc is None:
+                raise
+            logger.warning("refunding order %s was interrupted: %r", self.order_id, interrupt)
+        # returning None: the block's own exception, if any, propagates unchanged
+
+    def _refund_if_unused(self) -> None:
+        flow = mailbox_exit(self.order_id, got_mail=self._got_mail, status=self._status)
+        outcome = drive(flow, self._execute)
+        if outcome.check_error is not None:
+            logger.warning(
+                "could not check order %s for mail: %s", self.order_id, outcome.check_error
+            )
+        if outcome.cancellation is not None:
+            self.cancellation = outcome.cancellation
+            logger.info(
+                "cancelled unused order %s, refunded %s",
+                self.order_id, outcome.cancellation.refund_amount,
+            )  # fmt: skip
+        elif outcome.error is not None:
+            self.cancel_error = outcome.error
+            logger.warning("could not cancel unused order %s: %s", self.order_id, outcome.error)
+        else:
+            logger.debug("order %s not cancelled: %s", self.order_id, outcome.reason)
+
+    def _execute(self, op: Op) -> object:
+        if isinstance(op, GetMessages):
+            return self._client.get_messages(op.order_id)
+        if isinstance(op, CancelOrder):
+            return self._client.cancel_order(op.order_id)
+        raise TypeError(f"a mailbox's exit does not send {op!r}")  # pragma: no cover

@@ -18,6 +18,7 @@ The rules (the docs explain the why):
   dropped connection or a 5xx: no order is ever bought twice by a retry.
 * No retry starts if its wait would end past the caller's deadline; each attempt's timeouts shrink
   to the time left.
+* ``iter_orders`` walks a listing that may change under it (``OrderWalk``).
 * Redirects are never followed: the vendor documents none, and a ``Location`` is a place where a
   hostile server could hide another host.
 """
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ._wire import Answer, header, parse_retry_after
@@ -39,6 +40,7 @@ __all__ = [
     "MIN_RETRY_DELAY",
     "Answer",
     "Failure",
+    "OrderWalk",
     "Outcome",
     "RetryPolicy",
     "attempt_budget",
@@ -182,3 +184,53 @@ def body_too_large(headers: Mapping[str, str], read_so_far: int, max_body: int) 
         and declared.isdigit()
         and (len(declared) > 18 or int(declared) > max_body)
     )
+
+
+class OrderWalk:
+    """Which page of ``GET /orders`` to fetch next while iterating, and which orders are new.
+
+    The listing may change under the iteration: the caller cancels what it was given (and, with a
+    status filter, the rest moves up a page), or new orders arrive (and the rest moves down). Every
+    order present for the whole iteration is yielded exactly once: a pass over the pages that saw
+    the listing change, or stopped early, is followed by another from page 1, and the walk ends
+    with a pass that brings nothing new. A page that brings nothing new ends a pass unless the
+    listing grew enough since the pass began to have pushed a whole page down, so a server that
+    repeats one page forever costs three requests, not endless ones.
+    """
+
+    MAX_STALE_PAGES = 100
+    """Pages in a row that bring nothing new before a pass ends, however much the listing grew."""
+
+    def __init__(self, page_size: int) -> None:
+        self._size = page_size
+        self._seen: set[str] = set()
+        self.page: int | None = 1
+        self._start_pass()
+
+    def _start_pass(self) -> None:
+        self.page = 1
+        self._total: int | None = None
+        self._changed = False
+        self._new = 0
+        self._stale = 0
+
+    def take(self, order_ids: Sequence[str], total: int, pages: int) -> list[int]:
+        """Record one fetched page; return the positions of its orders not yielded before."""
+        fresh: list[int] = []
+        for position, order_id in enumerate(order_ids):
+            if order_id not in self._seen:
+                self._seen.add(order_id)
+                fresh.append(position)
+        self._new += len(fresh)
+        first = total if self._total is None else self._total
+        self._total, self._changed = first, self._changed or total != first
+        self._stale = 0 if fresh else self._stale + 1
+        shifted = -(-max(0, total - first) // self._size)  # whole pages pushed down since
+        assert self.page is not None
+        if order_ids and self.page < pages and self._stale <= min(shifted, self.MAX_STALE_PAGES):
+            self.page += 1
+        elif self._new and (self._changed or (order_ids and self.page < pages)):
+            self._start_pass()  # the listing moved, or the pass stopped early: look again
+        else:
+            self.page = None
+        return fresh

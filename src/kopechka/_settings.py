@@ -1,36 +1,29 @@
-"""The settings both clients take, checked once, in their constructors.
+"""The settings both clients take, checked the same way, in their constructors.
 
 This module owns the checks of the key (or ``KOPECHKA_API_KEY``), the base URL (or
-``KOPECHKA_BASE_URL``), the timeout, the retry limits and the body cap, and the errors they raise,
-so that ``KopechkaClient`` and ``AsyncKopechkaClient`` refuse exactly the same things. It reads the
-environment only when a constructor calls it, and imports no HTTP library.
+``KOPECHKA_BASE_URL``), the retry limits, the body cap and ``rate_limit=``, and the errors they
+raise, so that ``KopechkaClient`` and ``AsyncKopechkaClient`` refuse exactly the same things. It
+reads the environment only when a constructor calls it, and imports no HTTP library.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from . import _wire
 from ._config import DEFAULT_BASE_URL, ENV_API_KEY, ENV_BASE_URL
 from ._exceptions import KopechkaError
-from ._policy import MAX_TIMEOUT, RetryPolicy, Timeout, check_timeout
+from ._limits import Limiter, RateLimiter
+from ._policy import MAX_TIMEOUT
 
-__all__ = ["Settings", "check_key", "settings"]
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """A client's checked settings."""
-
-    api_key: str
-    base_url: str
-    timeout: Timeout
-    policy: RetryPolicy
-    max_body: int
-
-    def __repr__(self) -> str:
-        return f"Settings(base_url={self.base_url!r}, api_key='***')"
+__all__ = [
+    "check_base_url",
+    "check_key",
+    "check_limiter",
+    "check_max_body",
+    "check_retries",
+    "check_wait",
+]
 
 
 def check_key(api_key: object) -> str:
@@ -50,26 +43,33 @@ def check_key(api_key: object) -> str:
         raise KopechkaError(str(exc)) from None
 
 
-def settings(
-    api_key: object,
-    *,
-    base_url: object,
-    timeout: object,
-    max_retries: object,
-    max_retry_wait: object,
-    max_body: object,
-) -> Settings:
-    """Check a client's constructor arguments.
+def check_base_url(base_url: object) -> str:
+    """The base URL given, else the environment's, else the vendor's; checked.
 
     Raises:
-        KopechkaError: No usable API key.
-        ValueError: An argument out of range, or an unsafe or malformed base URL.
+        ValueError: Not an http(s) URL, or plain ``http://`` to a host that is not loopback.
     """
-    key = check_key(api_key)
     url = base_url if base_url is not None else os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
-    url = _wire.normalize_base_url(url)
+    return _wire.normalize_base_url(url)
+
+
+def check_retries(max_retries: object) -> int:
+    """``max_retries``: an integer >= 0.
+
+    Raises:
+        ValueError: Anything else.
+    """
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+    return max_retries
+
+
+def check_wait(max_retry_wait: object) -> float:
+    """``max_retry_wait``: seconds from 0 to ``MAX_TIMEOUT``.
+
+    Raises:
+        ValueError: Anything else.
+    """
     if (
         isinstance(max_retry_wait, bool)
         or not isinstance(max_retry_wait, (int, float))
@@ -78,12 +78,31 @@ def settings(
         raise ValueError(
             f"max_retry_wait must be from 0 to {MAX_TIMEOUT:g}, got {max_retry_wait!r}"
         )
+    return float(max_retry_wait)
+
+
+def check_max_body(max_body: object) -> int:
+    """``max_body``: an integer >= 1.
+
+    Raises:
+        ValueError: Anything else.
+    """
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
         raise ValueError(f"max_body must be an integer >= 1, got {max_body!r}")
-    return Settings(
-        api_key=key,
-        base_url=url,
-        timeout=check_timeout(timeout),
-        policy=RetryPolicy(max_retries=max_retries, max_retry_wait=float(max_retry_wait)),
-        max_body=max_body,
+    return max_body
+
+
+def check_limiter(rate_limit: object) -> Limiter:
+    """``rate_limit=``: None (learn the server's rate), requests per second, or a limiter.
+
+    Raises:
+        ValueError: Anything else.
+    """
+    if rate_limit is None or isinstance(rate_limit, (int, float)):
+        return RateLimiter(rate_limit)  # a bool is refused there
+    if isinstance(rate_limit, Limiter):
+        return rate_limit
+    raise ValueError(
+        "rate_limit must be None, a number of requests per second, or a limiter "
+        f"(reserve, confirm, feedback), got {rate_limit!r}"
     )

@@ -1,11 +1,11 @@
 """Sending one call with requests, under the pure policy of ``_policy``: the sync driver.
 
 The only module that imports requests. It sends an attempt, reads the answer within the body cap
-and the attempt's wall-clock bound, classifies network failures, and asks ``_policy`` whether
-and when to try again, in a loop of a few lines (the async driver's twin). It returns the final
-``Answer`` whatever its status: turning it into a model or a typed error is ``_wire``'s job. It
-raises only ``APIConnectionError``/``APITimeoutError`` (network) and ``APIResponseValidationError``
-(an answer too large to read).
+and the attempt's wall-clock bound, classifies network failures, and asks ``_policy`` whether and
+when to try again (a loop of a few lines, the async driver's twin). It returns the final ``Answer``
+whatever its status: turning it into a model or a typed error is ``_wire``'s job. It raises only
+``APIConnectionError``/``APITimeoutError`` (network), ``APIResponseValidationError`` (an answer
+too large to read) and ``RateLimitError`` (a shared cooldown longer than ``max_retry_wait``).
 
 What it guarantees against a hostile server, proxy or environment:
 
@@ -18,6 +18,7 @@ What it guarantees against a hostile server, proxy or environment:
 
 from __future__ import annotations
 
+import copy
 import http.client
 import logging
 import os
@@ -35,8 +36,18 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
-from ._attempt import BodyReader, log_attempt, network_error
+from ._attempt import (
+    CALL_IDS,
+    BodyReader,
+    Call,
+    admission,
+    log_attempt,
+    network_error,
+    settle,
+)
 from ._config import DEFAULT_POOL_SIZE, USER_AGENT
+from ._hooks import Hook, run_hooks
+from ._limits import Limiter, RateLimiter, Slot
 from ._policy import (
     DEFAULT_MAX_BODY,
     Answer,
@@ -80,6 +91,8 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         max_body: int = DEFAULT_MAX_BODY,
+        limiter: Limiter | None = None,
+        hooks: Mapping[str, tuple[Hook, ...]] | None = None,
     ) -> None:
         self.base_url = base_url
         self.timeout = timeout
@@ -97,7 +110,17 @@ class Transport:
         self._sleep = sleep
         self._clock = clock
         self._forked = False
+        self.limiter: Limiter = limiter if limiter is not None else RateLimiter()
+        self.hooks: Mapping[str, tuple[Hook, ...]] = hooks or {"request": (), "response": ()}
         _TRANSPORTS.add(self)
+
+    def derive(self, *, timeout: Timeout, policy: RetryPolicy) -> Transport:
+        """The same key, session, limiter and hooks with other settings; it never closes the
+        session (its owner does)."""
+        derived = copy.copy(self)
+        derived.timeout, derived.policy, derived.owns_session = timeout, policy, False
+        _TRANSPORTS.add(derived)
+        return derived
 
     def close(self) -> None:
         """Close the session if this transport created it."""
@@ -121,54 +144,73 @@ class Transport:
             APIConnectionError: The network failed and retrying did not help (or was not allowed).
             APITimeoutError: Likewise, for a timeout, or the deadline passed.
             APIResponseValidationError: The answer is larger than ``max_body``.
+            RateLimitError: The limiter's wait (a shared cooldown) is longer than
+                ``max_retry_wait``: nothing was sent.
         """
         policy = (
             self.policy if max_retries is None else replace(self.policy, max_retries=max_retries)
         )
-        url = self.base_url + path
-        retries = 0
-        while True:  # the policy decides; an exception (a bug, a final typed error) ends it
-            outcome = self._attempt(method, url, path, params, json, deadline, retries + 1)
-            wait = policy.wait(
-                outcome, idempotent=idempotent, retries_done=retries, now=self._clock(),
-                deadline=deadline,
-            )  # fmt: skip
+        call = Call(method, path, params, json, idempotent, deadline, policy, next(CALL_IDS))
+        attempt = 1
+        while True:  # each attempt decides its own wait (None: stop); an exception ends it
+            outcome = self._attempt(call, attempt)
+            wait = call.waits.get(attempt)
             if wait is None:
                 break
             self._sleep(wait)
-            retries += 1
+            attempt += 1
         if isinstance(outcome, Failure):
             raise network_error(outcome, method, path)
         return outcome
 
-    def _attempt(
-        self,
-        method: str,
-        url: str,
-        path: str,
-        params: Mapping[str, str] | None,
-        json: Mapping[str, str] | None,
-        deadline: float | None,
-        attempt: int,
-    ) -> Outcome:
+    def _attempt(self, call: Call, attempt: int) -> Outcome:
+        slot = self._admit(call)  # the limiter: a slot of the shared pace, after any cooldown
+        if isinstance(slot, Failure):
+            return self._settle(call, slot, attempt, None, None)
         now = self._clock()
-        timeout = attempt_timeout(self.timeout, now=now, deadline=deadline)
+        timeout = attempt_timeout(self.timeout, now=now, deadline=call.deadline)
         if timeout is None:
-            return Failure(timed_out=True, reached_server=False, detail="the deadline passed")
+            passed = Failure(timed_out=True, reached_server=False, detail="the deadline passed")
+            return self._settle(call, passed, attempt, slot, None)
         if self._forked:
             self._after_fork()
+        run_hooks(self.hooks["request"], call.event(attempt))
         started = time.perf_counter()
         failure: Failure | None = None
-        with Bound(attempt_budget(timeout, now=now, deadline=deadline)) as bound:
+        with Bound(attempt_budget(timeout, now=now, deadline=call.deadline)) as bound:
             try:
-                answer = self._exchange(method, url, params, json, timeout, bound)
+                answer = self._exchange(
+                    call.method, self.base_url + call.path, call.params, call.json, timeout, bound
+                )
             except _NETWORK_ERRORS as exc:
                 failure = _classify(exc, timed_out=bound.fired)
-        if failure is not None:
-            log_attempt(method, path, failure.detail, attempt, started)
-            return failure
-        log_attempt(method, path, answer.status_code, attempt, started)
-        return answer
+            except BaseException:  # an answer too large, an interrupt: the slot is spent
+                self.limiter.feedback(call.now(self._clock()), 0, None, slot)
+                raise
+        outcome: Outcome = answer if failure is None else failure
+        detail = outcome.status_code if isinstance(outcome, Answer) else outcome.detail
+        log_attempt(call.method, call.path, detail, attempt, started)
+        return self._settle(call, outcome, attempt, slot, started)
+
+    def _admit(self, call: Call) -> Slot | Failure:
+        """Wait for a slot of the limiter (``_attempt.admission``), sleeping in this thread.
+
+        Raises:
+            RateLimitError: The wait is longer than ``max_retry_wait`` (nothing is sent).
+        """
+        flow = admission(call, self.limiter, self._clock)
+        try:
+            wait = next(flow)
+            while True:
+                self._sleep(wait)
+                wait = flow.send(None)
+        except StopIteration as end:
+            return end.value  # type: ignore[no-any-return]
+
+    def _settle(
+        self, call: Call, outcome: Outcome, attempt: int, slot: Slot | None, started: float | None
+    ) -> Outcome:
+        return settle(call, outcome, attempt, slot, started, self.limiter, self.hooks, self._clock)
 
     def _exchange(
         self,
@@ -311,15 +353,15 @@ def _new_session(base_url: str) -> requests.Session:
 
     With ``trust_env`` on, requests scans the whole environment for proxy settings on every
     request (about a third of a call's CPU on a machine with many variables). All requests go to
-    ``base_url``'s origin, so its proxy settings are resolved once (none for loopback). netrc
+    ``base_url``'s origin, so its proxy settings are resolved once (``send`` ignores them for
+    loopback). netrc
     credentials are not wanted: the key travels as ``X-API-Key``.
     """
     session = requests.Session()
     adapter = _Adapter(pool_connections=4, pool_maxsize=DEFAULT_POOL_SIZE, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    if not is_loopback(_host(base_url)):
-        session.proxies = dict(requests.utils.get_environ_proxies(base_url))
+    session.proxies = dict(requests.utils.get_environ_proxies(base_url))
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     if bundle:
         if not os.path.exists(bundle):

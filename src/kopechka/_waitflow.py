@@ -5,8 +5,8 @@ This module owns what a wait does next and when it ends, for both clients. A wai
 or ``Sleep``, and is sent what came of it: a ``MessageList``, ``True`` for polling started, the
 ``APIError`` the call raised, ``None`` after a sleep, or ``STOPPED`` when the caller's ``stop``
 event is set. It returns the ``Found`` message or raises the wait's typed error. The drivers at
-the bottom (about fifteen lines each, one sync and one async) carry the commands out. The exit of
-a mailbox is a flow of the same kind (``exit_flow``).
+the bottom (about fifteen lines each, one sync and one async) carry the commands out. (The exit of
+a mailbox is ``_money.mailbox_exit``, a flow of the same kind.)
 
 It must not do I/O: it sends nothing, sleeps never and reads the time only through the clock it
 is given, so its tests are tables with fake time. The rules it keeps:
@@ -45,23 +45,20 @@ from ._exceptions import (
     WaitTimeoutError,
 )
 from ._extract import extract_code, html_to_text, looks_like_html
-from ._models import Cancellation, Message, MessageList
+from ._models import Message, MessageList
 
 __all__ = [
     "CLOSED",
     "STOPPED",
     "Calls",
-    "Cancel",
     "Fetch",
     "Found",
-    "ListMessages",
     "Sleep",
     "StartPolling",
     "TextFilter",
     "Wanted",
     "drive",
     "drive_async",
-    "exit_flow",
     "matches",
     "wait_flow",
 ]
@@ -348,45 +345,3 @@ async def drive_async(
                 command = flow.send(reply)
             except StopIteration as end:
                 return end.value  # type: ignore[no-any-return]
-
-
-# --- leaving a mailbox -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ListMessages:
-    """Get the order's messages (to see whether it received mail)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Cancel:
-    """Cancel the order (the server refunds it when no mail came)."""
-
-
-ExitFlow = Generator[
-    ListMessages | Cancel, MessageList | Cancellation | APIError, Cancellation | APIError | None
-]
-
-
-def exit_flow(order_id: str) -> ExitFlow:
-    """Leaving a mailbox whose order may be unused: look for mail, cancel when there is none.
-
-    Returns the ``Cancellation``, the ``APIError`` that kept the order from being cancelled, or
-    ``None`` when nothing was to be done (mail came, or the order expired or was already closed:
-    nothing to refund). When the look fails, the order is cancelled anyway: the server refunds
-    only an unused order.
-    """
-    listing = yield ListMessages()
-    if isinstance(listing, MessageList):
-        if listing.messages or str(listing.order.status) in CLOSED:
-            return None
-    elif isinstance(listing, APIError):
-        logger.warning("could not check order %s for mail: %s", order_id, listing)
-    cancelled = yield Cancel()
-    if isinstance(cancelled, Cancellation):
-        logger.info("cancelled unused order %s, refunded %s", order_id, cancelled.refund_amount)
-        return cancelled
-    if isinstance(cancelled, APIError):
-        logger.warning("could not cancel unused order %s: %s", order_id, cancelled)
-        return cancelled
-    raise TypeError(f"a cancel was answered with {cancelled!r}")

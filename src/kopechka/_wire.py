@@ -13,7 +13,7 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -81,8 +81,8 @@ class Answer:
     and (scrubbed, bounded) what an ``APIStatusError`` carries as ``response``."""
 
     status_code: int
-    headers: Mapping[str, str]
-    content: bytes
+    headers: Mapping[str, str] = field(repr=False)
+    content: bytes = field(repr=False)
 
 
 # --- calls: what each endpoint sends -----------------------------------------------------------
@@ -248,31 +248,63 @@ def check_api_key(key: object) -> str:
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\([/\\\"])")
 
 
+def _unescape(match: re.Match[str]) -> str:
+    if not match[1]:
+        return match[2]
+    code = int(match[1], 16)
+    return "\ufffd" if 0xD800 <= code <= 0xDFFF else chr(code)  # a lone surrogate is not text
+
+
 def _decoded(text: str, unquote_url: Callable[[str], str]) -> str:
     """``text`` with JSON escapes, HTML entities and percent-encoding undone (twice over)."""
     for _ in range(2):
-        text = _JSON_ESCAPE.sub(lambda m: chr(int(m[1], 16)) if m[1] else m[2], text)
+        text = _JSON_ESCAPE.sub(_unescape, text)
         text = unquote_url(html.unescape(text))
     return text
 
 
-def scrub_text(text: str, secret: str | None) -> str:
+class Secret:
+    """The API key, shown as ``***`` by ``repr``/``str`` (so tracebacks with locals never print
+    it) and never pickled. ``reveal()`` gives the value, for the request header only."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The key itself."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("an API key is never pickled")
+
+
+def scrub_text(text: str, secret: Secret | None) -> str:
     """Return ``text`` without the key in any spelling a server could echo it in.
 
     The key is looked for case-insensitively in the text as it is and decoded (JSON escapes,
     HTML entities, URL-encoding); where found, the decoded text is returned with every
     occurrence replaced by ``***``.
     """
-    if not secret:
+    if secret is None:
         return text
-    wanted = re.compile(re.escape(secret), re.IGNORECASE)
-    for form in (text, _decoded(text, unquote), _decoded(text, unquote_plus)):
-        if wanted.search(form):
-            return wanted.sub("***", form)
-    return text
+    wanted = re.compile(re.escape(secret.reveal()), re.IGNORECASE)
+    for _ in range(3):  # each round removes the spellings one decoding reveals
+        forms = (_decoded(text, unquote), _decoded(text, unquote_plus), text)
+        found = next((form for form in forms if wanted.search(form)), None)
+        if found is None:
+            return text
+        text = wanted.sub("***", found)
+    return "***"  # still there after three rounds: nothing of it is kept
 
 
-def scrub(value: Any, secret: str | None) -> Any:
+def scrub(value: Any, secret: Secret | None) -> Any:
     """``scrub_text`` over every string in a decoded JSON value (keys included)."""
     if isinstance(value, str):
         return scrub_text(value, secret)
@@ -363,14 +395,14 @@ def _describe(text: str) -> str:
     return f"a body that is not the documented JSON ({text[:120]!r})"
 
 
-def safe_answer(response: ResponseLike, secret: str | None) -> Answer:
+def safe_answer(response: ResponseLike, secret: Secret | None) -> Answer:
     """A copy of an answer for an error to carry: headers and a bounded body, key scrubbed."""
     headers = {k: scrub_text(v, secret) for k, v in response.headers.items()}
-    content = scrub_text(_snippet(response.content), secret).encode()
+    content = scrub_text(_snippet(response.content), secret).encode("utf-8", "replace")
     return Answer(response.status_code, headers, content)
 
 
-def _error_body(content: bytes, secret: str | None) -> Any:
+def _error_body(content: bytes, secret: Secret | None) -> Any:
     """The body an error carries: decoded JSON when it is small enough, else a text snippet;
     the key scrubbed from every string."""
     if content and len(content) <= _JSON_BODY_LIMIT:
@@ -381,7 +413,7 @@ def _error_body(content: bytes, secret: str | None) -> Any:
     return scrub_text(_snippet(content), secret) if content else None
 
 
-def status_error(response: ResponseLike, secret: str | None = None) -> APIStatusError:
+def status_error(response: ResponseLike, secret: Secret | None = None) -> APIStatusError:
     """Build the typed error for an error status (or a redirect, which is never followed)."""
     status = response.status_code
     body = _error_body(response.content, secret)
@@ -400,7 +432,7 @@ def status_error(response: ResponseLike, secret: str | None = None) -> APIStatus
     return cls(text, status_code=status, body=body, response=answer)
 
 
-def _snippet_text(response: ResponseLike, secret: str | None) -> str:
+def _snippet_text(response: ResponseLike, secret: Secret | None) -> str:
     return scrub_text(_snippet(response.content), secret)
 
 
@@ -414,29 +446,38 @@ def _server_message(body: Any) -> str | None:
     return None
 
 
-def decode(call: Call[R], response: ResponseLike, secret: str | None = None) -> R:
+def decode(call: Call[R], response: ResponseLike, secret: Secret | None = None) -> R:
     """Turn an answer into the call's model, or raise the typed error it stands for.
 
     Raises:
         APIStatusError: A non-2xx status (its subclass by the status table), or ``success: false``.
         APIResponseValidationError: A 2xx answer that is not the documented JSON.
     """
-    status = response.status_code
-    if not 200 <= status < 300:
+    if not 200 <= response.status_code < 300:
         raise status_error(response, secret)
-    error: Exception | None = None
+    value = _parse(call, response, secret)
+    if isinstance(value, _Refused):
+        raise value.error  # from a frame that holds nothing of the answer, with no context chain
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    error: Exception
+
+
+def _parse(call: Call[R], response: ResponseLike, secret: Secret | None) -> R | _Refused:
     try:
         body = call.body.model_validate_json(response.content)
         if body.success:
             return body.result()
-        error = status_error(response, secret)
+        return _Refused(status_error(response, secret))
     except (MissingFieldError, ValidationError) as exc:
-        error = _not_documented(call, response, secret, exc)
-    raise error  # outside the except: no context chain leads back to the answer
+        return _Refused(_not_documented(call, response, secret, exc))
 
 
 def _not_documented(
-    call: Call[Any], response: ResponseLike, secret: str | None, exc: Exception
+    call: Call[Any], response: ResponseLike, secret: Secret | None, exc: Exception
 ) -> Exception:
     status = response.status_code
     body = _error_body(response.content, secret)

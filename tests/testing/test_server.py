@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from decimal import Decimal
 
 import pytest
@@ -66,7 +65,7 @@ def test_429_carries_retry_after(sandbox: Sandbox) -> None:
     assert (r.status_code, r.headers["Retry-After"]) == (429, "2")
 
 
-def test_configured_rate_limit(sleeps) -> None:
+def test_configured_rate_limit() -> None:
     with Sandbox(rate_limit=(3, 60.0)) as sandbox:
         with sandbox.client(max_retries=0) as client:
             for _ in range(3):
@@ -79,9 +78,12 @@ def test_configured_rate_limit(sleeps) -> None:
 
 def test_bad_fault_arguments() -> None:
     with Sandbox() as sandbox:
-        for kwargs in ({"times": 0}, {"body": "xml"}, {"status": 99}, {"delay": -1}):
+        for kwargs in ({"times": 0}, {"body": "xml"}, {"status": 99}, {"delay": -1},
+                       {"delay": float("nan")}, {"delay": float("inf")}, {"delay": 1e308},
+                       {"retry_after": "1\r\nX: y"}, {"retry_after": float("nan")},
+                       {"probability": 2}):  # fmt: skip
             with pytest.raises(SandboxError):
-                sandbox.fail(**{"status": 500, **kwargs})
+                sandbox.fail(**{"status": 500, **kwargs})  # type: ignore[arg-type]
 
 
 def test_admin_routes(sandbox: Sandbox, client: KopechkaClient) -> None:
@@ -102,9 +104,13 @@ def test_admin_routes(sandbox: Sandbox, client: KopechkaClient) -> None:
     requests.post(admin + "/advance", json={"minutes": 11}, timeout=5)
     assert client.get_order(order.order_id).status == "expired"
     log = requests.get(admin + "/requests", timeout=5).json()["data"]
-    assert {"method": "POST", "path": "/api/v1/orders", "query": {}} in log
-    state = requests.get(admin + "/state", timeout=5).json()["data"]
-    assert state == {"balance": 95.0, "orders": 1, "now": state["now"]}
+    posts = [e for e in log if (e["method"], e["path"]) == ("POST", "/api/v1/orders")]
+    assert posts[0]["query"] == {}
+    assert posts[0]["headers"]["X-API-Key"] == "***"
+    assert json.loads(posts[0]["body"]) == {"domain": "example.com", "site": "x.com"}
+    state = requests.get(admin + "/state", timeout=5)
+    assert b'"balance":95.00' in state.content
+    assert state.json()["data"]["orders"] == 1
     assert (
         requests.post(admin + "/deliver", json={"order_id": "nope"}, timeout=5).status_code == 404
     )
@@ -124,23 +130,6 @@ def test_requests_log_records_bodies(sandbox: Sandbox, client: KopechkaClient) -
     recorded = sandbox.requests[-1]
     assert recorded.json() == {"domain": "example.com", "site": "x.com"}
     assert recorded.method == "POST"
-
-
-def test_keep_alive_single_write_no_nagle_stall(sandbox: Sandbox) -> None:
-    """Sanity: many keep-alive requests over one connection complete (latency is benchmarked)."""
-    with requests.Session() as s:
-        for _ in range(50):
-            assert s.get(sandbox.url + "/balance", headers=H, timeout=1).status_code == 200
-
-
-def test_raw_http_answer_is_one_packet_shape(sandbox: Sandbox) -> None:
-    host, port = sandbox.root_url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as sock:
-        sock.sendall(b"GET /api/v1/balance HTTP/1.1\r\nHost: x\r\nX-API-Key: test-key\r\n\r\n")
-        data = sock.recv(65536)
-    head, _, body = data.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200 OK")
-    assert json.loads(body)["data"]["balance"] == 100.0
 
 
 def test_stopped_sandbox_has_no_url() -> None:

@@ -1,73 +1,48 @@
 """The sandbox's HTTP semantics without sockets: a request in, a reply out.
 
-Owns the routes (the documented API under ``/api/v1`` and the admin routes under
-``/_sandbox/``), the documented bodies and error envelopes, fault injection, the rate limit and
-the log of received requests. It must not do I/O: delays, dropped connections and truncated
-bodies are described in the ``Reply`` and carried out by ``_server``. One lock serialises every
-change of state.
+Owns the routes (the documented API under ``/api/v1``, checked against ``openapi.json``; the
+description itself at ``/openapi.json``; the admin routes under ``/_sandbox/``, in ``_admin``), the
+documented bodies and error envelopes, fault injection, the rate limit, automatic mail, the
+"order bought" hooks and the log of received requests. It must not do I/O: delays, dropped
+connections and truncated bodies are described in the ``Reply`` and carried out by ``_server``.
+One lock serialises every change of state; the hooks run outside it.
+
+Order of judgement for an API request: a queued fault; then 404 (no such path) or 405 (method not
+documented for it, with ``Allow``); the rate limit (429); the key (401); the description (400);
+then the service's own rules (``_state``).
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import math
-import re
+import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-from ._state import SandboxError, SandboxState, iso, money
+from . import _admin, _spec
+from ._automail import AutoMail
+from ._faults import Fault, FaultQueue
+from ._jsonio import dumps
+from ._records import RecordedRequest, RequestLog
+from ._state import SandboxError, SandboxState
 
 __all__ = ["API_PREFIX", "Fault", "RecordedRequest", "Reply", "SandboxApp"]
 
 API_PREFIX = "/api/v1"
 ADMIN_PREFIX = "/_sandbox"
-BODY_KINDS = frozenset({"json", "html", "empty", "malformed", "truncated"})
-_ORDER_ROUTE = re.compile(r"^/orders/([^/]+)(/messages|/start-polling)?$")
+OPENAPI_PATH = "/openapi.json"
+logger = logging.getLogger("kopechka.testing")
 _STATUS_TEXT = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
                 429: "Too many requests", 500: "Internal server error", 502: "Bad gateway",
                 503: "Service unavailable", 504: "Gateway timeout"}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """A request the sandbox received (admin routes excluded)."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
-    at: float = 0.0
-    """``time.monotonic()`` when it was received."""
-
-    def json(self) -> Any:
-        """The body decoded as JSON (``None`` when empty)."""
-        return json.loads(self.body) if self.body else None
-
-
-@dataclass
-class Fault:
-    """What the next ``times`` matching requests get instead of (or besides) their answer."""
-
-    status: int | None = None
-    times: int = 1
-    retry_after: float | str | None = None
-    path: str | None = None
-    method: str | None = None
-    body: str = "json"
-    delay: float = 0.0
-    drop: bool = False
-    execute: bool = False
-
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method.upper() == method) and (
-            self.path is None or path == self.path or path.startswith(self.path.rstrip("/") + "/")
-        )
+JSON_TYPE = ("Content-Type", "application/json; charset=utf-8")
+OrderHook = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -80,24 +55,25 @@ class Reply:
     delay: float = 0.0
     drop: bool = False
     truncate: bool = False
+    bought: dict[str, Any] | None = None
+    """The order this request bought, for the hooks (never sent)."""
 
 
-def _json_reply(
+def json_reply(
     status: int, payload: Mapping[str, Any], headers: list[tuple[str, str]] | None = None
 ) -> Reply:
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return Reply(
-        status, body, [("Content-Type", "application/json; charset=utf-8"), *(headers or [])]
-    )
+    """A JSON answer, money as written."""
+    return Reply(status, dumps(payload), [JSON_TYPE, *(headers or [])])
 
 
-def _error(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> Reply:
-    return _json_reply(status, {"success": False, "message": message}, headers)
+def error(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> Reply:
+    """The documented error body: ``{"success": false, "message": ...}``."""
+    return json_reply(status, {"success": False, "message": message}, headers)
 
 
 def _fault_body(status: int, kind: str) -> Reply:
     if kind == "json":
-        return _error(status, _STATUS_TEXT.get(status, f"HTTP {status}"))
+        return error(status, _STATUS_TEXT.get(status, f"HTTP {status}"))
     if kind == "html":
         text = f"<html><head><title>{status} {_STATUS_TEXT.get(status, 'Error')}</title></head>"
         body = (text + "<body><h1>nginx</h1></body></html>").encode()
@@ -108,57 +84,131 @@ def _fault_body(status: int, kind: str) -> Reply:
         return Reply(
             status, b'{"success": true, "data": {"bal', [("Content-Type", "application/json")]
         )
-    reply = _json_reply(status, {"success": True, "data": {"balance": 1.0}})  # truncated
+    reply = json_reply(status, {"success": True, "data": {"balance": 1.0}})  # truncated
     reply.truncate = True
     return reply
 
 
+def _rate_limit(value: tuple[int, float] | None) -> tuple[int, float] | None:
+    if value is None:
+        return None
+    try:
+        count, per = value
+    except (TypeError, ValueError):
+        raise ValueError(f"rate_limit must be (requests, per_seconds), got {value!r}") from None
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"rate_limit requests must be an integer >= 1, got {count!r}")
+    if isinstance(per, bool) or not isinstance(per, (int, float)):
+        raise ValueError(f"rate_limit seconds must be a number, got {per!r}")
+    if not (math.isfinite(per) and 0 < per <= 86400):
+        raise ValueError(f"rate_limit seconds must be above 0 and at most a day, got {per!r}")
+    return count, float(per)
+
+
 class SandboxApp:
-    """The emulated API over a ``SandboxState``, with faults, a rate limit and a request log."""
+    """The emulated API over a ``SandboxState``, with faults, a rate limit and a request log.
+
+    Args:
+        state: The service's state.
+        rate_limit: ``(requests, per_seconds)`` answered past with 429, or ``None``.
+        ticker: The monotonic clock of the rate limit (the state's, by default).
+        seed: Seeds the random faults and the automatic mail's codes (``None``: unseeded).
+        auto_mail: The mail each new order receives, or ``None``.
+        admin_token: When set, the admin routes require it in ``X-Sandbox-Token``.
+
+    Raises:
+        ValueError: An argument is out of range.
+    """
 
     def __init__(
         self,
         state: SandboxState,
         *,
         rate_limit: tuple[int, float] | None = None,
-        ticker: Callable[[], float] = time.monotonic,
+        ticker: Callable[[], float] | None = None,
+        seed: int | str | None = None,
+        auto_mail: AutoMail | None = None,
+        admin_token: str | None = None,
     ) -> None:
         self.state = state
         self.lock = threading.RLock()
-        self.requests: list[RecordedRequest] = []
-        self.faults: list[Fault] = []
-        self.rate_limit = rate_limit
-        self.on_order: list[Callable[[dict[str, Any]], None]] = []
-        """Called (under the lock) with each order's JSON as it is bought."""
-        self._ticker = ticker
-        self._window: list[float] = []
+        self.requests = RequestLog()
+        self.rate_limit = _rate_limit(rate_limit)
+        self.auto_mail = auto_mail
+        self.admin_token = admin_token
+        self.on_order: list[OrderHook] = []
+        """Called with each order's JSON (as bought) after it is bought, outside the lock and
+        before its answer is sent."""
+        self._ticker = ticker or state.monotonic
+        self._window: deque[float] = deque()
+        self._seed = seed
+        self.fault_queue = FaultQueue()
+        self._codes = random.Random()
+        self._reseed()
+
+    def _reseed(self) -> None:
+        seed = self._seed
+        self.fault_queue.rng.seed(None if seed is None else f"{seed}:faults")
+        self._codes.seed(None if seed is None else f"{seed}:mail")
+
+    @property
+    def faults(self) -> list[Fault]:
+        """The queued faults, first to apply first."""
+        return self.fault_queue.faults
 
     # --- the sandbox's own operations (also reached by the admin routes) ---
 
     def add_fault(self, fault: Fault) -> None:
-        """Queue a fault; faults apply first-queued first."""
-        if fault.times < 1 or fault.body not in BODY_KINDS or fault.delay < 0:
-            raise SandboxError(400, "fault needs times >= 1, delay >= 0 and a known body kind")
-        if fault.status is not None and not 100 <= fault.status <= 599:
-            raise SandboxError(400, "fault status must be an HTTP status")
-        with self.lock:
-            self.faults.append(fault)
+        """Queue a fault; faults apply first-queued first.
 
-    def _take_fault(self, method: str, path: str) -> Fault | None:
-        for fault in self.faults:
-            if fault.matches(method, path):
-                fault.times -= 1
-                if fault.times == 0:
-                    self.faults.remove(fault)
-                return fault
-        return None
+        Raises:
+            SandboxError: 400, a value a server cannot act on.
+        """
+        with self.lock:
+            self.fault_queue.add(fault)
+
+    def reset(self) -> None:
+        """Back to as constructed: state, faults, hooks, request log, rate window, random draws.
+        The clock keeps its time."""
+        with self.lock:
+            self.state.reset()
+            self.fault_queue.clear()
+            self.requests.clear()
+            self._window.clear()
+            self.on_order.clear()
+            self._reseed()
+
+    def deliver(
+        self, order_id: str | None, to: str | None, sender: str, subject: str, content: str,
+        after: float = 0.0,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Deliver a mail to an order named by id or by its address (exactly one of them).
+
+        Raises:
+            SandboxError: 400 for neither or both, 404 for no such order, 400 for a closed one.
+        """
+        if (order_id is None) == (to is None):
+            raise SandboxError(400, "name the order by exactly one of order_id and to")
+        with self.lock:
+            target = order_id if order_id is not None else self.state.order_by_email(str(to))
+            return self.state.deliver(target, sender, subject, content, after=after)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The balance, order count and time, for checks and the admin route."""
+        with self.lock:
+            return {
+                "balance": self.state.balance,
+                "orders": self.state.order_count(),
+                "now": self.state.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            }
 
     def _rate_limited(self) -> float | None:
         if self.rate_limit is None:
             return None
         count, per = self.rate_limit
         now = self._ticker()
-        self._window = [t for t in self._window if now - t < per]
+        while self._window and now - self._window[0] >= per:
+            self._window.popleft()
         if len(self._window) >= count:
             return max(0.0, per - (now - self._window[0]))
         self._window.append(now)
@@ -167,25 +217,47 @@ class SandboxApp:
     # --- requests ---
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        """Answer one request as the service would."""
-        parts = urlsplit(target)
-        path = parts.path
-        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        if path.startswith(ADMIN_PREFIX + "/"):
-            with self.lock:
-                return self._admin(method, path[len(ADMIN_PREFIX) :], query, body)
+        """Answer one request as the service would (never raises for any request)."""
+        try:
+            path, query = _split_target(target)
+        except ValueError:  # more query fields than parse_qs allows
+            return error(400, "Too many query parameters")
         lowered = {k.lower(): v for k, v in headers.items()}
+        if path == OPENAPI_PATH:
+            return self._openapi(method)
+        if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+            return _admin.handle(self, method, path[len(ADMIN_PREFIX) :], query, lowered, body)
         with self.lock:
             self.requests.append(
                 RecordedRequest(method, path, query, dict(headers), body, time.monotonic())
             )
-            if not path.startswith(API_PREFIX + "/"):
-                return _error(404, "Route not found")
-            route = path[len(API_PREFIX) :]
-            fault = self._take_fault(method, route)
-            if fault is not None:
-                return self._faulted(fault, method, route, query, lowered, body)
-            return self._serve(method, route, query, lowered, body)
+            reply = self._api(method, path, query, lowered, body)
+        if reply.bought is not None:
+            self._announce(reply.bought)
+        return reply
+
+    def _openapi(self, method: str) -> Reply:
+        if method != "GET":
+            return error(405, f"Method {method} not allowed", [("Allow", "GET")])
+        return Reply(200, _spec.served(API_PREFIX), [JSON_TYPE])
+
+    def _announce(self, order: dict[str, Any]) -> None:
+        for hook in list(self.on_order):
+            try:
+                hook(dict(order))
+            except Exception:  # a test's hook must not take the server down
+                logger.exception("an on_order hook raised for %s", order.get("orderId"))
+
+    def _api(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> Reply:
+        if not path.startswith(API_PREFIX + "/"):
+            return error(404, "Route not found")
+        route = path[len(API_PREFIX) :]
+        fault = self.fault_queue.take(method, route)
+        if fault is not None:
+            return self._faulted(fault, method, route, query, headers, body)
+        return self._serve(method, route, query, headers, body)
 
     def _faulted(
         self, fault: Fault, method: str, route: str, query: dict[str, str],
@@ -201,151 +273,90 @@ class SandboxApp:
         else:
             assert served is not None
             reply = served
-        if fault.retry_after is not None:
-            reply.headers.append(("Retry-After", str(fault.retry_after)))
-        reply.delay, reply.drop = fault.delay, fault.drop
+        retry_after = fault.retry_after_text()
+        if retry_after is not None:
+            reply.headers.append(("Retry-After", retry_after))
+        reply.delay, reply.drop = float(fault.delay), fault.drop
+        reply.bought = served.bought if served is not None else None
         return reply
 
     def _serve(
         self, method: str, route: str, query: dict[str, str], headers: dict[str, str], body: bytes
     ) -> Reply:
+        found = _spec.resolve(route)
+        if found is None:
+            return error(404, "Route not found")
+        template, path_params = found
+        operation = _spec.operation(method, template)
+        if operation is None:
+            allowed = ", ".join(_spec.methods_for(template))
+            return error(405, f"Method {method} not allowed", [("Allow", allowed)])
         wait = self._rate_limited()
         if wait is not None:
-            return _error(429, "Rate limit exceeded", [("Retry-After", str(math.ceil(wait)))])
+            return error(429, "Rate limit exceeded", [("Retry-After", str(math.ceil(wait)))])
         try:
             self.state.authenticate(headers.get("x-api-key"))
-            return self._route(method, route, query, body)
+            values, data = _spec.check_request(operation, path_params, query, body)
+            return getattr(self, "_op_" + operation.operation_id)(values, data)  # type: ignore[no-any-return]
         except SandboxError as exc:
-            return _error(exc.status, exc.message)
+            return error(exc.status, exc.message)
 
-    def _route(self, method: str, route: str, query: dict[str, str], body: bytes) -> Reply:
-        state = self.state
-        if (method, route) == ("GET", "/profile"):
-            return _json_reply(200, {"success": True, "data": state.profile()})
-        if (method, route) == ("GET", "/balance"):
-            return _json_reply(200, {"success": True, "data": {"balance": money(state.balance)}})
-        if (method, route) == ("GET", "/domains"):
-            return _json_reply(200, {"success": True, "data": state.domain_list()})
-        if (method, route) == ("GET", "/orders"):
-            orders, pagination = state.list_orders(
-                _int(query, "page", 1), _int(query, "limit", 10),
-                query.get("status") or None, query.get("domain") or None,
-            )  # fmt: skip
-            return _json_reply(200, {"success": True, "data": orders, "pagination": pagination})
-        if (method, route) == ("POST", "/orders"):
-            data = _json_object(body)
-            order = state.create_order(data.get("domain"), data.get("site"))
-            for listener in self.on_order:
-                listener(order)
-            return _json_reply(
-                200, {"success": True, "message": "Order created successfully", "data": order}
+    # --- the documented operations, by operationId ---
+
+    def _op_getProfile(self, values: dict[str, Any], data: Any) -> Reply:  # noqa: N802
+        return json_reply(200, {"success": True, "data": self.state.profile()})
+
+    def _op_getBalance(self, values: dict[str, Any], data: Any) -> Reply:  # noqa: N802
+        return json_reply(200, {"success": True, "data": {"balance": self.state.balance}})
+
+    def _op_getDomains(self, values: dict[str, Any], data: Any) -> Reply:  # noqa: N802
+        return json_reply(200, {"success": True, "data": self.state.domain_list()})
+
+    def _op_listOrders(self, values: dict[str, Any], data: Any) -> Reply:  # noqa: N802
+        orders, pagination = self.state.list_orders(
+            values.get("page", 1), values.get("limit", 10),
+            values.get("status") or None, values.get("domain") or None,
+        )  # fmt: skip
+        return json_reply(200, {"success": True, "data": orders, "pagination": pagination})
+
+    def _op_createOrder(self, values: dict[str, Any], data: Any) -> Reply:  # noqa: N802
+        order = self.state.create_order(data.get("domain"), data.get("site"))
+        if self.auto_mail is not None:
+            code = f"{self._codes.randrange(10**6):06d}"
+            sender, subject, content = self.auto_mail.render(order, code)
+            self.state.deliver(
+                order["orderId"], sender, subject, content, after=self.auto_mail.delay
             )
-        return self._order_route(method, route)
-
-    def _order_route(self, method: str, route: str) -> Reply:
-        match = _ORDER_ROUTE.match(route)
-        if match is None:
-            raise SandboxError(404, "Route not found")
-        order_id, tail = unquote(match.group(1)), match.group(2)
-        if (method, tail) == ("GET", None):
-            return _json_reply(200, {"success": True, "data": self.state.get_order(order_id)})
-        if (method, tail) == ("DELETE", None):
-            refund, message = self.state.cancel_order(order_id)
-            return _json_reply(
-                200, {"success": True, "message": message, "refundAmount": money(refund)}
-            )
-        if (method, tail) == ("GET", "/messages"):
-            messages, order = self.state.messages(order_id)
-            return _json_reply(200, {"success": True, "messages": messages, "order": order})
-        if (method, tail) == ("POST", "/start-polling"):
-            data = self.state.start_polling(order_id)
-            return _json_reply(
-                200, {"success": True, "message": "Email polling started", "data": data}
-            )
-        raise SandboxError(404, "Route not found")
-
-    # --- admin routes: plain HTTP for clients in other languages ---
-
-    def _admin(self, method: str, route: str, query: dict[str, str], body: bytes) -> Reply:
-        try:
-            data = _json_object(body) if method == "POST" else {}
-            if (method, route) == ("POST", "/deliver"):
-                message = self.state.deliver(
-                    str(data.get("order_id") or data.get("orderId") or ""),
-                    str(data.get("sender") or data.get("from") or "no-reply@example.com"),
-                    str(data.get("subject") or ""), str(data.get("content") or ""),
-                )  # fmt: skip
-                return _json_reply(200, {"success": True, "data": message})
-            if (method, route) == ("POST", "/fail"):
-                self.add_fault(_fault_from(data))
-                return _json_reply(200, {"success": True, "message": "Fault queued"})
-            if (method, route) == ("POST", "/advance"):
-                minutes, seconds = _number(data, "minutes"), _number(data, "seconds")
-                self.state.advance(minutes * 60 + seconds)
-                return _json_reply(200, {"success": True, "data": {"now": _iso_now(self.state)}})
-            if (method, route) == ("GET", "/requests"):
-                log = [
-                    {"method": r.method, "path": r.path, "query": r.query} for r in self.requests
-                ]
-                return _json_reply(200, {"success": True, "data": log})
-            if (method, route) == ("GET", "/state"):
-                return _json_reply(200, {"success": True, "data": self.snapshot()})
-        except SandboxError as exc:
-            return _error(exc.status, exc.message)
-        return _error(404, "Route not found")
-
-    def snapshot(self) -> dict[str, Any]:
-        """The balance, order count and virtual time, for checks and the admin route."""
-        with self.lock:
-            return {
-                "balance": money(self.state.balance),
-                "orders": self.state.order_count(),
-                "now": _iso_now(self.state),
-            }
-
-
-def _iso_now(state: SandboxState) -> str:
-    return iso(state.now())
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body or b"{}", parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SandboxError(400, "Request body must be JSON") from exc
-    if not isinstance(data, dict):
-        raise SandboxError(400, "Request body must be a JSON object")
-    return data
-
-
-def _int(query: dict[str, str], name: str, default: int) -> int:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit():
-        raise SandboxError(400, f"'{name}' must be a positive integer")
-    return int(raw)
-
-
-def _number(data: dict[str, Any], name: str) -> float:
-    value = data.get(name, 0)
-    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        raise SandboxError(400, f"'{name}' must be a number")
-    return float(value)
-
-
-def _fault_from(data: dict[str, Any]) -> Fault:
-    try:
-        return Fault(
-            status=None if data.get("status") is None else int(data["status"]),
-            times=int(data.get("times", 1)),
-            retry_after=data.get("retry_after"),
-            path=data.get("path"),
-            method=data.get("method"),
-            body=str(data.get("body", "json")),
-            delay=float(data.get("delay", 0)),
-            drop=bool(data.get("drop", False)),
-            execute=bool(data.get("execute", False)),
+        reply = json_reply(
+            200, {"success": True, "message": "Order created successfully", "data": order}
         )
-    except (TypeError, ValueError) as exc:
-        raise SandboxError(400, f"bad fault: {exc}") from exc
+        reply.bought = order
+        return reply
+
+    def _op_getOrder(self, values: dict[str, Any], data: Any) -> Reply:  # noqa: N802
+        return json_reply(200, {"success": True, "data": self.state.get_order(values["orderId"])})
+
+    def _op_cancelOrder(self, values: dict[str, Any], data: Any) -> Reply:  # noqa: N802
+        refund, message = self.state.cancel_order(values["orderId"])
+        return json_reply(200, {"success": True, "message": message, "refundAmount": refund})
+
+    def _op_getMessages(self, values: dict[str, Any], data: Any) -> Reply:  # noqa: N802
+        messages, order = self.state.messages(values["orderId"])
+        return json_reply(200, {"success": True, "messages": messages, "order": order})
+
+    def _op_startPolling(self, values: dict[str, Any], data: Any) -> Reply:  # noqa: N802
+        polling = self.state.start_polling(values["orderId"])
+        return json_reply(
+            200, {"success": True, "message": "Email polling started", "data": polling}
+        )
+
+
+def _split_target(target: str) -> tuple[str, dict[str, str]]:
+    """The path (still percent-encoded) and the query (last value of each name) of a target."""
+    if target.startswith(("http://", "https://")):  # absolute form, as sent to a proxy
+        parts = urlsplit(target)
+        path, raw_query = parts.path or "/", parts.query
+    else:
+        path, _, raw_query = target.partition("#")[0].partition("?")
+    pairs = parse_qs(raw_query, keep_blank_values=True, max_num_fields=1000)
+    return path, {k: v[-1] for k, v in pairs.items()}

@@ -5,10 +5,13 @@ Registered through the ``pytest11`` entry point, so any project that installs ko
 * ``kopechka_sandbox``: a running ``Sandbox`` (fresh for each test);
 * ``kopechka_client``: a ``KopechkaClient`` bound to it.
 
-Configure the sandbox of one test with a marker::
+Configure the sandbox of one test with a marker, whose keyword arguments go to ``Sandbox``::
 
     @pytest.mark.kopechka_sandbox(balance="3", rate_limit=(5, 1.0))
     def test_low_balance(kopechka_client): ...
+
+    @pytest.mark.kopechka_sandbox(auto_mail=0.5, virtual_time=True)
+    def test_code_arrives(kopechka_client): ...
 
 The sandbox is imported inside the fixtures, so merely having the plugin costs a test run nothing.
 """
@@ -29,8 +32,9 @@ def pytest_configure(config: pytest.Config) -> None:
     """Declare the ``kopechka_sandbox`` marker."""
     config.addinivalue_line(
         "markers",
-        "kopechka_sandbox(**options): options for the kopechka_sandbox fixture "
-        "(api_key, balance, domains, order_duration, rate_limit)",
+        "kopechka_sandbox(**options): Sandbox arguments for the kopechka_sandbox fixture: "
+        "api_key, balance, domains, order_duration, rate_limit, auto_mail (seconds, or an "
+        "AutoMail: each new order gets a verification mail), seed, virtual_time",
     )
 
 

@@ -1,0 +1,385 @@
+"""Benchmarks of the rate limiter: threads and processes on one key against a limited sandbox.
+
+    python benchmarks/limits.py          # 10 s per scenario; writes its RESULTS.md section
+    python benchmarks/limits.py --quick  # 2 s per scenario, prints only
+
+Each scenario runs against a sandbox in its own process with a limit of 20 requests per second; the
+sandbox records every answer it sends (time and status), so the figures are the server's own count:
+successful calls per second as a share of the limit, the share of answers that were 429, calls per
+thread (fewest, most) and calls that raised. The scenarios: 32 threads on one client with the
+adaptive default, the same with ``rate_limit=20``, the same with the limiter switched off (what 0.1
+did: each thread retried its own 429s alone), and 4 processes x 8 threads sharing one key through
+``RedisLimiter`` (needs ``redis-server`` on the PATH or ``KOPECHKA_TEST_REDIS_URL``). Last, the CPU
+cost of the limiter: ``get_balance`` on an unlimited server with and without it, in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+KEY = "bench-key"
+LIMIT = 20
+SECTION_START = "<!-- limits: benchmarks/limits.py -->"
+SECTION_END = "<!-- /limits -->"
+
+
+# --- the sandbox, in its own process, counting what it answers -----------------------------------
+
+
+def serve(rate: int, per: float) -> None:
+    """Child mode: serve a limited sandbox, print its URL; on stdin's end print the answer log."""
+    from kopechka.testing import Sandbox
+    from kopechka.testing._app import Reply
+
+    log: list[tuple[float, int]] = []
+    lock = threading.Lock()
+    with Sandbox(api_key=KEY, balance="1000000", rate_limit=(rate, per)) as sandbox:
+        app = sandbox.app
+        original = app.handle
+
+        def handle(method: str, target: str, headers: Any, body: bytes) -> Reply:
+            reply = original(method, target, headers, body)
+            if "/_sandbox/" not in target:
+                with lock:
+                    log.append((time.monotonic(), reply.status))
+            return reply
+
+        app.handle = handle  # type: ignore[method-assign]
+        print(sandbox.url, flush=True)
+        sys.stdin.read()  # until the parent closes it
+    print(json.dumps(log), flush=True)
+
+
+@contextlib.contextmanager
+def limited_sandbox(rate: int = LIMIT, per: float = 1.0) -> Iterator[tuple[str, list[Any]]]:
+    """A limited sandbox process; after the block, the list holds its (time, status) log."""
+    command = [sys.executable, __file__, "--serve", str(rate), str(per)]
+    log: list[Any] = []
+    with subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        try:
+            yield url, log
+        finally:
+            proc.stdin.close()
+            out = proc.stdout.read()
+            proc.wait(timeout=30)
+            log.extend(json.loads(out) if out.strip() else [])
+
+
+# --- one scenario --------------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    name: str
+    seconds: float
+    ok: int
+    throttled: int
+    per_thread: list[int]
+    raised: int
+
+    @property
+    def share(self) -> float:
+        return self.ok / self.seconds / LIMIT
+
+    @property
+    def throttled_share(self) -> float:
+        return self.throttled / max(1, self.ok + self.throttled)
+
+
+def hammer(client: Any, threads: int, seconds: float) -> tuple[list[int], int, float, float]:
+    """``threads`` threads calling get_balance until ``seconds`` pass: calls per thread, raised."""
+    start = time.monotonic()
+    stop = start + seconds
+    raised = [0]
+    lock = threading.Lock()
+
+    def work(_: int) -> int:
+        done = 0
+        while time.monotonic() < stop:
+            try:
+                client.get_balance()
+                done += 1
+            except Exception:  # counted: a contended limit must not raise
+                with lock:
+                    raised[0] += 1
+        return done
+
+    with ThreadPoolExecutor(threads) as pool:
+        per_thread = list(pool.map(work, range(threads)))
+    return per_thread, raised[0], start, time.monotonic()
+
+
+def count(log: list[Any], start: float, end: float) -> tuple[int, int]:
+    """2xx and 429 answers the server sent between two instants (its monotonic clock is ours:
+    both processes read the same CLOCK_MONOTONIC)."""
+    window = [status for at, status in log if start <= at <= end]
+    return sum(1 for s in window if s < 300), sum(1 for s in window if s == 429)
+
+
+def one_client(name: str, seconds: float, **options: Any) -> Figures:
+    from kopechka import KopechkaClient
+
+    with (
+        limited_sandbox() as (url, log),
+        KopechkaClient(KEY, base_url=url, **options) as client,
+    ):
+        per_thread, raised, start, end = hammer(client, 32, seconds)
+    ok, throttled = count(log, start, end)
+    return Figures(name, end - start, ok, throttled, per_thread, raised)
+
+
+class _NoLimiter:
+    """What 0.1 did: no shared cooldown, no pacing (each thread retries its own 429s)."""
+
+    def reserve(self, now: float, max_wait: float) -> Any:
+        from kopechka._limits import Slot
+
+        return Slot(wait=0.0, epoch=0, at=now)
+
+    def admit(self, slot: Any, now: float) -> float | None:
+        return 0.0
+
+    def feedback(self, now: float, status: int, retry_after: float | None, slot: Any) -> None:
+        return None
+
+
+# --- several processes through Redis -------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def redis_url() -> Iterator[str | None]:
+    given = os.environ.get("KOPECHKA_TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    server = shutil.which("redis-server")
+    if server is None:
+        yield None
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as directory:
+        command = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no", "--dir", directory]  # fmt: skip
+        with subprocess.Popen(command, stdout=subprocess.DEVNULL) as proc:
+            try:
+                _wait_for_port(port)
+                yield f"redis://127.0.0.1:{port}/0"
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
+
+
+def _wait_for_port(port: int) -> None:
+    for _ in range(100):
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.1):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"redis-server did not listen on port {port}")
+
+
+def worker(url: str, redis: str, name: str, rate: str, threads: int, seconds: float) -> None:
+    """Child mode: ``threads`` threads on one client through the Redis limiter; print figures."""
+    import redis as redis_lib
+
+    from kopechka import KopechkaClient
+    from kopechka.contrib.redis import RedisLimiter
+
+    limiter = RedisLimiter(
+        redis_lib.Redis.from_url(redis), name=name, rate=None if rate == "none" else float(rate)
+    )
+    with KopechkaClient(KEY, base_url=url, rate_limit=limiter) as client:
+        print("ready", flush=True)
+        sys.stdin.readline()  # every process starts at once
+        per_thread, raised, start, end = hammer(client, threads, seconds)
+    print(json.dumps({"per_thread": per_thread, "raised": raised, "start": start, "end": end}))
+
+
+def processes(name: str, seconds: float, rate: str, redis: str) -> Figures:
+    with limited_sandbox() as (url, log):
+        command = [sys.executable, __file__, "--worker", url, redis, f"bench-{time.time_ns()}",
+                   rate, "8", str(seconds)]  # fmt: skip
+        procs = [
+            subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            for _ in range(4)
+        ]
+        for proc in procs:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "ready"
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        results = []
+        for proc in procs:
+            out, _ = proc.communicate(timeout=seconds + 60)
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    start, end = min(r["start"] for r in results), max(r["end"] for r in results)
+    ok, throttled = count(log, start, end)
+    per_thread = [n for r in results for n in r["per_thread"]]
+    raised = sum(r["raised"] for r in results)
+    return Figures(name, end - start, ok, throttled, per_thread, raised)
+
+
+# --- the CPU cost on an unlimited server ---------------------------------------------------------
+
+
+def cpu_cost(n: int, rounds: int = 7) -> tuple[float, float]:
+    """CPU per get_balance against the canned server: (with the limiter, without), best of rounds,
+    interleaved so that drift in the machine's load hits both alike."""
+    from kopechka import KopechkaClient
+
+    command = [sys.executable, str(HERE / "canned_server.py")]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        url = f"http://127.0.0.1:{int(proc.stdout.readline())}/api/v1"
+        try:
+            with (
+                KopechkaClient(KEY, base_url=url) as limited,
+                KopechkaClient(KEY, base_url=url, rate_limit=_NoLimiter()) as bare,
+            ):
+                best = {"limited": float("inf"), "bare": float("inf")}
+                for client in (limited, bare):
+                    for _ in range(n // 10):
+                        client.get_balance()
+                for _ in range(rounds):
+                    for name, client in (("limited", limited), ("bare", bare)):
+                        cpu = time.process_time()
+                        for _ in range(n):
+                            client.get_balance()
+                        best[name] = min(best[name], (time.process_time() - cpu) / n)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    return best["limited"], best["bare"]
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+
+def row(f: Figures, goal_share: str, goal_429: str, ok: bool | None) -> str:
+    verdict = "-" if ok is None else ("met" if ok else "MISSED")
+    fewest, most = min(f.per_thread), max(f.per_thread)
+    return (
+        f"| {f.name} | {f.ok / f.seconds:.1f}/s = {f.share:.2f} of the limit | "
+        f"{f.throttled_share:.1%} ({f.throttled} of {f.ok + f.throttled}) | {fewest} / {most} | "
+        f"{f.raised} | {goal_share}; {goal_429}; none raised | {verdict} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="2 s per scenario; print only")
+    parser.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(int(args.serve[0]), float(args.serve[1]))
+        return
+    if args.worker:
+        url, redis, name, rate, threads, seconds = args.worker
+        worker(url, redis, name, rate, int(threads), float(seconds))
+        return
+    seconds = 2.0 if args.quick else 10.0
+    lines = []
+    missed = False
+
+    def report(f: Figures, goal_429: float | None, goal: bool = True) -> None:
+        nonlocal missed
+        met = None
+        if goal and goal_429 is not None:
+            met = f.share >= 0.95 and f.throttled_share <= goal_429 and f.raised == 0
+            missed |= not met
+        goal_text = f"<= {goal_429:.0%} 429" if goal_429 is not None else "-"
+        lines.append(row(f, ">= 0.95" if goal else "-", goal_text, met))
+        print(lines[-1], flush=True)
+
+    print(f"32 threads on one client, sandbox limit {LIMIT}/s, {seconds:.0f} s each", flush=True)
+    report(one_client("32 threads, adaptive (rate_limit=None)", seconds), 0.05)
+    report(one_client("32 threads, rate_limit=20", seconds, rate_limit=LIMIT), 0.01)
+    report(
+        one_client("32 threads, no limiter (as 0.1)", seconds, rate_limit=_NoLimiter()),
+        None, goal=False,
+    )  # fmt: skip
+    with redis_url() as redis:
+        if redis is None:
+            lines.append("| 4 processes x 8 threads, Redis | not measured: no redis-server | "
+                         "- | - | - | - | - |")  # fmt: skip
+        else:
+            report(processes("4 processes x 8 threads, RedisLimiter(rate=None)", seconds,
+                             "none", redis), 0.05)  # fmt: skip
+            report(processes("4 processes x 8 threads, RedisLimiter(rate=20)", seconds,
+                             "20", redis), 0.01)  # fmt: skip
+    limited, bare = cpu_cost(300 if args.quick else 3000)
+    ratio = limited / bare
+    cpu_ok = ratio <= 1.05
+    missed |= not cpu_ok
+    cpu_line = (
+        f"| CPU per get_balance, unlimited server | {limited * 1e6:,.0f} µs with the limiter | "
+        f"{bare * 1e6:,.0f} µs without | {ratio:.3f}x | within noise (<= 1.05x) | "
+        f"{'met' if cpu_ok else 'MISSED'} |"
+    )
+    print(cpu_line)
+    if not args.quick:
+        write_section(lines, cpu_line, seconds)
+    sys.exit(1 if missed and not args.quick else 0)
+
+
+def write_section(lines: list[str], cpu_line: str, seconds: float) -> None:
+    section = "\n".join([
+        SECTION_START,
+        "## Rate limits: many threads and processes on one key",
+        "",
+        f"Measured by `python benchmarks/limits.py` on {time.strftime('%Y-%m-%d')}: "
+        f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores. "
+        f"A sandbox process limited to {LIMIT} requests per second (sliding one-second window, "
+        "`Retry-After` in whole seconds) counts its own answers; each scenario calls "
+        f"`get_balance` in a loop for {seconds:.0f} s.",
+        "",
+        "| scenario | successful calls | answers that were 429 | calls per thread (fewest / most) "
+        "| calls that raised | goal | |",
+        "|---|---|---|---|---|---|---|",
+        *lines,
+        "",
+        "| figure | with the limiter | without | ratio | goal | |",
+        "|---|---|---|---|---|---|",
+        cpu_line,
+        "",
+        SECTION_END,
+    ])  # fmt: skip
+    path = HERE / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    if SECTION_START in text and SECTION_END in text:
+        head, rest = text.split(SECTION_START, 1)
+        text = head + section + rest.split(SECTION_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
+    print(f"wrote the limits section of {path}")
+
+
+if __name__ == "__main__":
+    main()

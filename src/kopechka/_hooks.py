@@ -1,0 +1,151 @@
+"""Observability: the event a request or response hook receives, and calling hooks safely.
+
+This module owns ``AttemptEvent`` (what the hooks see of one attempt), the path template and the
+operation name an attempt is reported under, ``KOPECHKA_LOG`` (turned into a stderr handler on the
+logger ``kopechka``, attached once per process), and ``run_hooks``, which calls hooks so that a
+raising hook never breaks a call. It must not put into an event anything secret or personal: never
+the key, a body, a code, an e-mail or an order id (paths are templates: ``/orders/{orderId}``).
+It does no I/O but the log handler's, and imports no HTTP library.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "ENV_LOG",
+    "AttemptEvent",
+    "Hook",
+    "check_hooks",
+    "configure_logging",
+    "operation",
+    "path_template",
+    "run_hooks",
+]
+
+logger = logging.getLogger("kopechka")
+
+ENV_LOG = "KOPECHKA_LOG"
+"""The environment variable that turns logging on: ``debug``, ``info`` or ``warning``."""
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+_HOOK_STAGES = frozenset({"request", "response"})
+
+_OPERATIONS = {
+    ("GET", "/profile"): "get_profile",
+    ("GET", "/balance"): "get_balance",
+    ("GET", "/domains"): "get_domains",
+    ("GET", "/orders"): "list_orders",
+    ("POST", "/orders"): "create_order",
+    ("GET", "/orders/{orderId}"): "get_order",
+    ("DELETE", "/orders/{orderId}"): "cancel_order",
+    ("GET", "/orders/{orderId}/messages"): "get_messages",
+    ("POST", "/orders/{orderId}/start-polling"): "start_polling",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptEvent:
+    """One attempt of one API call, as request and response hooks see it.
+
+    A request hook gets it before the attempt is sent (``status``, ``error``, ``will_retry`` and
+    ``elapsed`` are ``None``); a response hook after its answer or network failure. It never holds
+    the key, a body, a code, an e-mail or an order id.
+
+    Attributes:
+        method: The HTTP method, ``"GET"``.
+        path: The path template below the base URL, ``"/orders/{orderId}/messages"``.
+        operation: The client method that makes this call, ``"get_messages"``.
+        call_id: The same for every attempt of one call (unique in the process).
+        attempt: 1 for the first attempt, 2 for the first retry...
+        status: The answer's HTTP status; ``None`` before it, or when the network failed.
+        error: The kind of network failure (``"ReadTimeout"``...), else ``None``.
+        will_retry: Whether the client will try again after this answer.
+        elapsed: Seconds the attempt took, from sending to the end of the answer.
+    """
+
+    method: str
+    path: str
+    operation: str
+    call_id: int
+    attempt: int
+    status: int | None = None
+    error: str | None = None
+    will_retry: bool | None = None
+    elapsed: float | None = None
+
+
+Hook = Callable[[AttemptEvent], object]
+"""A hook: called with the event, its return value ignored."""
+
+
+def path_template(path: str) -> str:
+    """``/orders/API-123/messages`` -> ``/orders/{orderId}/messages``: no id leaves the client."""
+    parts = path.split("/")
+    if len(parts) >= 3 and parts[1] == "orders" and parts[2]:
+        parts[2] = "{orderId}"
+    return "/".join(parts)
+
+
+def operation(method: str, template: str) -> str:
+    """The client method behind a call: ``("GET", "/balance")`` -> ``"get_balance"``."""
+    return _OPERATIONS.get((method, template), f"{method} {template}")
+
+
+def check_hooks(hooks: object) -> dict[str, tuple[Hook, ...]]:
+    """Return ``event_hooks`` as ``{"request": (...), "response": (...)}``.
+
+    Raises:
+        ValueError: Not a mapping of ``"request"``/``"response"`` to lists of callables.
+    """
+    if hooks is None:
+        return {"request": (), "response": ()}
+    if not isinstance(hooks, Mapping) or not set(hooks) <= _HOOK_STAGES:
+        raise ValueError(
+            f"event_hooks must map 'request' and/or 'response' to lists of callables, got {hooks!r}"
+        )
+    checked: dict[str, tuple[Hook, ...]] = {}
+    for stage in sorted(_HOOK_STAGES):
+        given = hooks.get(stage, ())
+        if not isinstance(given, Sequence) or not all(callable(hook) for hook in given):
+            raise ValueError(f"event_hooks[{stage!r}] must be a list of callables")
+        checked[stage] = tuple(given)
+    return checked
+
+
+def run_hooks(hooks: Sequence[Hook], event: AttemptEvent) -> None:
+    """Call each hook; one that raises is logged (its exception type only) and skipped."""
+    for hook in hooks:
+        try:
+            hook(event)
+        except Exception as exc:  # a hook must never break a call
+            logger.warning(
+                "a kopechka event hook raised %s on %s %s (ignored)",
+                type(exc).__name__,
+                event.method,
+                event.path,
+            )
+
+
+_handlers: list[logging.Handler] = []  # the one stderr handler, once attached
+
+
+def configure_logging(value: str | None) -> None:
+    """Apply ``KOPECHKA_LOG``: set the logger's level and attach one stderr handler per process.
+
+    Raises:
+        ValueError: The value is not ``debug``, ``info`` or ``warning`` (any case).
+    """
+    if value is None or not value.strip():
+        return
+    level = _LEVELS.get(value.strip().lower())
+    if level is None:
+        raise ValueError(f"{ENV_LOG} must be debug, info or warning, got {value[:40]!r}")
+    if not _handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        _handlers.append(handler)
+    logger.setLevel(level)

@@ -1,0 +1,141 @@
+"""Memory is bounded: huge, endless and compressed-bomb answers stop at the body cap.
+
+Each call runs in a child process whose address space is capped (RLIMIT_AS), so a regression
+fails the test with a MemoryError in the child instead of swapping the machine.
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+import textwrap
+import zlib
+from collections.abc import Callable
+
+import pytest
+
+from .conftest import Conn, RawServer, Script
+
+Make = Callable[[Script], RawServer]
+
+CAP_MB = 512
+GIB = 1024**3
+
+CHILD = textwrap.dedent(
+    """
+    import resource, sys
+    resource.setrlimit(resource.RLIMIT_AS, ({cap} * 2**20, {cap} * 2**20))
+    from kopechka import KopechkaClient, KopechkaError
+    client = KopechkaClient("k", base_url=sys.argv[1], max_retries=0, timeout=(5, 20), **{kwargs})
+    try:
+        print("answer", client.get_balance())
+    except KopechkaError as exc:
+        print(type(exc).__name__, str(exc)[:200])
+    """
+)
+
+
+def run_child(url: str, **kwargs: object) -> str:
+    code = CHILD.format(cap=CAP_MB, kwargs=repr(kwargs))
+    done = subprocess.run(
+        [sys.executable, "-c", code, url], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
+
+
+@functools.cache
+def bomb(wbits: int) -> bytes:
+    """1 GiB of zeros, compressed (about 1 MB)."""
+    engine = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    zeros = bytes(1024 * 1024)
+    return b"".join(engine.compress(zeros) for _ in range(1024)) + engine.flush()
+
+
+def head(status: int = 200, **fields: str) -> bytes:
+    lines = [f"HTTP/1.1 {status} X", "Content-Type: application/json"]
+    lines += [f"{k.replace('_', '-')}: {v}" for k, v in fields.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def declared_gigabyte(conn: Conn, _: bytes) -> None:
+    conn.send(head(Content_Length=str(GIB)))
+    conn.forever(b"x" * 65536, limit_bytes=GIB)
+
+
+def endless(conn: Conn, _: bytes) -> None:
+    conn.send(head(Connection="close"))
+    conn.forever(b'{"success": true, ' * 4096, limit_bytes=GIB)
+
+
+def endless_chunked(conn: Conn, _: bytes) -> None:
+    conn.send(head(Transfer_Encoding="chunked"))
+    conn.forever(b"10000\r\n" + b"y" * 0x10000 + b"\r\n", limit_bytes=GIB)
+
+
+def bombing(encoding: str, wbits: int, status: int = 200) -> Script:
+    def script(conn: Conn, _: bytes) -> None:
+        body = bomb(wbits)
+        conn.send(head(status, Content_Encoding=encoding, Content_Length=str(len(body))) + body)
+
+    return script
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        declared_gigabyte,
+        endless,
+        endless_chunked,
+        bombing("gzip", 16 + zlib.MAX_WBITS),
+        bombing("deflate", zlib.MAX_WBITS),
+        bombing("deflate", -zlib.MAX_WBITS),
+        bombing("gzip", 16 + zlib.MAX_WBITS, status=500),
+    ],
+    ids=["declared-1GiB", "endless", "endless-chunked", "gzip-bomb", "deflate-bomb",
+         "raw-deflate-bomb", "gzip-bomb-on-500"],
+)  # fmt: skip
+def test_huge_answers_stop_at_the_cap(raw_server: Make, script: Script) -> None:
+    server = raw_server(script)
+    out = run_child(server.url)
+    assert out.startswith("APIResponseValidationError"), out
+    assert "larger than 10485760 bytes" in out
+
+
+def test_the_cap_is_configurable(raw_server: Make) -> None:
+    body = b'{"success": true, "data": {"balance": 1.5}, "pad": "' + b"p" * 5000 + b'"}'
+
+    def script(conn: Conn, _: bytes) -> None:
+        conn.send(head(Content_Length=str(len(body))) + body)
+
+    server = raw_server(script)
+    assert run_child(server.url, max_body=4096).startswith("APIResponseValidationError")
+    assert run_child(server.url, max_body=8192) == "answer 1.5"
+
+
+def test_a_small_compressed_answer_is_read(raw_server: Make) -> None:
+    body = zlib.compress(b'{"success": true, "data": {"balance": 7.25}}')
+
+    def script(conn: Conn, _: bytes) -> None:
+        conn.send(head(Content_Encoding="deflate", Content_Length=str(len(body))) + body)
+
+    server = raw_server(script)
+    assert run_child(server.url) == "answer 7.25"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "expected"),
+    [("br", b"\x00\x01", "did not ask for"), ("gzip", b"not gzip at all", "is broken"),
+     ("gzip, gzip", b"", "did not ask for")],
+)  # fmt: skip
+def test_unwanted_or_broken_encodings_are_typed_errors(
+    raw_server: Make, encoding: str, body: bytes, expected: str
+) -> None:
+    def script(conn: Conn, _: bytes) -> None:
+        conn.send(head(Content_Encoding=encoding, Content_Length=str(len(body))) + body)
+
+    server = raw_server(script)
+    out = run_child(server.url)
+    assert out.startswith("APIResponseValidationError"), out
+    assert expected in out

@@ -1,0 +1,398 @@
+"""The limiter: its pure arithmetic as tables with fake time, then the client through the sandbox
+(a shared cooldown, rate_limit=N on a virtual clock, refusal past max_retry_wait, fork)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kopechka import KopechkaClient, RateLimitError
+from kopechka._limits import (
+    BETA,
+    INCREASE,
+    MIN_SAMPLE,
+    PLATEAU,
+    SAFETY,
+    LimitState,
+    RateLimiter,
+    Slot,
+    admit,
+    feedback,
+    limit_state,
+    reserve,
+)
+from kopechka.testing import Sandbox
+
+from .conftest import Sleeps
+
+
+def half() -> float:
+    return 0.5
+
+
+def go(state: LimitState, now: float, max_wait: float = 1e9) -> tuple[LimitState, Slot]:
+    return reserve(state, now, max_wait, half)
+
+
+def answer(
+    state: LimitState, now: float, slot: Slot, status: int = 200, retry_after: float | None = None
+) -> LimitState:
+    return feedback(state, now, status, retry_after, slot, half)
+
+
+def learned(quota: int = 20, window: float = 1.0) -> LimitState:
+    return LimitState(quota=float(quota), window=window, known=window)
+
+
+# --- pacing and the cooldown -------------------------------------------------------------------
+
+
+def test_a_given_rate_hands_out_slots_one_interval_apart() -> None:
+    state = limit_state(10.0)
+    waits = []
+    for _ in range(5):
+        state, slot = go(state, 100.0)
+        waits.append(slot.wait)
+    step = 1 / (10 * SAFETY)
+    assert waits == pytest.approx([0, step, 2 * step, 3 * step, 4 * step])
+
+
+def test_nothing_is_paced_before_anything_is_known() -> None:
+    state = limit_state(None)
+    for _ in range(100):
+        state, slot = go(state, 5.0)
+        assert slot.wait == 0.0
+
+
+def test_a_429_stops_everyone_until_retry_after() -> None:
+    state, first = go(limit_state(None), 10.0)
+    state = answer(state, 10.0, first, 429, retry_after=2.0)
+    waits = []
+    for now in (10.5, 11.0, 11.9):
+        state, slot = go(state, now)
+        waits.append(now + slot.wait)
+    # released after 12.0, spread over a tenth of the cooldown: not all at the same instant
+    assert all(12.0 <= at <= 12.2 for at in waits)
+    state, later = go(state, 12.5)
+    assert later.wait == 0.0
+
+
+def test_threads_released_by_a_cooldown_do_not_fire_at_once() -> None:
+    import random
+
+    rand = random.Random(4).random
+    state, first = reserve(limit_state(None), 0.0, 1e9, rand)
+    state = feedback(state, 0.0, 429, 1.0, first, rand)
+    ends = []
+    for _ in range(32):
+        state, slot = reserve(state, 0.1, 1e9, rand)
+        ends.append(0.1 + slot.wait)
+    assert len(set(ends)) == 32
+    assert min(ends) >= 1.0
+    assert max(ends) - min(ends) > 0.05  # spread over ~0.1 s
+
+
+def test_once_paced_released_threads_leave_one_interval_apart() -> None:
+    state = learned(20, 1.0)
+    state, slot = go(state, 0.0)
+    state = answer(state, 0.0, slot, 429, retry_after=1.0)
+    ends = []
+    for _ in range(5):
+        state, s = go(state, 0.2)
+        ends.append(0.2 + s.wait)
+    gaps = [b - a for a, b in itertools.pairwise(ends)]
+    assert ends[0] >= 1.0
+    assert all(gap >= state.interval - 1e-9 for gap in gaps)
+
+
+def test_a_slot_taken_before_a_429_is_void() -> None:
+    state = learned(20, 1.0)
+    state, early = go(state, 0.0)
+    state, waiting = go(state, 0.0)  # its slot is a little later
+    state = answer(state, 0.01, early, 429, retry_after=1.0)
+    state, wait = admit(state, waiting, 0.06)
+    assert wait is None  # reserve again, after the cooldown
+    state, again = go(state, 0.06)
+    assert again.wait >= 0.94
+
+
+def test_a_slot_past_max_wait_is_refused_and_nothing_is_taken() -> None:
+    state, slot = go(limit_state(None), 0.0)
+    state = answer(state, 0.0, slot, 429, retry_after=30.0)
+    after, refused = go(state, 1.0, max_wait=10.0)
+    assert not refused.granted
+    assert refused.wait >= 29.0
+    assert after == state
+
+
+# --- learning the rate -------------------------------------------------------------------------
+
+
+def burst(state: LimitState, n: int, now: float) -> tuple[LimitState, list[Slot]]:
+    slots = []
+    for _ in range(n):
+        state, slot = go(state, now)
+        slots.append(slot)
+    return state, slots
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "retry_after", "window"),
+    [
+        (0.04, 1.0, 1.0),  # whole seconds: the window is the whole number that fits
+        (0.9, 1.0, 1.0),
+        (10.3, 50.0, 60.0),
+        (0.04, 0.5, 0.54),  # a fractional Retry-After is exact: elapsed + wait
+    ],
+)
+def test_the_first_429_teaches_quota_and_window(
+    elapsed: float, retry_after: float, window: float
+) -> None:
+    state, slots = burst(limit_state(None), 32, 0.0)
+    for slot in slots[:20]:
+        state = answer(state, elapsed / 2, slot)
+    state = answer(state, elapsed, slots[20], 429, retry_after=retry_after)
+    assert state.quota == 20.0
+    assert state.window == pytest.approx(window)
+    assert state.interval == pytest.approx(window / (20 * SAFETY))
+
+
+def test_late_answers_of_the_period_still_count() -> None:
+    state, slots = burst(limit_state(None), 32, 0.0)
+    state = answer(state, 0.01, slots[31], 429, retry_after=1.0)  # before any success is seen
+    assert state.quota == 0.0
+    for slot in slots[:20]:
+        state = answer(state, 0.02, slot)
+    for slot in slots[20:31]:
+        state = answer(state, 0.02, slot, 429, retry_after=1.0)  # same event: no new decrease
+    assert (state.quota, state.window, state.epoch) == (20.0, 1.0, 1)
+
+
+def test_too_few_answers_teach_nothing() -> None:
+    state, slots = burst(limit_state(None), MIN_SAMPLE, 0.0)
+    for slot in slots[:-1]:
+        state = answer(state, 0.0, slot)
+    state = answer(state, 0.0, slots[-1], 429, retry_after=1.0)
+    assert state.quota == 0.0
+    assert state.cooldown_until == 1.0
+
+
+def test_each_new_429_event_slows_down_once() -> None:
+    state, slots = burst(learned(20, 1.0), 3, 0.0)
+    state = answer(state, 0.1, slots[0], 429, retry_after=1.0)
+    assert state.window == pytest.approx(1.0 / BETA)
+    for slot in slots[1:]:  # in flight when it came: the same event
+        state = answer(state, 0.1, slot, 429, retry_after=1.0)
+    assert state.window == pytest.approx(1.0 / BETA)
+    assert state.known == pytest.approx(1.01)
+
+
+def test_the_rate_grows_while_requests_queue_up_to_what_is_known() -> None:
+    state = LimitState(quota=20.0, window=1.05, known=1.0)
+    now, grown = 0.0, 1.05
+    for _ in range(500):  # 50 s of two callers, one always queued: inside the plateau
+        state, slot = go(state, now)
+        state, _ = go(state, now)
+        now = max(now, slot.at)
+        grown /= 1 + INCREASE * state.interval
+        state = answer(state, now, slot)
+    assert now < PLATEAU
+    assert grown < 0.99  # unclamped, it would have passed the known window
+    assert state.window == pytest.approx(1.0)
+
+
+def test_past_the_plateau_the_rate_probes_slowly() -> None:
+    state = LimitState(quota=20.0, window=1.0, known=1.0, period_start=0.0)
+    state, slot = go(state, PLATEAU + 1)
+    state, _ = go(state, PLATEAU + 1)
+    state = answer(state, PLATEAU + 1, slot)
+    assert 0.999 < state.window < 1.0
+
+
+def test_an_idle_client_does_not_grow_its_rate() -> None:
+    state = LimitState(quota=20.0, window=1.2, known=1.0)
+    state, slot = go(state, 0.0)
+    state = answer(state, 5.0, slot)  # nobody queued
+    assert state.window == 1.2
+
+
+# --- the window guard --------------------------------------------------------------------------
+
+
+def test_the_guard_waits_for_the_quota_th_latest_answer_to_age() -> None:
+    state = learned(3, 1.0)
+    for t in (0.0, 0.4, 0.8):
+        state, slot = go(state, t)
+        state = answer(state, t + 0.3, slot)  # answers at 0.3, 0.7, 1.1
+    state, slot = go(state, 1.2)
+    assert 1.2 + slot.wait == pytest.approx(1.3)  # the 3rd latest answer (0.3) + 1 s
+
+
+def test_requests_in_flight_count_against_the_quota() -> None:
+    state = learned(2, 1.0)
+    state, a = go(state, 0.0)
+    state, b = go(state, 0.6)  # both in flight, no answer yet
+    state, c = go(state, 1.2)
+    state, wait = admit(state, c, 1.2 + c.wait)
+    assert wait is not None
+    assert wait > 0  # two in flight fill the quota of 2
+    state = answer(state, 1.3, a)
+    state = answer(state, 1.3, b)
+    state, wait = admit(state, c, 2.3)
+    assert wait == pytest.approx(0.0)
+
+
+@given(
+    st.lists(st.floats(min_value=0.0, max_value=0.2), min_size=1, max_size=120),
+    st.lists(st.floats(min_value=0.0, max_value=0.05), min_size=120, max_size=120),
+    st.integers(min_value=1, max_value=12),
+)
+def test_a_given_rate_never_puts_more_than_n_in_one_second(
+    gaps: list[float], delays: list[float], rate: int
+) -> None:
+    """Callers arrive at random; each sends up to 50 ms after its slot (scheduling jitter) and the
+    answer comes at once: no one-second window holds more than ``rate`` sends."""
+    state, now, sends = limit_state(float(rate)), 0.0, []
+    for gap, delay in zip(gaps, delays, strict=False):
+        now += gap
+        state, slot = go(state, now)
+        sent = slot.at
+        extra: float | None = slot.wait
+        for _ in range(100):  # as the driver: sleep, then ask again until it says go
+            if not extra:
+                break
+            state, extra = admit(state, slot, sent)
+            sent += extra or 0.0
+        assert extra == 0
+        sent += delay
+        sends.append(sent)
+        state = answer(state, sent, slot)
+    sends.sort()
+    for i, start in enumerate(sends):
+        assert sum(1 for t in sends[i:] if t < start + 1.0) <= rate
+
+
+# --- the client --------------------------------------------------------------------------------
+
+
+def sent(sandbox: Sandbox) -> int:
+    return len([r for r in sandbox.requests if r.path.endswith("/balance")])
+
+
+def test_a_429_pauses_the_next_call_of_the_client_too(sandbox: Sandbox, sleeps: Sleeps) -> None:
+    sandbox.fail(429, retry_after=1, times=1)
+    with sandbox.client(sleep=sleeps) as client:
+        client.get_balance()  # 429, then the retry after 1 s
+        assert sleeps == [1.0]
+        client.get_balance()  # no real time passed: the cooldown still runs
+    assert len(sleeps) == 2
+    assert 0.9 < sleeps[1] <= 1.1
+    assert sent(sandbox) == 3
+
+
+def test_another_thread_waits_out_the_cooldown(sandbox: Sandbox) -> None:
+    sandbox.fail(429, retry_after=1, times=1)
+    other_slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        if threading.current_thread().name == "other":
+            other_slept.append(seconds)
+
+    with sandbox.client(sleep=sleep) as client:
+        client.get_balance()
+        other = threading.Thread(target=client.get_balance, name="other")
+        other.start()
+        other.join(10)
+    assert len(other_slept) == 1
+    assert other_slept[0] > 0.5
+
+
+def test_a_cooldown_past_max_retry_wait_fails_at_once_without_sending(sandbox: Sandbox) -> None:
+    sandbox.fail(429, retry_after=3600, times=1)
+    with sandbox.client(max_retry_wait=60) as client:
+        with pytest.raises(RateLimitError):
+            client.get_balance()
+        with pytest.raises(RateLimitError, match="not sent") as info:
+            client.get_balance()
+    assert info.value.retry_after is not None
+    assert info.value.retry_after > 3000
+    assert sent(sandbox) == 1
+
+
+class VirtualTime:
+    """A clock that a recorded sleep moves forward."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_rate_limit_n_never_sends_more_than_n_per_second(sandbox: Sandbox) -> None:
+    vt = VirtualTime()
+    sends: list[float] = []
+    hooks: dict[str, list[Callable[..., object]]] = {"request": [lambda e: sends.append(vt.now)]}
+    with sandbox.client(rate_limit=5, clock=vt.clock, sleep=vt.sleep, event_hooks=hooks) as client:
+        for _ in range(40):
+            client.get_balance()
+    assert len(sends) == 40
+    for i, start in enumerate(sends):
+        assert sum(1 for t in sends[i:] if t < start + 1.0) <= 5
+    assert sends[-1] - sends[0] == pytest.approx(39 / (5 * SAFETY), rel=0.2)
+
+
+@pytest.mark.parametrize("bad", [True, 0, -1, float("inf"), float("nan"), "20", object()])
+def test_rate_limit_is_checked(bad: object) -> None:
+    with pytest.raises(ValueError, match="rate_limit"):
+        KopechkaClient("k", base_url="http://127.0.0.1:1/api/v1", rate_limit=bad)  # type: ignore[arg-type]
+
+
+def test_a_limiter_object_is_used_as_given(sandbox: Sandbox) -> None:
+    shared = RateLimiter(50)
+    with sandbox.client(rate_limit=shared) as a, sandbox.client(rate_limit=shared) as b:
+        a.get_balance()
+        b.get_balance()
+        assert a._transport.limiter is b._transport.limiter is shared
+
+
+def test_the_limiter_lock_is_renewed_after_fork() -> None:
+    limiter = RateLimiter(1000)
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with limiter._lock:
+            taken.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    taken.wait(10)
+    pid = os.fork()
+    if pid == 0:  # the child: the lock held by the parent's thread must not block it
+        try:
+            limiter.reserve(time.monotonic(), 1.0)
+        finally:
+            os._exit(0)
+    release.set()
+    holder.join()
+    for _ in range(100):  # bounded: 10 s at most
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the child deadlocked on a lock held at fork")

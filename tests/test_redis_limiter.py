@@ -1,0 +1,192 @@
+"""RedisLimiter against a real redis-server: the Lua script agrees with the pure arithmetic step for
+step, a cooldown reaches another process, and a lost Redis falls back instead of failing calls.
+
+The server comes from ``KOPECHKA_TEST_REDIS_URL`` (``.ci/services.sh`` starts one in CI). Without it
+these tests skip saying so; under ``CI=true`` they must run (see the last test)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kopechka import _limits
+from kopechka._limits import LimitState, Slot, limit_state
+from kopechka.testing import Sandbox
+
+REDIS_URL = os.environ.get("KOPECHKA_TEST_REDIS_URL")
+needs_redis = pytest.mark.skipif(
+    not REDIS_URL, reason="Redis is absent: set KOPECHKA_TEST_REDIS_URL (.ci/services.sh does)"
+)
+
+
+def test_ci_never_skips_the_redis_tests() -> None:
+    if os.environ.get("CI") == "true":
+        assert REDIS_URL, "CI must start redis-server (.ci/services.sh) and export its URL"
+
+
+@pytest.fixture
+def redis_client() -> Iterator[Any]:
+    if not REDIS_URL:
+        pytest.skip("Redis is absent: set KOPECHKA_TEST_REDIS_URL (.ci/services.sh does)")
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    yield client
+    client.close()
+
+
+def limiter(redis_client: Any, rate: float | None = None, **kwargs: Any) -> Any:
+    from kopechka.contrib.redis import RedisLimiter
+
+    return RedisLimiter(redis_client, name=f"test-{uuid.uuid4().hex}", rate=rate, **kwargs)
+
+
+# One table of events, replayed through the pure functions and through the script with the same
+# clock and random numbers: (time, operation, argument). "reserve" takes max_wait; "admit",
+# "answer" and "429" refer to the slot taken by the n-th reserve.
+EVENTS: list[tuple[float, str, Any]] = [
+    *[(0.0, "reserve", 100.0) for _ in range(24)],
+    *[(0.01, "answer", n) for n in range(3, 20)],
+    (0.02, "429", (20, 1.0)),  # learns quota and window; the rest of the burst is late
+    *[(0.03, "answer", n) for n in range(3)],
+    *[(0.03, "429", (n, 1.0)) for n in range(21, 24)],
+    *[(0.5, "reserve", 100.0) for _ in range(5)],  # during the cooldown
+    (1.2, "admit", 24),
+    (1.2, "answer", 24),
+    (1.25, "admit", 25),
+    (1.3, "admit", 26),
+    (1.3, "answer", 25),
+    (1.31, "answer", 26),
+    (1.4, "reserve", 0.01),  # refused: past max_wait
+    (2.0, "reserve", 100.0),
+    (2.0, "429", (29, 2.0)),  # a new event: slower, known rate kept
+    (2.1, "reserve", 100.0),
+    (2.1, "admit", 27),  # voided by the event
+]
+
+
+def replay_pure(rate: float | None) -> tuple[LimitState, list[Any]]:
+    state, slots = limit_state(rate), []
+    seen: list[Any] = []
+    for now, op, arg in EVENTS:
+        if op == "reserve":
+            state, slot = _limits.reserve(state, now, arg, lambda: 0.25)
+            slots.append(slot)
+            seen.append(("reserve", round(slot.wait, 9), slot.granted, slot.epoch))
+        elif op == "admit":
+            state, wait = _limits.admit(state, slots[arg], now)
+            seen.append(("admit", None if wait is None else round(wait, 9)))
+        else:
+            n, after = (arg, None) if op == "answer" else arg
+            status = 200 if op == "answer" else 429
+            state = _limits.feedback(state, now, status, after, slots[n], lambda: 0.25)
+    return state, seen
+
+
+def replay_redis(made: Any) -> tuple[dict[str, float], list[Any]]:
+    made._now_from_caller = True
+    made._rand = lambda: 0.25
+    slots: list[Slot] = []
+    seen: list[Any] = []
+    for now, op, arg in EVENTS:
+        if op == "reserve":
+            slot = made.reserve(now, arg)
+            slots.append(slot)
+            seen.append(("reserve", round(slot.wait, 9), slot.granted, slot.epoch))
+        elif op == "admit":
+            wait = made.admit(slots[arg], now)
+            seen.append(("admit", None if wait is None else round(wait, 9)))
+        else:
+            n, after = (arg, None) if op == "answer" else arg
+            made.feedback(now, 200 if op == "answer" else 429, after, slots[n])
+    raw = made._script.registered_client.hgetall(made._keys[0])
+    return {k.decode(): float(v) for k, v in raw.items()}, seen
+
+
+@needs_redis
+@pytest.mark.parametrize("rate", [None, 20.0, 0.5])
+def test_the_script_and_the_pure_arithmetic_agree(redis_client: Any, rate: float | None) -> None:
+    state, pure = replay_pure(rate)
+    stored, scripted = replay_redis(limiter(redis_client, rate))
+    assert scripted == pure
+    for name in ("quota", "window", "known", "tat", "cooldown_until", "epoch", "accepted"):
+        assert stored[name] == pytest.approx(getattr(state, name)), name
+
+
+@needs_redis
+def test_a_cooldown_reaches_another_process(redis_client: Any) -> None:
+    name = f"test-{uuid.uuid4().hex}"
+    from kopechka.contrib.redis import RedisLimiter
+
+    here = RedisLimiter(redis_client, name=name)
+    slot = here.reserve(0.0, 10.0)
+    here.feedback(0.0, 429, 30.0, slot)
+    code = (
+        "import json, sys, redis\n"
+        "from kopechka.contrib.redis import RedisLimiter\n"
+        f"lim = RedisLimiter(redis.Redis.from_url({REDIS_URL!r}), name={name!r})\n"
+        "slot = lim.reserve(0.0, 60.0)\n"
+        "print(json.dumps([slot.wait, slot.granted]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    wait, granted = json.loads(out.stdout)
+    assert granted
+    assert 20.0 < wait <= 30.0 * 1.1  # the other process waits out this one's Retry-After
+
+
+@needs_redis
+def test_clients_sharing_a_redis_limiter_share_the_cooldown(redis_client: Any) -> None:
+    made = limiter(redis_client)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:  # real: the script reads Redis' clock
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    with Sandbox() as sb:
+        sb.fail(429, retry_after="0.3", times=1)
+        with sb.client(rate_limit=made, sleep=sleep) as two:
+
+            def on_answer(event: Any) -> None:
+                if event.status == 429:  # the cooldown is in Redis now: another client's call
+                    two.get_balance()
+
+            hooks = {"response": [on_answer]}
+            with sb.client(rate_limit=made, event_hooks=hooks) as one:
+                one.get_balance()
+    assert len(slept) == 1
+    assert 0.2 < slept[0] <= 0.35
+
+
+def test_an_unreachable_redis_falls_back_and_warns(caplog: pytest.LogCaptureFixture) -> None:
+    redis = pytest.importorskip("redis")
+    from kopechka.contrib.redis import RedisLimiter
+
+    no_retry = redis.retry.Retry(redis.backoff.NoBackoff(), 0)
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=no_retry)
+    made = RedisLimiter(dead, name="nowhere")
+    with Sandbox() as sb, sb.client(rate_limit=made) as client:
+        assert client.get_balance() == 100
+        assert client.get_balance() == 100
+    warnings = [r for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(warnings) == 1  # once a minute, not once a call
+    assert made._down_until > 0  # and Redis is not asked again for a while
+
+
+@pytest.mark.parametrize("bad", [{"name": ""}, {"rate": 0}, {"rate": True}])
+def test_bad_arguments_are_refused(bad: dict[str, Any]) -> None:
+    redis = pytest.importorskip("redis")
+    from kopechka.contrib.redis import RedisLimiter
+
+    with pytest.raises(ValueError, match=r"name|rate_limit"):
+        RedisLimiter(redis.Redis(), **bad)
