@@ -5,8 +5,8 @@
 
 Run by run.py in a fresh process per face (so peak RSS is the face's own), against a sandbox in a
 process of its own that mails every order a code after a second (``--auto-mail 1``). Prints one
-JSON line: completion time, codes received, requests sent (from the sandbox's log), peak RSS and
-its growth over the process before the run.
+JSON line: completion time, codes received, requests sent (counted by a request hook), the peak
+resident memory during the run (sampled every 20 ms) and its growth over the process before it.
 """
 
 from __future__ import annotations
@@ -16,58 +16,77 @@ import json
 import logging
 import resource
 import sys
+import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from kopechka import AsyncKopechkaClient, KopechkaClient
 
 KEY = "bench-key"
-WAIT = {"timeout": 120.0, "poll_interval": 0.5}
+WAIT, POLL = 120.0, 0.5
 
 
-def requests_seen(root: str) -> int:
-    with urllib.request.urlopen(root + "/_sandbox/requests", timeout=30) as answer:
-        return len(json.load(answer)["data"])
+SENT: list[int] = []
+HOOKS = {"request": [lambda event: SENT.append(1)]}  # every attempt, counted by the client
 
 
 def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's resident memory now (Linux), in MB."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+class PeakRSS(threading.Thread):
+    """Samples the resident memory every 20 ms while the run lasts: its peak during the run."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak, self.done = rss_mb(), threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.02):
+            self.peak = max(self.peak, rss_mb())
 
 
 async def run_async(url: str, n: int) -> int:
-    async with AsyncKopechkaClient(KEY, base_url=url) as client:
+    async with AsyncKopechkaClient(KEY, base_url=url, event_hooks=HOOKS) as client:
 
         async def one() -> str:
             order = await client.create_order("inbox.test", "x.com")
-            return await client.wait_for_code(order.order_id, **WAIT)
+            return await client.wait_for_code(order.order_id, timeout=WAIT, poll_interval=POLL)
 
         return sum(1 for code in await asyncio.gather(*(one() for _ in range(n))) if code)
 
 
 def run_sync(url: str, n: int) -> int:
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # "pool is full" past 64 connections
-    with KopechkaClient(KEY, base_url=url) as client, ThreadPoolExecutor(n) as pool:
+    with (
+        KopechkaClient(KEY, base_url=url, event_hooks=HOOKS) as client,
+        ThreadPoolExecutor(n) as pool,
+    ):
 
         def one(_: int) -> str:
             order = client.create_order("inbox.test", "x.com")
-            return client.wait_for_code(order.order_id, **WAIT)
+            return client.wait_for_code(order.order_id, timeout=WAIT, poll_interval=POLL)
 
         return sum(1 for code in pool.map(one, range(n)) if code)
 
 
 def main() -> None:
     face, url, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    root = url.removesuffix("/api/v1")
-    before_requests, before_rss = requests_seen(root), rss_mb()
+    before_rss = rss_mb()
+    sampler = PeakRSS()
+    sampler.start()
     start = time.perf_counter()
     codes = asyncio.run(run_async(url, n)) if face == "async" else run_sync(url, n)
     elapsed = time.perf_counter() - start
-    sent = requests_seen(root) - before_requests
+    sampler.done.set()
+    sampler.join()
+    sent = len(SENT)
     print(json.dumps({
         "face": face, "waits": n, "codes": codes, "seconds": elapsed, "requests": sent,
-        "requests_per_s": sent / elapsed, "peak_rss_mb": rss_mb(),
-        "rss_growth_mb": rss_mb() - before_rss,
+        "requests_per_s": sent / elapsed, "peak_rss_mb": sampler.peak,
+        "rss_growth_mb": sampler.peak - before_rss,
     }))  # fmt: skip
 
 
