@@ -28,6 +28,8 @@ from kopechka import (
     AsyncMailbox,
     InternalServerError,
     KopechkaError,
+    OrderOutcomeUnknownError,
+    SpendLimitError,
     WaitCancelledError,
 )
 from kopechka.testing import Sandbox
@@ -456,3 +458,81 @@ def test_from_kopechka_import_names_the_extra_too() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert "kopechka[async]" in out.stdout, out.stdout + out.stderr
+
+
+# --- the sync client's 0.2 features, on the async face -----------------------------------------
+
+
+def test_with_options_shares_the_connections(sandbox: Sandbox) -> None:
+    sandbox.fail(503, times=10, path="/balance")
+
+    async def main() -> None:
+        async with sandbox.async_client(sleep=_no_sleep) as client:
+            fast = client.with_options(max_retries=0, timeout=1.0)
+            assert (fast.max_retries, fast.timeout) == (0, (1.0, 1.0))
+            with pytest.raises(InternalServerError):
+                await fast.get_balance()
+            await fast.close()  # the derived client leaves the connections open
+            with pytest.raises(InternalServerError):  # 3 retries, then the 6th 503 of 10
+                await client.get_balance()
+            assert client.max_retries == 3
+
+    run(main)
+    assert sum(1 for r in sandbox.requests if r.path.endswith("/balance")) == 5
+
+
+async def _no_sleep(_seconds: float) -> None:
+    return None
+
+
+def test_event_hooks_see_each_attempt(sandbox: Sandbox) -> None:
+    seen: list[tuple[str, int, int | None]] = []
+    hooks = {"response": [lambda e: seen.append((e.operation, e.attempt, e.status))]}
+    sandbox.fail(503, times=1, path="/balance")
+
+    async def main() -> None:
+        async with sandbox.async_client(event_hooks=hooks, sleep=_no_sleep) as client:
+            await client.get_balance()
+
+    run(main)
+    assert seen == [("get_balance", 1, 503), ("get_balance", 2, 200)]
+
+
+def test_spend_guards_on_the_async_face(sandbox: Sandbox) -> None:
+    async def main() -> None:
+        async with sandbox.async_client(budget="6") as client:
+            with pytest.raises(SpendLimitError):
+                await client.create_order("example.com", "x.com", max_price="4.99")
+            order = await client.create_order("example.com", "x.com")  # 5.00 of 6
+            with pytest.raises(SpendLimitError):
+                await client.create_order("example.com", "y.com")  # past the budget
+            await client.cancel_order(order.order_id)  # the refund gives the budget back
+            await client.create_order("example.com", "z.com")
+
+    run(main)
+    assert sandbox.state.order_count() == 2
+
+
+def test_lost_purchase_answer_names_the_candidate(sandbox: Sandbox) -> None:
+    sandbox.fail(500, method="POST", path="/orders", execute=True)
+
+    async def main() -> None:
+        async with sandbox.async_client() as client:
+            with pytest.raises(OrderOutcomeUnknownError) as info:
+                await client.create_order("example.com", "x.com")
+            assert [o.site for o in info.value.candidates] == ["x.com"]
+
+    run(main)
+
+
+def test_sweep_on_the_async_face(sandbox: Sandbox) -> None:
+    with sandbox.client() as sync:
+        unused = sync.create_order("example.com", "x.com").order_id
+
+    async def main() -> None:
+        async with sandbox.async_client() as client:
+            report = await client.sweep(older_than=0, dry_run=False)
+            assert [o.order_id for o in report.cancelled] == [unused]
+
+    run(main)
+    assert sandbox.balance == Decimal("100")
