@@ -234,6 +234,10 @@ def reserve(
     state: LimitState, now: float, max_wait: float, rand: Callable[[], float] = random.random
 ) -> tuple[LimitState, Slot]:
     """Take the next free slot at ``now``: after the cooldown, ``tat`` and the window guard."""
+    if state.quota <= 0 and now >= state.cooldown_until and state.period_start >= 0:
+        # nothing known, no cooldown, the period under way: go now, the state unchanged (the
+        # general case below gives the same; this one spares a copy of the state per request)
+        return state, Slot(wait=0.0, epoch=state.epoch, at=now, granted=max_wait >= 0.0)
     cooling = now < state.cooldown_until
     start = max(now, state.cooldown_until)
     if state.quota > 0:
