@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from kopechka import _wire
-from kopechka._async_client import AsyncKopechkaClient, AsyncMailbox
+from kopechka._async_client import AsyncKopechkaClient
+from kopechka._async_mail import AsyncMailbox
 from kopechka._client import KopechkaClient
 from kopechka._endpoints import ENDPOINTS, HELPERS, Endpoint
 from kopechka._mail import Mailbox

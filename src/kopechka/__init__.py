@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._async_client import AsyncKopechkaClient, AsyncMailbox
+    from ._async_client import AsyncKopechkaClient
+    from ._async_mail import AsyncMailbox
     from ._client import KopechkaClient
     from ._config import (
         DEFAULT_BASE_URL,
@@ -102,7 +103,8 @@ __all__ = [
 
 # Where each public name lives; kept equal to __all__ by tests/test_exported_members.py.
 _MODULES: dict[str, tuple[str, ...]] = {
-    "._async_client": ("AsyncKopechkaClient", "AsyncMailbox"),
+    "._async_client": ("AsyncKopechkaClient",),
+    "._async_mail": ("AsyncMailbox",),
     "._client": ("KopechkaClient",),
     "._mail": ("Mailbox",),
     "._money": ("SweepReport",),
