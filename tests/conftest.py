@@ -1,5 +1,6 @@
-"""Shared fixtures: a sandbox on loopback, a client bound to it whose waits are recorded, not slept,
-and a canned server that answers fixed bodies (the vendor documentation's own examples)."""
+"""Shared fixtures: a clean environment for every test, a sandbox on loopback, a client bound to it
+whose waits are recorded, not slept, and a canned server that answers fixed bodies (the vendor
+documentation's own examples)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,31 @@ from .faces import FACES, Face
 settings.register_profile("kopechka", deadline=None, derandomize=bool(os.environ.get("CI")))
 settings.register_profile("thorough", deadline=None, max_examples=3000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "kopechka"))
+
+
+# What the library (through requests) reads from the environment: a developer's shell that sets any
+# of them must not change what a test sees. Matched case-insensitively (http_proxy and HTTP_PROXY).
+_ENVIRONMENT = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE",
+                "CURL_CA_BUNDLE")  # fmt: skip
+# Set by .ci/run for the suite's own tools; the library never reads them.
+_SUITE_TOOLS = frozenset({"KOPECHKA_AXIOS_NODE_PATH"})
+
+
+def leaking_variables(environ: Mapping[str, str]) -> list[str]:
+    """The variables of ``environ`` that could change what the library does."""
+    return sorted(
+        name
+        for name in environ
+        if (name.upper().startswith("KOPECHKA_") and name not in _SUITE_TOOLS)
+        or name.upper() in _ENVIRONMENT
+    )
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts without KOPECHKA_* and proxy/CA variables (subprocesses inherit that)."""
+    for name in leaking_variables(os.environ):
+        monkeypatch.delenv(name)
 
 
 class Sleeps(list[float]):

@@ -3,7 +3,10 @@ every error class, arguments checked before any request, configuration."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,12 +27,13 @@ from kopechka import (
 from kopechka.testing import Sandbox
 
 from . import vendor_examples as ex
+from .conftest import Canned
 
 # Each endpoint on the vendor's example answer, for both clients: tests/test_endpoints.py (driven by
 # the one endpoint table, kopechka._endpoints).
 
 
-def test_list_orders_sends_query(canned_client) -> None:
+def test_list_orders_sends_query(canned_client: tuple[Canned, KopechkaClient]) -> None:
     app, client = canned_client
     app.set("GET", "/api/v1/orders", ex.ORDERS)
     client.list_orders(page=2, limit=50, status=OrderStatus.ACTIVE, domain="example.com")
@@ -146,7 +150,7 @@ def test_2xx_that_is_not_json(sandbox: Sandbox, client: KopechkaClient, body: st
     assert "GET /balance" in str(info.value)
 
 
-def test_success_false_on_200(canned_client) -> None:
+def test_success_false_on_200(canned_client: tuple[Canned, KopechkaClient]) -> None:
     app, client = canned_client
     app.set("GET", "/api/v1/balance", '{"success": false, "message": "Account frozen"}')
     with pytest.raises(APIStatusError, match="Account frozen") as info:
@@ -179,9 +183,9 @@ def test_truncated_body_is_a_connection_error(sandbox: Sandbox) -> None:
     ],
 )
 def test_arguments_checked_before_any_request(
-    sandbox: Sandbox, client: KopechkaClient, call
+    sandbox: Sandbox, client: KopechkaClient, call: Callable[[KopechkaClient], object]
 ) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must"):
         call(client)
     assert sandbox.requests == []
 
@@ -214,8 +218,8 @@ def test_environment_supplies_key_and_base_url(
     [{"timeout": 0}, {"timeout": -1.0}, {"timeout": (1.0,) * 3}, {"timeout": None}, {"timeout": "5"},
      {"max_retries": -1}, {"max_retries": 1.5}, {"max_retry_wait": -1}],
 )  # fmt: skip
-def test_bad_configuration(kwargs) -> None:
-    with pytest.raises(ValueError):
+def test_bad_configuration(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=f"{next(iter(kwargs))} must be"):
         KopechkaClient("k", **kwargs)
 
 
@@ -249,7 +253,7 @@ def test_client_closes_its_own_session(sandbox: Sandbox) -> None:
     assert not adapter.poolmanager.pools  # type: ignore[attr-defined]
 
 
-def test_environment_proxies_resolved_once(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+def test_environment_proxies_resolved_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     bundle = tmp_path / "custom.pem"
     bundle.write_text("")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
@@ -263,7 +267,7 @@ def test_environment_proxies_resolved_once(monkeypatch: pytest.MonkeyPatch, tmp_
 
 
 def test_missing_ca_bundle_refused_at_construction(
-    monkeypatch: pytest.MonkeyPatch, tmp_path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
     with pytest.raises(ValueError, match="does not exist"):

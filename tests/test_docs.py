@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,10 +42,10 @@ def _public_callables() -> list[tuple[str, object]]:
 @pytest.mark.parametrize(
     ("name", "func"), _public_callables(), ids=lambda v: v if isinstance(v, str) else ""
 )
-def test_docstring_sections(name: str, func) -> None:
+def test_docstring_sections(name: str, func: Any) -> None:
     doc = inspect.getdoc(func) or ""
     assert doc, f"{name} has no docstring"
-    target = func.__init__ if isinstance(func, type) else func
+    target = func  # a class: the signature of its __init__, without self
     params = [p for p in inspect.signature(target).parameters if p not in {"self"}]
     if params:
         assert "Args:" in doc, f"{name}: no Args section"
@@ -69,3 +70,20 @@ def test_client_methods_name_their_errors(name: str) -> None:
     raised = re.findall(r"^\s{4}(\w+Error):", doc, re.M)
     assert raised, name
     assert all(hasattr(kopechka, e) or e == "ValueError" for e in raised), raised
+
+
+def test_readme_links_work_on_pypi() -> None:
+    # the README is the PyPI page: a relative link there leads nowhere
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)\s]+)\)", readme) + re.findall(r'(?:src|href)="([^"]+)"', readme)
+    assert targets
+    relative = [t for t in targets if not t.startswith("https://")]
+    assert relative == []
+
+
+def test_project_urls_are_this_projects() -> None:
+    from importlib.metadata import metadata
+
+    urls = dict(u.split(", ", 1) for u in metadata("kopechka").get_all("Project-URL") or [])
+    assert set(urls) >= {"Source", "Issues", "Changelog", "Documentation"}
+    assert all("kopechka.com" not in url for url in urls.values())  # the vendor's site is not ours

@@ -1,7 +1,10 @@
-"""The public door: exactly ``kopechka.__all__``, sorted, each name importable and documented."""
+"""The public door: exactly ``kopechka.__all__``, sorted, each name importable, documented and
+published as ``kopechka.<name>``."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 
@@ -30,11 +33,30 @@ def test_all_is_exactly_the_public_api() -> None:
         assert getattr(kopechka, name) is not None
 
 
+def _isort_key(name: str) -> tuple[int, list[object]]:
+    """Ruff's RUF022 order: CONSTANTS, then CamelCase, then the rest; natural order in each."""
+    if re.fullmatch(r"[A-Z0-9_]+", name) and not name.startswith("_"):
+        group = 0
+    elif name[:1].isupper():
+        group = 1
+    else:
+        group = 2
+    natural = [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+    return group, natural
+
+
+def test_all_is_sorted() -> None:
+    # sorted as ruff's RUF022 sorts (the linter keeps it so): constants first, then classes, then
+    # __version__; plain sorted() would put DEFAULT_* among the classes
+    assert kopechka.__all__ == sorted(kopechka.__all__, key=_isort_key)
+    assert kopechka.__all__[0] == "DEFAULT_BASE_URL"
+
+
 def test_lazy_table_matches_all() -> None:
     assert set(kopechka._HOMES) == set(kopechka.__all__) - {"__version__"}
     assert set(dir(kopechka)) >= set(kopechka.__all__)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        _ = kopechka.nope  # type: ignore[attr-defined]
+        _ = kopechka.nope
 
 
 def test_import_kopechka_loads_names_on_first_use() -> None:
@@ -50,8 +72,47 @@ def test_public_names_live_in_the_package_and_are_documented() -> None:
     for name in kopechka.__all__:
         obj = getattr(kopechka, name)
         if isinstance(obj, type):
-            assert obj.__module__.startswith("kopechka."), name
+            assert obj.__module__ == "kopechka", name
             assert obj.__doc__, name
+
+
+_NOT_CLASSES = {
+    "DEFAULT_BASE_URL", "DEFAULT_MAX_RETRIES", "DEFAULT_MAX_RETRY_WAIT", "DEFAULT_TIMEOUT",
+    "__version__", "exit_on_signals",
+}  # fmt: skip
+
+_MODULE_NAMES = """
+import json, sys
+import kopechka
+{before}
+print(json.dumps({{n: getattr(kopechka, n).__module__ for n in kopechka.__all__
+                  if isinstance(getattr(kopechka, n), type)}}))
+"""
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        "",
+        # an error raised before the user touched kopechka.<Error> still names kopechka
+        "from kopechka._exceptions import NotFoundError; assert NotFoundError.__module__ == "
+        "'kopechka', NotFoundError.__module__",
+        # loading the client loads the models and the mailbox: they are published with it
+        "from kopechka import KopechkaClient; from kopechka._models import Order as O;"
+        "from kopechka._mail import Mailbox as M;"
+        "assert O.__module__ == M.__module__ == 'kopechka', (O.__module__, M.__module__)",
+    ],
+    ids=["lazy", "errors-at-import", "client-loads-the-rest"],
+)
+def test_public_classes_say_kopechka_in_a_fresh_process(before: str) -> None:
+    code = _MODULE_NAMES.format(before=before)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    modules = json.loads(out.stdout)
+    assert set(modules) == EXPECTED - _NOT_CLASSES
+    assert set(modules.values()) == {"kopechka"}
 
 
 def test_testing_exports() -> None:

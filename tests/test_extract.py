@@ -7,7 +7,7 @@ import re
 import string
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from kopechka._extract import extract_code, extract_links, html_to_text
@@ -101,18 +101,326 @@ MAILS: list[tuple[str, str, str | None]] = [
 ]
 
 
+# Codes as sites send them (0.2): capitals and digits the mail marks as the code, one digit per
+# cell or space, a code only in the subject; and numbers labelled as something else, which are not
+# codes. (name, subject, content, expected)
+NEW_MAILS: list[tuple[str, str, str, str | None]] = [
+    (
+        "steam guard, capitals and digits",
+        "Your Steam account: Access from new computer",
+        "Dear kp1steam,\n\nHere is the Steam Guard code you need to login to account kp1steam:\n\n"
+        "F7K2M\n\nThis email was generated because of a login attempt from a web or mobile device "
+        "located at 203.0.113.5 (RU).\n\nThe Steam Guard code is required to complete the login. "
+        "No one can access your account without also accessing this email.\n\nThe Steam Team\n"
+        "https://help.steampowered.com",
+        "F7K2M",
+    ),
+    (
+        "steam guard, capitals only, html",
+        "Your Steam account: Access from new computer",
+        "<html><body><p>Dear kp1steam,</p><p>Here is the Steam Guard code you need to login to "
+        'account kp1steam:</p><table><tr><td style="font-size:24px;color:#3a3a3a">QJHRV</td></tr>'
+        "</table><p>If you are not attempting to login then please change your Steam password.</p>"
+        "<p>The Steam Team</p></body></html>",
+        "QJHRV",
+    ),
+    (
+        "epic games, html with footer address",
+        "Your Epic Games security code",
+        '<table><tr><td><h2>Your security code</h2></td></tr><tr><td style="font-size:32px">'
+        "<b>A7X9QZ</b></td></tr><tr><td>This code expires in 15 minutes.</td></tr></table>"
+        "<p>&copy; 2024, Epic Games, Inc. 620 Crossroads Blvd. Cary, NC 27518</p>",
+        "A7X9QZ",
+    ),
+    (
+        "slack, code with a hyphen",
+        "Slack confirmation code: KXR-7TQ",
+        "Confirm your email address\n\nYour confirmation code is below — enter it in your open "
+        "browser window and we'll help you get signed in.\n\nKXR-7TQ\n\nIf you didn't request this "
+        "email, there's nothing to worry about.\n\nSlack Technologies, LLC, 500 Howard Street, "
+        "San Francisco, CA 94105",
+        "KXR-7TQ",
+    ),
+    (
+        "slack, html",
+        "",
+        "<h1>Confirm your email address</h1><p>Your confirmation code is below &mdash; enter it in "
+        'your open browser window.</p><div style="font-size:30px;letter-spacing:4px">KXR-7TQ</div>'
+        "<p>Slack Technologies, 500 Howard Street, San Francisco, CA 94105</p>",
+        "KXR-7TQ",
+    ),
+    (
+        "spaced digits",
+        "",
+        "Your verification code is:\n\n7 4 1 2 9 3\n\nThis code will expire in 10 minutes.",
+        "741293",
+    ),
+    (
+        "spaced digits, russian, double spaces",
+        "",
+        "Код подтверждения:  3  9  8  1  0  6\nНикому не сообщайте этот код.",
+        "398106",
+    ),
+    (
+        "one digit per table cell",
+        "Verify your email",
+        '<p>Enter this code to verify your email:</p><table><tr><td class="d">7</td>'
+        '<td class="d">4</td><td class="d">1</td><td class="d">2</td><td class="d">9</td>'
+        '<td class="d">3</td></tr></table><p>Need help? Call 1-800-555-0199.</p>',
+        "741293",
+    ),
+    (
+        "one digit per cell, russian, phone below",
+        "",
+        "<p>Код для входа:</p><table><tr><td>3</td><td>9</td><td>8</td><td>1</td><td>0</td>"
+        "<td>6</td></tr></table><p>Поддержка: 8 800 555-35-35</p>",
+        "398106",
+    ),
+    (
+        "one digit per span",
+        "",
+        '<p>Ваш код для входа:</p><div class="code"><span>3</span><span>9</span><span>8</span>'
+        "<span>1</span><span>0</span><span>6</span></div>",
+        "398106",
+    ),
+    (
+        "code only in the subject, address in the body",
+        "482913 is your Instagram code",
+        "<p>Hi kp1,</p><p>Someone tried to log in to your Instagram account. If this was you, "
+        "use the code in the subject line.</p><p>&copy; Instagram. Meta Platforms, Inc., "
+        "1601 Willow Road, Menlo Park, CA 94025</p>",
+        "482913",
+    ),
+    (
+        "code only in the subject, russian",
+        "Код 7301 для входа в ВКонтакте",
+        "Никому не сообщайте этот код, даже сотрудникам ВКонтакте.",
+        "7301",
+    ),
+    (
+        "code in the subject, order number in the body",
+        "59382 — your login code",
+        "Order 55123488 is on its way.",
+        "59382",
+    ),
+    (
+        "code in the subject wins over a year in the body",
+        "Код подтверждения: 602714",
+        "Здравствуйте!\n\nС уважением,\nкоманда сервиса\n\n2024",
+        "602714",
+    ),
+    (
+        "labelled number in the subject is no code",
+        "Your order 552301 has shipped",
+        "Thanks for shopping with us.",
+        None,
+    ),
+    (
+        "member number beside the code",
+        "",
+        "Welcome to ShopClub!\nYour member number is 55512345.\nTo finish signing up, enter the "
+        "verification code 4471.",
+        "4471",
+    ),
+    (
+        "member id only",
+        "",
+        "Thanks for joining ShopClub.\nMember ID: 834921\nShow it at the till to collect points.",
+        None,
+    ),
+    (
+        "account number only",
+        "",
+        "Your account number: 20481234\nSign in to view your statement.",
+        None,
+    ),
+    (
+        "ticket number only",
+        "",
+        "Ticket 48213 has been updated by our support team.\nReply to this email to add a comment.",
+        None,
+    ),
+    (
+        "order confirmation without a code",
+        "",
+        "Thank you for your order!\nOrder number: 7731940\nTotal: $49.99\nDelivery in 3-5 days.",
+        None,
+    ),
+    (
+        "invoice reference of capitals and digits",
+        "",
+        "Invoice INV-2024-0042 is attached.\nAmount due: 1 200,00 ₽",
+        None,
+    ),
+    (
+        "russian order number beside the code",
+        "",
+        "Номер заказа: 558812.\nКод подтверждения: 4410",
+        "4410",
+    ),
+    (
+        "russian personal account beside the code",
+        "",
+        "Ваш лицевой счёт 12345678.\nДля входа в личный кабинет используйте код 9031.",
+        "9031",
+    ),
+    (
+        "russian personal account only",
+        "",
+        "Лицевой счёт: 40817810\nПоказания счётчика приняты 15.03.2024.",
+        None,
+    ),
+    (
+        "russian order number only",
+        "",
+        "Номер вашего заказа 662301. Мы сообщим, когда он будет отправлен.",
+        None,
+    ),
+    ("russian letter code", "", "Ваш код: K7PQ2X\nНикому не сообщайте его.", "K7PQ2X"),
+    (
+        "russian word in capitals",
+        "",
+        "ВАЖНО: никому не сообщайте код подтверждения 5512",
+        "5512",
+    ),
+    (
+        "english words in capitals around the code",
+        "",
+        "IMPORTANT: YOUR CODE IS BELOW\n\n348201\n\nDO NOT SHARE IT WITH ANYONE",
+        "348201",
+    ),
+    (
+        "words in capitals, no code",
+        "WELCOME TO STEAM",
+        "Your account is ready. HELLO and enjoy your games! CODE OF CONDUCT applies.",
+        None,
+    ),
+    (
+        "a word after 'code' is no code",
+        "",
+        "Use the code WELCOME at checkout for free shipping.",
+        None,
+    ),
+    (
+        "promo code beside the verification code",
+        "",
+        "Use promo code SAVE20 for 20% off your first order!\nYour verification code: 582013",
+        "582013",
+    ),
+    ("promo code only", "", "Summer sale! Use promo code SUMMER24 at checkout.", None),
+    (
+        "russian promo code beside the code",
+        "",
+        "Дарим промокод LETO2024 на скидку 10%!\nКод подтверждения: 7391",
+        "7391",
+    ),
+    (
+        "booking reference beside the code",
+        "",
+        "Booking reference: XK7Q2P\nYour check-in code: 4812",
+        "4812",
+    ),
+    (
+        "reference code only",
+        "",
+        "Your reference code is ABC123. Keep it for your records.",
+        None,
+    ),
+    ("facebook prefix", "", "FB-48213 is your Facebook confirmation code", "48213"),
+    (
+        "device name beside the code",
+        "",
+        "Your Epic Games security code: 482913\nDevice: WIN64, Chrome 120",
+        "482913",
+    ),
+    (
+        "model and serial numbers only",
+        "",
+        "Thanks for registering your product.\nModel: A2848\nSerial: F2LXK3QJ0D",
+        None,
+    ),
+    (
+        "zip code beside the code",
+        "",
+        "Confirm your address: 1600 Main St, Springfield, ZIP code 62704.\nVerification code: 8812",
+        "8812",
+    ),
+    (
+        "tracking number beside the code",
+        "",
+        "Your parcel is on its way. Tracking number: 1Z999AA10123456784.\n"
+        "Security code for delivery: 5531",
+        "5531",
+    ),
+    (
+        "pagination beside spaced digits",
+        "",
+        "Page 1 2 3 4 5 Next\nYour code: 9 0 3 1 4 7",
+        "903147",
+    ),
+    (
+        "a code word says what the code is for",
+        "",
+        "Security code for your account: 4821",
+        "4821",
+    ),
+    (
+        "capitals and digits near 'verify', no code",
+        "Verify your email",
+        "Verify your account to join the FIFA23 tournament: https://play.example.com/v/abc",
+        None,
+    ),
+    (
+        "postal code in a footer near 'verify'",
+        "",
+        "Please verify your email with the button above.\nACME INC, 123 MAIN ST, NY 10001",
+        None,
+    ),
+    (
+        "microsoft, masked address",
+        "Microsoft account security code",
+        "Security code: 4821\nIf you don't recognize the Microsoft account k***@example.com, you "
+        "can click the link to remove your email address from that account.",
+        "4821",
+    ),
+]
+
+
 @pytest.mark.parametrize(("name", "content", "expected"), MAILS, ids=[m[0] for m in MAILS])
 def test_realistic_mails(name: str, content: str, expected: str | None) -> None:
     assert extract_code(content) == expected
 
 
-def test_table_is_large_enough() -> None:
+@pytest.mark.parametrize(
+    ("name", "subject", "content", "expected"), NEW_MAILS, ids=[m[0] for m in NEW_MAILS]
+)
+def test_codes_as_sites_send_them(
+    name: str, subject: str, content: str, expected: str | None
+) -> None:
+    assert extract_code(content, subject=subject) == expected
+
+
+def test_tables_are_large_enough() -> None:
     assert len(MAILS) >= 30
+    assert len(NEW_MAILS) >= 30
+    shapes = [m for m in NEW_MAILS if m[3] is not None and not m[3].isdigit()]
+    labelled = [m for m in NEW_MAILS if m[3] is None]
+    assert len(shapes) >= 5
+    assert len(labelled) >= 10
+    assert any("<" in m[2] for m in NEW_MAILS)
+    assert any("код" in m[2].lower() for m in NEW_MAILS)
 
 
 def test_subject_is_used_when_the_content_has_no_code() -> None:
     assert extract_code("Click the button below.", subject="123456 is your code") == "123456"
     assert extract_code("Code 4321", subject="Order 99887766") == "4321"
+
+
+def test_a_clear_code_in_the_subject_beats_a_guess_in_the_content() -> None:
+    content = "Welcome aboard!\n\n2291\n\nSee you soon."  # alone on its line: a weak guess
+    assert extract_code(content) == "2291"
+    assert extract_code(content, subject="Your verification code: 771903") == "771903"
+    assert extract_code("Your code: 4821", subject="Your code: 7719") == "4821"  # a tie
 
 
 @pytest.mark.parametrize(
@@ -124,8 +432,41 @@ def test_subject_is_used_when_the_content_has_no_code() -> None:
         (r"nomatch", None),
     ],
 )
-def test_pattern_overrides(pattern, expected) -> None:
+def test_pattern_overrides(pattern: str | re.Pattern[str], expected: str | None) -> None:
     assert extract_code("Use token=ab12 or XYZ-123 (code 123456)", pattern) == expected
+
+
+def test_pattern_is_searched_in_the_subject_too() -> None:
+    assert extract_code("Nothing here", r"\b(\d{6})\b", subject="482913 is your code") == "482913"
+    assert extract_code("Code 111222", r"\b(\d{6})\b", subject="482913") == "111222"
+    assert extract_code("Nothing here", r"\b(\d{6})\b", subject="none") is None
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("Your code: 7 4 1 2 9 3", "741293"),  # spaced digits: joined
+        ("Your code: 804 291", "804291"),  # groups: joined
+        ("Your code: KXR-7TQ", "KXR-7TQ"),  # capitals and digits: as the mail spells them
+        ("Your code: F7K2M", "F7K2M"),
+        ("Your code is QJHRV.", "QJHRV"),  # capitals without a digit, marked outright
+        ("Your code: HELLO", None),  # a word
+        ("Your code is BELOW:\n\nMP3X", "MP3X"),  # capitals and digits near a code word
+        ("Your code is below:\n\nMPRX", "MPRX"),  # capitals alone on the line after one
+        ("Your code is below. Thanks, MPRX team", None),  # capitals not marked as the code
+        ("Your code: ВАЖНО", None),  # Cyrillic capitals are words
+        ("Check out our F7K2M model today.", None),  # capitals and digits far from a code word
+        ("Enter the code in 3 steps: 1 2 3 4", None),  # numbered steps
+        ("Code: HTTPS", None),  # an acronym
+        ("Code: G-719204", "719204"),  # a prefix the site fills in itself
+        ("code for order 12345: 4821", "4821"),
+        ("Your order number is 482913. Thanks for confirming.", None),
+        ("482210 is your order number. Confirm it.", None),
+        ("4821 is your account code", "4821"),
+    ],
+)
+def test_code_shapes(content: str, expected: str | None) -> None:
+    assert extract_code(content) == expected
 
 
 def test_html_to_text() -> None:
@@ -134,16 +475,42 @@ def test_html_to_text() -> None:
 
 
 @pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<table><tr><td>7</td><td>4</td></tr><tr><td>x</td></tr></table>", "7 4\nx"),
+        ("<p>Your code\n   is\n 4821</p>", "Your code is 4821"),  # source line breaks are spaces
+        ("<head><title>T</title><body>after a head never closed", "after a head never closed"),
+        ("<p>a</p><!-- hidden <p>b</p> -->c", "a\nc"),
+        ("<p>a</p><!-- never closed <p>b</p>", "a"),
+        ("<p>a</p><a href='x>y'>b</a>", "a\nb"),  # a quoted '>' does not end the tag
+        ("<p>a</p><b class='never closed>c", "a"),
+        ("<p>a &lt; b</p><p>3 < 4</p>", "a < b\n3 < 4"),
+        ("<p>&#65;&#x42;&#0000000067;</p>", "ABC"),
+        ("<p>&#99999999999999999999;</p>", "\ufffd"),
+        ("<SCRIPT>x</script ><P>y", "y"),
+        ("<p>x</p><style>never closed <p>y</p>", "x"),
+    ],
+)
+def test_html_reduction(html: str, text: str) -> None:
+    assert html_to_text(html) == text
+
+
+@pytest.mark.parametrize(
     ("content", "links"),
     [
         ("see https://a.io/x, and http://b.io/y.", ["https://a.io/x", "http://b.io/y"]),
         ("dup https://a.io/x https://a.io/x", ["https://a.io/x"]),
         ("(https://en.wikipedia.org/wiki/A_(b)) end", ["https://en.wikipedia.org/wiki/A_(b)"]),
+        ("https://a.io/x)).", ["https://a.io/x"]),
+        ("https://a.io/(x)(y))", ["https://a.io/(x)(y)"]),
+        ("https://a.io/((x)", ["https://a.io/((x)"]),
         (
             '<a href="https://a.io/?a=1&amp;b=2">go</a> https://c.io',
             ["https://a.io/?a=1&b=2", "https://c.io"],
         ),
         ('<a href="mailto:x@y.z">m</a><a href=" https://d.io/ ">d</a>', ["https://d.io/"]),
+        ("<A HREF=https://e.io/x>e</A><a title='href=https://f.io'>f</a>", ["https://e.io/x"]),
+        ("<p>x</p><!-- <a href='https://g.io'>g</a> -->", []),
         ("no links here; ftp://x.io", []),
     ],
 )
@@ -151,19 +518,35 @@ def test_extract_links(content: str, links: list[str]) -> None:
     assert extract_links(content) == links
 
 
+CODE_SHAPE = re.compile(r"\d{4,8}|[A-Z0-9]+(?:-[A-Z0-9]+)*")
+
+
 @given(st.text())
 @settings(max_examples=300)
 def test_never_raises(text: str) -> None:
-    code = extract_code(text)
-    assert code is None or (code.isdigit() and 4 <= len(code) <= 8)
+    code = extract_code(text, subject=text)
+    assert code is None or CODE_SHAPE.fullmatch(code)
     for link in extract_links(text):
         assert link.startswith(("http://", "https://"))
 
 
-@given(st.text(alphabet=string.printable + "<>&;абвгд"))
+@given(st.text(alphabet=string.printable + "<>&;#абвгд"))
 def test_never_raises_on_markup_like_text(text: str) -> None:
     extract_code("<div>" + text)
     extract_links("<a href='" + text)
+    html_to_text("<p>&#" + text)
+
+
+PLAIN = st.text(alphabet=string.ascii_letters + string.digits + " -:.,\n#%$@/+()" + "кодКОД")
+
+
+@given(PLAIN)
+@settings(max_examples=300)
+def test_the_code_comes_from_the_mail(text: str) -> None:
+    code = extract_code(text)
+    if code is not None:
+        assert re.sub(r"[\s-]", "", code) in re.sub(r"[\s-]", "", text)
+        assert code.isdigit() or "-" not in code or code in text
 
 
 WORDS = st.lists(
@@ -191,3 +574,48 @@ def test_planted_code_is_found(
 )
 def test_planted_grouped_code_is_found(code: str, sep: str) -> None:
     assert extract_code(f"Your code: {code[:3]}{sep}{code[3:]}. Thanks") == code
+
+
+LOWER_WORDS = st.lists(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyzабвгд", min_size=1, max_size=10), max_size=20
+)
+STEAM = "23456789BCDFGHJKMNPQRTVWXY"  # Steam Guard's alphabet: no vowel, no 0/1/O/I
+
+
+@given(
+    before=LOWER_WORDS,
+    after=LOWER_WORDS,
+    code=st.text(alphabet=STEAM, min_size=5, max_size=6).filter(lambda c: not c.isdigit()),
+    keyword=st.sampled_from(["Your code is", "Steam Guard code:", "Код:", "security code"]),
+)
+def test_planted_letter_code_is_found(
+    before: list[str], after: list[str], code: str, keyword: str
+) -> None:
+    text = " ".join([*before, keyword, code, *after])
+    assert extract_code(text) == code
+
+
+@given(
+    before=LOWER_WORDS,
+    code=st.lists(st.integers(0, 9), min_size=4, max_size=8).map(lambda d: " ".join(map(str, d))),
+)
+def test_planted_spaced_code_is_found(before: list[str], code: str) -> None:
+    digits = code.replace(" ", "")
+    assume(digits not in "0123456789")
+    text = " ".join([*before, "Your verification code:"]) + f"\n\n{code}\n\nThanks"
+    assert extract_code(text) == digits
+
+
+CAPITAL_WORDS = st.lists(
+    st.text(alphabet=string.ascii_uppercase, min_size=1, max_size=10).filter(
+        lambda w: any(v in w for v in "AEIOU")
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@given(words=CAPITAL_WORDS, keyword=st.sampled_from(["Your code:", "CODE:", "Код:", "OTP is"]))
+def test_words_in_capitals_are_never_codes(words: list[str], keyword: str) -> None:
+    assert extract_code(f"{keyword} {' '.join(words)}") is None
+    assert extract_code(keyword + "\n\n" + "\n".join(words)) is None

@@ -133,6 +133,15 @@ def test_a_slot_past_max_wait_is_refused_and_nothing_is_taken() -> None:
     assert after == state
 
 
+@pytest.mark.parametrize("started", [False, True])
+def test_unpaced_a_passed_deadline_is_refused_too(started: bool) -> None:
+    state = go(limit_state(None), 0.0)[0] if started else limit_state(None)
+    after, slot = go(state, 1.0, max_wait=-0.5)
+    assert (slot.granted, slot.wait, after) == (False, 0.0, state)
+    after, slot = go(state, 1.0, max_wait=0.0)
+    assert (slot.granted, slot.wait, slot.at) == (True, 0.0, 1.0)
+
+
 # --- learning the rate -------------------------------------------------------------------------
 
 
@@ -278,6 +287,49 @@ def test_a_given_rate_never_puts_more_than_n_in_one_second(
     sends.sort()
     for i, start in enumerate(sends):
         assert sum(1 for t in sends[i:] if t < start + 1.0) <= rate
+
+
+STEPS = st.tuples(
+    st.floats(min_value=0.0, max_value=0.3),
+    st.sampled_from(["reserve", "admit", 200, 404, 429, 0]),
+    st.integers(min_value=0, max_value=40),
+)
+
+
+@given(st.lists(STEPS, max_size=150), st.sampled_from([None, 5.0]))
+def test_the_limiter_object_agrees_with_the_arithmetic(
+    steps: list[tuple[float, object, int]], rate: float | None
+) -> None:
+    """``RateLimiter`` counts unpaced answers without rebuilding its state (a fast path): step for
+    step, what it hands out and what it knows equal the pure functions'."""
+    limiter, state = RateLimiter(rate, rand=half), limit_state(rate)
+    slots: list[Slot] = []
+    now = 0.0
+    for gap, op, pick in steps:
+        now += gap
+        if op == "reserve":
+            slot = limiter.reserve(now, 30.0)
+            state, expected = go(state, now, 30.0)
+            assert slot == expected
+            slots.append(slot)
+        elif slots and op == "admit":
+            slot = slots[pick % len(slots)]
+            state, wait = admit(state, slot, now)
+            assert limiter.admit(slot, now) == wait
+        elif slots and isinstance(op, int):
+            slot = slots.pop(pick % len(slots))
+            retry_after = 1.0 if op == 429 else None
+            limiter.feedback(now, op, retry_after, slot)
+            state = answer(state, now, slot, op, retry_after)
+    assert limiter.state == state  # read once: reading folds the counted answers in
+
+
+def test_answers_counted_on_the_fast_path_are_in_the_state() -> None:
+    limiter = RateLimiter()
+    for now in (1.0, 2.0, 3.0):
+        limiter.feedback(now, 200, None, limiter.reserve(now, 30.0))
+    assert limiter.state.accepted == 3
+    assert limiter.state.period_start == 1.0
 
 
 # --- the client --------------------------------------------------------------------------------

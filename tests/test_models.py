@@ -1,14 +1,32 @@
-"""The models: both spellings, exact money, aware times, tolerated unknowns, immutability."""
+"""The models: both spellings, exact money, aware times, tolerated unknowns, immutability, and
+schemas that are ready before the first (possibly concurrent) use."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from kopechka import Cancellation, Message, Order, OrderPage, OrderStatus, OrderSummary, Profile
+from kopechka import (
+    APIResponseValidationError,
+    Cancellation,
+    Domain,
+    Message,
+    Order,
+    OrderPage,
+    OrderStatus,
+    OrderSummary,
+    Profile,
+)
+from kopechka import _wire as wire
 
 ORDER = {
     "orderId": "API-1",
@@ -134,3 +152,227 @@ def test_message_extract_helpers_delegate() -> None:
     assert message.extract_code() == "4821"
     assert message.extract_code(r"Use (\d)") == "4"
     assert message.extract_links() == ["https://x.io/a"]
+
+
+def test_models_build_by_attribute_name_on_every_pydantic() -> None:
+    # what the envelopes do for a cancel: by name (validate_by_name alone needs pydantic 2.11)
+    cancel = Cancellation(message="ok", refund_amount=Decimal("5.00"))
+    assert cancel.refund_amount == Decimal("5.00")
+    assert Cancellation.model_validate({"refundAmount": "1.5"}).refund_amount == Decimal("1.5")
+    page = OrderPage(orders=[Order.model_validate(ORDER)], pagination=PAGINATION)
+    assert page.orders[0].order_id == "API-1"
+
+
+# --- lossless money ------------------------------------------------------------------------------
+
+PAGINATION = {"page": 1, "limit": 10, "total": 1, "pages": 1}
+
+
+@dataclass
+class Answer:
+    """A 200 answer as the wire layer sees it."""
+
+    content: bytes
+    status_code: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _order_json(price: str) -> str:
+    return (
+        '{"orderId":"A","email":"e","domain":"d","site":"s","status":"active",'
+        f'"price":{price},"createdAt":"2024-01-01T00:00:00Z"}}'
+    )
+
+
+# (the JSON number as the server writes it, the exact Decimal with its digits)
+EXACT = [
+    ("12345678901234567.89", "12345678901234567.89"),
+    ("5.00", "5.00"),
+    ("150.75", "150.75"),
+    ("0.1", "0.1"),
+    ("5", "5"),
+    ("0", "0"),
+    ("-2.50", "-2.50"),
+    ("1e-5", "0.00001"),
+    ("2.5E+3", "2.5E+3"),
+    ("9999999999999999999999999999", "9999999999999999999999999999"),  # 28 digits, an int
+    ("99999999999999999999999999.99", "99999999999999999999999999.99"),  # 28 digits in all
+    ("0.000000000000000000000000001", "1E-27"),  # 28 digits written out
+    ("1E+27", "1E+27"),  # 28 digits written out
+]
+
+
+def _decoded(field_name: str, raw: str) -> dict[str, Decimal]:
+    """The amount decoded from each endpoint's answer that carries money."""
+    return {
+        "balance": wire.decode(
+            wire.get_balance(), Answer(f'{{"success":true,"data":{{"balance":{raw}}}}}'.encode())
+        ),
+        "refund": wire.decode(
+            wire.cancel_order("A"),
+            Answer(f'{{"success":true,"message":"ok","refundAmount":{raw}}}'.encode()),
+        ).refund_amount,
+        "order": wire.decode(
+            wire.get_order("A"), Answer(f'{{"success":true,"data":{_order_json(raw)}}}'.encode())
+        ).price,
+        "page": wire.decode(
+            wire.list_orders(1, 10),
+            Answer(
+                f'{{"success":true,"data":[{_order_json(raw)}],'
+                f'"pagination":{json.dumps(PAGINATION)}}}'.encode()
+            ),
+        )
+        .orders[0]
+        .price,
+        "domains": wire.decode(
+            wire.get_domains(),
+            Answer(f'{{"success":true,"data":[{{"id":"1","name":"n","price":{raw}}}]}}'.encode()),
+        )[0].price,
+        "profile": Profile.model_validate_json(
+            '{"id":"u","email":"e","username":"u","balance":' + raw + ',"role":"user",'
+            '"emailVerified":true,"isActive":true,"createdAt":"2024-01-01T00:00:00Z",'
+            '"updatedAt":"2024-01-01T00:00:00Z"}'
+        ).balance,
+    }
+
+
+@pytest.mark.parametrize(("raw", "expected"), EXACT)
+def test_money_keeps_the_servers_digits(raw: str, expected: str) -> None:
+    for where, amount in _decoded("price", raw).items():
+        assert isinstance(amount, Decimal), where
+        # as_tuple: the same value AND the same digits (Decimal("5.00") == Decimal("5") is True)
+        assert amount.as_tuple() == Decimal(expected).as_tuple(), (where, amount)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "12345678901234567890123456789",  # 29 digits: a sum would round it
+        "1234567890123456789012345678.9",
+        "0.0000000000000000000000000001",  # 29 digits written out
+        "1E+28",
+        "1e400",  # one significant digit, but 401 written out
+        "NaN",
+        "Infinity",
+        "-Infinity",
+    ],
+)
+def test_money_that_cannot_be_kept_exactly_is_refused(raw: str) -> None:
+    with pytest.raises(APIResponseValidationError, match=r"refundAmount|Invalid JSON") as info:
+        wire.decode(
+            wire.cancel_order("A"),
+            Answer(f'{{"success":true,"message":"ok","refundAmount":{raw}}}'.encode()),
+        )
+    assert info.value.status_code == 200
+    with pytest.raises(ValidationError, match=r"price|Invalid JSON"):
+        Domain.model_validate_json(f'{{"id":"1","name":"n","price":{raw}}}')
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"success":true,"data":{"balance":',
+        b"[" * 100_000 + b"]" * 100_000,  # too deep: refused, not a RecursionError
+        b'{"success":true,"data":{"balance":1' + b"0" * 5000 + b"}}",  # past int's digit limit
+        b"\xff\xfe\x00",
+    ],
+    ids=["truncated", "deep", "huge-int", "not-utf8"],
+)
+def test_what_is_not_json_is_a_validation_error(body: bytes) -> None:
+    with pytest.raises(APIResponseValidationError, match=r"not the documented JSON|Invalid JSON"):
+        wire.decode(wire.get_balance(), Answer(body))
+
+
+def test_integer_fields_refuse_fractions_instead_of_truncating() -> None:
+    page = '{"success":true,"data":[],"pagination":{"page":1.5,"limit":10,"total":0,"pages":0}}'
+    with pytest.raises(APIResponseValidationError, match=r"pagination\.page"):
+        wire.decode(wire.list_orders(1, 10), Answer(page.encode()))
+    whole = page.replace("1.5", "2.0")
+    assert wire.decode(wire.list_orders(1, 10), Answer(whole.encode())).pagination.page == 2
+
+
+def test_json_output_of_a_model_keeps_the_digits() -> None:
+    order = Order.model_validate_json(_order_json("5.00"))
+    assert order.model_dump(mode="json")["price"] == "5.00"
+    assert json.loads(order.model_dump_json())["price"] == "5.00"
+
+
+# --- schemas ready before first use --------------------------------------------------------------
+
+_FIRST_USE = textwrap.dedent(
+    """
+    import json, sys, threading
+    import pydantic_core
+    from kopechka import _envelopes, _models, _wire
+
+    models = {
+        v for m in (_models, _envelopes) for v in vars(m).values()
+        if isinstance(v, type) and issubclass(v, _models.ExactJSONModel)
+        and v is not _models.ExactJSONModel
+    }
+    lazy = [c.__name__ for c in models
+            if not isinstance(c.__pydantic_validator__, pydantic_core.SchemaValidator)]
+
+    class Answer:
+        status_code, headers = 200, {}
+        def __init__(self, content): self.content = content
+
+    order = ('{"orderId":"A","email":"e","domain":"d","site":"s","status":"active",'
+             '"price":5.00,"createdAt":"2024-01-01T00:00:00Z"}')
+    summary = '{"id":"o","email":"e","domain":"d","status":"active","created_at":"2024-01-01T00:00:00Z"}'
+    calls = [
+        (_wire.get_balance(), '{"success":true,"data":{"balance":5.00}}'),
+        (_wire.cancel_order("A"), '{"success":true,"message":"ok","refundAmount":5.00}'),
+        (_wire.get_order("A"), '{"success":true,"data":' + order + '}'),
+        (_wire.get_domains(), '{"success":true,"data":[{"id":"1","name":"n","price":5.00}]}'),
+        (_wire.get_messages("A"), '{"success":true,"messages":[],"order":' + summary + '}'),
+        (_wire.list_orders(1, 10), '{"success":true,"data":[' + order + '],'
+                                   '"pagination":{"page":1,"limit":10,"total":1,"pages":1}}'),
+        (_wire.start_polling("A"), '{"success":true,"data":{"orderId":"A","pollingStatus":"on"}}'),
+        (_wire.get_profile(), '{"success":true,"data":{"id":"u","email":"e","username":"u",'
+         '"balance":1,"role":"r","emailVerified":true,"isActive":true,'
+         '"createdAt":"2024-01-01T00:00:00Z","updatedAt":"2024-01-01T00:00:00Z"}}'),
+    ]
+    THREADS = 48
+    barrier = threading.Barrier(THREADS, timeout=30)
+    errors = []
+
+    def first_use(i):
+        call, body = calls[i % len(calls)]
+        barrier.wait()
+        try:
+            _wire.decode(call, Answer(body.encode()))
+        except Exception as exc:
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=first_use, args=(i,)) for i in range(THREADS)]
+    for t in threads: t.start()
+    for t in threads: t.join(60)
+    print(json.dumps({"lazy": lazy, "errors": errors[:3], "models": len(models)}))
+    """
+)
+
+
+def test_schemas_are_built_at_import_and_first_concurrent_use_is_safe() -> None:
+    # A fresh process: in this one the schemas have long been used. With defer_build, pydantic
+    # 2.11.0 raced here ("'Body' object has no attribute 'result'", "BaseModel cannot be
+    # instantiated directly"); whatever pydantic is installed, no schema may be left to build.
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST_USE], capture_output=True, text=True, timeout=120, check=True
+    )
+    report: dict[str, Any] = json.loads(out.stdout)
+    assert report["models"] >= 19  # 11 public models and 8+ envelopes
+    assert report["lazy"] == []
+    assert report["errors"] == []
+
+
+def test_json_unicode_escapes_decode_to_their_characters() -> None:
+    # A server that writes ASCII-only JSON escapes every other character. pydantic 2.7.0 to 2.7.2
+    # decoded such escapes into the wrong characters: the reason the pydantic floor is 2.7.3.
+    escaped = "\\u041a\\u043e\\u0434 \\u00e9 \\ud83d\\ude42"
+    message = Message.model_validate_json(
+        f'{{"id":"m","from":"a","subject":"{escaped}","receivedAt":"2024-01-01T00:00:00Z"}}'
+    )
+    assert message.subject == "Код é 🙂"
+    refused = f'{{"success":false,"message":"{escaped}"}}'.encode()
+    assert wire.status_error(Answer(refused, status_code=400)).message == "Код é 🙂"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kopechka import KopechkaClient, RateLimitError
+from kopechka import APIError, KopechkaClient, RateLimitError
 from kopechka._hooks import AttemptEvent, check_hooks, path_template
 from kopechka.testing import Sandbox
 
@@ -52,6 +52,17 @@ def test_a_network_failure_reaches_the_hooks(sleeps: Sleeps) -> None:
     answers = [e for e in events if e.will_retry is not None]
     assert [(e.status, e.will_retry) for e in answers] == [(None, True), (None, False)]
     assert all(e.error for e in answers)
+
+
+def test_a_call_ended_by_an_exception_gets_a_last_response_event(sandbox: Sandbox) -> None:
+    """The answer is too large to read: no answer, yet the hooks hear how the call ended."""
+    events, hooks = recorder()
+    with sandbox.client(max_body=10, event_hooks=hooks) as client, pytest.raises(APIError):
+        client.get_balance()
+    assert [(e.attempt, e.status, e.error, e.will_retry) for e in events] == [
+        (1, None, None, None),
+        (1, None, "APIResponseValidationError", False),
+    ]
 
 
 def test_a_raising_hook_never_breaks_a_call(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -68,7 +70,9 @@ class Resp:
         (wire.start_polling("API-1"), "POST", "/orders/API-1/start-polling", None, None),
     ],
 )
-def test_request_parts(call, method, path, params, json) -> None:
+def test_request_parts(
+    call: wire.Call[Any], method: str, path: str, params: object, json: object
+) -> None:
     assert (call.method, call.path, call.params, call.json) == (method, path, params, json)
     assert call.idempotent is (method == "GET")
 
@@ -124,7 +128,7 @@ def test_order_path_never_leaves_its_segment(order_id: str) -> None:
         lambda: wire.create_order("example.com", None),
     ],
 )
-def test_bad_arguments_raise_value_error(make) -> None:
+def test_bad_arguments_raise_value_error(make: Callable[[], object]) -> None:
     with pytest.raises(ValueError, match="must"):
         make()
 
@@ -160,7 +164,7 @@ def test_base_url_accepted(url: str, expected: str) -> None:
     ],
 )
 def test_base_url_refused(url: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"base_url|plain http"):
         wire.normalize_base_url(url)
 
 
@@ -253,7 +257,9 @@ def test_status_table(status: int, cls: type[APIStatusError]) -> None:
         (wire.start_polling("API-1"), ex.POLLING, lambda p: p.polling_status == "active"),
     ],
 )
-def test_decode_vendor_examples(call, body: str, check) -> None:
+def test_decode_vendor_examples(
+    call: wire.Call[Any], body: str, check: Callable[[Any], bool]
+) -> None:
     assert check(wire.decode(call, Resp(200, body.encode())))
 
 
@@ -337,7 +343,12 @@ def test_redirect_error_names_target() -> None:
 def test_decode_arbitrary_bytes_gives_model_or_kopechka_error(body: bytes) -> None:
     from kopechka import KopechkaError
 
-    for call in (wire.get_balance(), wire.get_messages("x"), wire.list_orders(1, 1)):
+    calls: list[wire.Call[Any]] = [
+        wire.get_balance(),
+        wire.get_messages("x"),
+        wire.list_orders(1, 1),
+    ]
+    for call in calls:
         with contextlib.suppress(KopechkaError):
             wire.decode(call, Resp(200, body))
 

@@ -2,15 +2,20 @@
 
 The public API is exactly ``__all__`` (plus the ``kopechka.testing`` package, the offline sandbox).
 Names load on first access (PEP 562, as pydantic does): ``import kopechka`` stays cheap, and
-importing it never loads the command line or the sandbox.
+importing it never loads the command line or the sandbox. Public classes say they come from
+``kopechka`` (``__module__``), as httpx's do: tracebacks, reprs and pickles name
+``kopechka.NotFoundError``, never a private module. The error classes are set at import (a
+small module, and what pickles and tracebacks name most); the others when first loaded.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import sys
 from typing import TYPE_CHECKING, Any
 
+from . import _exceptions  # noqa: F401 - loaded now so its classes are published at once
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -127,11 +132,22 @@ _MODULES: dict[str, tuple[str, ...]] = {
 _HOMES = {name: module for module, names in _MODULES.items() for name in names}
 
 
+def _publish() -> None:
+    """Give every public class of the loaded modules ``__module__ = "kopechka"``."""
+    for home, names in _MODULES.items():
+        module = sys.modules.get(__name__ + home)
+        for name in names if module is not None else ():
+            value = getattr(module, name)
+            if isinstance(value, type):
+                value.__module__ = __name__
+
+
 def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'kopechka' has no attribute {name!r}")
     value = getattr(importlib.import_module(home, __name__), name)
+    _publish()  # importing one module may have loaded others (the client loads them all)
     globals()[name] = value  # later lookups skip this function
     return value
 
@@ -140,4 +156,5 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
+_publish()
 logging.getLogger("kopechka").addHandler(logging.NullHandler())

@@ -47,6 +47,7 @@ from ._attempt import (
     BodyReader,
     Call,
     admission,
+    ended,
     log_attempt,
     network_error,
     settle,
@@ -153,13 +154,17 @@ class AsyncTransport:
         )
         call = Call(method, path, params, json, idempotent, deadline, policy, next(CALL_IDS))
         attempt = 1
-        while True:  # each attempt decides its own wait (None: stop); an exception ends it
-            outcome = await self._attempt(call, attempt)
-            wait = call.waits.get(attempt)
-            if wait is None:
-                break
-            await self._sleep(wait)
-            attempt += 1
+        try:
+            while True:  # each attempt decides its own wait (None: stop); an exception ends it
+                outcome = await self._attempt(call, attempt)
+                wait = call.waits.get(attempt)
+                if wait is None:
+                    break
+                await self._sleep(wait)
+                attempt += 1
+        except BaseException as exc:  # no final answer (the limiter refused, a cancellation...)
+            ended(call, exc, self.hooks)
+            raise
         if isinstance(outcome, Failure):
             raise network_error(outcome, method, path)
         return outcome

@@ -36,6 +36,7 @@ __all__ = [
     "BodyReader",
     "Call",
     "admission",
+    "ended",
     "log_attempt",
     "network_error",
     "settle",
@@ -262,6 +263,14 @@ def settle(
         elapsed = None if started is None else time.perf_counter() - started
         run_hooks(hooks["response"], call.event(attempt, outcome, wait, elapsed))
     return outcome
+
+
+def ended(call: Call, exc: BaseException, hooks: Mapping[str, tuple[Hook, ...]]) -> None:
+    """A call that ends without a final answer (the limiter refused, an interrupt, a
+    cancellation) still tells the response hooks, so that a span opened for it always ends."""
+    if hooks["response"]:
+        failure = Failure(timed_out=False, reached_server=False, detail=type(exc).__name__)
+        run_hooks(hooks["response"], call.event(len(call.waits) + 1, failure))
 
 
 def _cooldown_error(call: Call, wait: float, bound: float) -> RateLimitError:

@@ -10,26 +10,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
-import re
 import threading
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any
 
 from ._client import KopechkaClient
-from ._format import money, order_rows, to_json
+from ._format import inert, money, order_rows, to_json
 from ._mail import Mailbox
 from ._money import SweepReport, check_cap
 from ._signals import Terminated, exit_on_signals
 
 __all__ = ["add_options", "guard", "stopped_line", "sweep"]
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
-
-
-def _inert(text: str) -> str:
-    """Server text on one line, without control characters (it cannot drive the terminal)."""
-    return _CONTROL.sub(" ", text).strip()
 
 
 def _seconds(raw: str) -> float:
@@ -52,7 +45,7 @@ def _amount(raw: str) -> Decimal:
 
 
 def add_options(
-    sub: Any, common: list[argparse.ArgumentParser], buy: argparse.ArgumentParser
+    sub: Any, common: Sequence[argparse.ArgumentParser], buy: argparse.ArgumentParser
 ) -> None:
     """Add ``sweep`` to the subcommands and ``--max-price`` to ``buy``."""
     buy.add_argument(
@@ -85,7 +78,7 @@ def report_json(report: SweepReport, older_than: float) -> dict[str, Any]:
         "refunded": money(report.refunded),
         "kept": to_json(report.kept),
         "failed": [
-            {"order": to_json(order), "error": f"{type(error).__name__}: {_inert(str(error))}"}
+            {"order": to_json(order), "error": f"{type(error).__name__}: {inert(str(error))}"}
             for order, error in report.failed
         ],
     }
@@ -101,7 +94,7 @@ def report_text(report: SweepReport, older_than: float) -> str:
     if report.failed:
         parts.append(f"failed: {len(report.failed)}")
         parts += [
-            f"{order.order_id}  {type(error).__name__}: {_inert(str(error))}"
+            f"{order.order_id}  {type(error).__name__}: {inert(str(error))}"
             for order, error in report.failed
         ]
     refund = "would refund" if report.dry_run else "refunded"
@@ -124,7 +117,7 @@ def stopped_line(stop: Terminated, a: argparse.Namespace) -> str:
     if box.cancellation is not None:
         what = f"order {box.order_id} cancelled, {money(box.cancellation.refund_amount)} refunded"
     elif box.cancel_error is not None:
-        error = _inert(str(box.cancel_error))
+        error = inert(str(box.cancel_error))
         what = f"order {box.order_id} NOT refunded ({error}): run kopechka sweep"
     else:
         what = f"order {box.order_id} kept"

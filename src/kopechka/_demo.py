@@ -12,7 +12,7 @@ import time
 from decimal import Decimal
 from typing import TextIO
 
-from ._format import domain_rows, money
+from ._format import domain_rows, inert, money
 from .testing import Sandbox
 
 __all__ = ["run"]
@@ -33,8 +33,8 @@ def run(out: TextIO, *, delay: float = 1.0) -> int:
         delay: Seconds before the sandbox "site" sends its mail.
     """
 
-    def say(text: str = "") -> None:
-        print(text, file=out, flush=True)
+    def say(text: str = "") -> None:  # what the (sandbox) server says is printed inert
+        print("\n".join(inert(line) for line in text.split("\n")), file=out, flush=True)
 
     with Sandbox() as sandbox, sandbox.client() as client:
         say("kopechka demo: the whole flow on an embedded sandbox (no network, no API key)")

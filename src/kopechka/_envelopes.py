@@ -5,20 +5,25 @@ Each endpoint's answer is one model validated from the raw bytes, then asked for
 top-level ``messages``/``order`` for messages and a top-level ``refundAmount`` for a cancel. Pure
 shapes: no I/O, no HTTP statuses (``_wire`` decides what a status means). The models are plain,
 not generic: declaring a generic pydantic model costs ~30 ms of import time.
+
+Every body is an ``ExactJSONModel``: its ``model_validate_json`` keeps the server's numbers exactly
+(money as the server wrote it), and its schema is built at import, not on first use (a lazily built
+schema raced on first concurrent use with pydantic 2.11.0).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from ._models import (
     Cancellation,
     Domain,
+    ExactJSONModel,
     Message,
     MessageList,
+    Money,
     Order,
     OrderPage,
     OrderSummary,
@@ -48,10 +53,10 @@ class MissingFieldError(Exception):
     """A documented field is absent from an otherwise well-formed body."""
 
 
-class Body(BaseModel):
+class Body(ExactJSONModel):
     """What every answer carries: ``success`` and, sometimes, ``message``."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     success: bool = True
     message: str | None = None
@@ -104,16 +109,14 @@ class PollingBody(Body):
         return _present(self.data, "data")
 
 
-class BalanceData(BaseModel):
-    model_config = ConfigDict(defer_build=True)
-
-    balance: Decimal
+class BalanceData(ExactJSONModel):
+    balance: Money
 
 
 class BalanceBody(Body):
     data: BalanceData | None = None
 
-    def result(self) -> Decimal:
+    def result(self) -> Money:
         return _present(self.data, "data").balance
 
 
@@ -142,7 +145,7 @@ class MessagesBody(Body):
 class CancelBody(Body):
     """``refundAmount`` and ``message`` sit at the top level: there is no ``data``."""
 
-    refundAmount: Decimal | None = None  # noqa: N815 - the wire spelling
+    refundAmount: Money | None = None  # noqa: N815 - the wire spelling
 
     def result(self) -> Cancellation:
         refund = _present(self.refundAmount, "refundAmount")

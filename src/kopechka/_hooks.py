@@ -51,8 +51,11 @@ class AttemptEvent:
     """One attempt of one API call, as request and response hooks see it.
 
     A request hook gets it before the attempt is sent (``status``, ``error``, ``will_retry`` and
-    ``elapsed`` are ``None``); a response hook after its answer or network failure. It never holds
-    the key, a body, a code, an e-mail or an order id.
+    ``elapsed`` are ``None``); a response hook after its answer or network failure, and once more
+    when a call ends by an exception before its last answer came (``error`` names it, e.g.
+    ``RateLimitError`` when the limiter's wait is past ``max_retry_wait``; ``will_retry`` is
+    false): every call's last response event has ``will_retry`` false. It never holds the key, a
+    body, a code, an e-mail or an order id.
 
     Attributes:
         method: The HTTP method, ``"GET"``.
@@ -61,7 +64,8 @@ class AttemptEvent:
         call_id: The same for every attempt of one call (unique in the process).
         attempt: 1 for the first attempt, 2 for the first retry...
         status: The answer's HTTP status; ``None`` before it, or when the network failed.
-        error: The kind of network failure (``"ReadTimeout"``...), else ``None``.
+        error: The kind of network failure (``"ReadTimeout"``...), or of the exception that
+            ended the call before an answer; else ``None``.
         will_retry: Whether the client will try again after this answer.
         elapsed: Seconds the attempt took, from sending to the end of the answer.
     """

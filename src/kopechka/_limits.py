@@ -235,9 +235,7 @@ def reserve(
 ) -> tuple[LimitState, Slot]:
     """Take the next free slot at ``now``: after the cooldown, ``tat`` and the window guard."""
     if state.quota <= 0 and now >= state.cooldown_until and state.period_start >= 0:
-        # nothing known, no cooldown, the period under way: go now, the state unchanged (the
-        # general case below gives the same; this one spares a copy of the state per request)
-        return state, Slot(wait=0.0, epoch=state.epoch, at=now, granted=max_wait >= 0.0)
+        return state, Slot(wait=0.0, epoch=state.epoch, at=now, granted=max_wait >= 0)  # unpaced
     cooling = now < state.cooldown_until
     start = max(now, state.cooldown_until)
     if state.quota > 0:
@@ -370,6 +368,10 @@ def _accepted(state: LimitState, now: float) -> LimitState:
 class RateLimiter:
     """The in-process limiter: the arithmetic above under a lock, shared by a client's threads.
 
+    While nothing is paced (no rate known, no cooldown) a call only reads a few attributes: an
+    answer is counted, not folded into a new ``LimitState``, until something reads or changes the
+    state. That keeps the limiter's cost on an unlimited server within noise.
+
     Args:
         rate: Requests per second never to exceed; ``None`` to learn the server's rate.
         rand: The random source of the jitter (for tests).
@@ -385,6 +387,7 @@ class RateLimiter:
         self._state = limit_state(None if rate is None else check_rate(rate))
         self._rand = rand
         self._lock = threading.Lock()
+        self._accepted = 0  # answers counted but not yet in ``_state`` (the unpaced fast path)
         _LIMITERS.add(self)
 
     def __repr__(self) -> str:
@@ -393,7 +396,8 @@ class RateLimiter:
     @property
     def state(self) -> LimitState:
         """What the limiter knows now."""
-        return self._state
+        with self._lock:
+            return self._folded()
 
     def reserve(self, now: float, max_wait: float) -> Slot:
         """Take the next free slot, unless it starts more than ``max_wait`` seconds from now."""
@@ -410,7 +414,18 @@ class RateLimiter:
     def feedback(self, now: float, status: int, retry_after: float | None, slot: Slot) -> None:
         """Learn from the answer to the request sent in ``slot``."""
         with self._lock:
-            self._state = feedback(self._state, now, status, retry_after, slot, self._rand)
+            state = self._state
+            if state.quota <= 0 and status not in (0, 429) and slot.epoch == state.epoch:
+                self._accepted += 1  # all that ``feedback`` would change: count it, build nothing
+                return
+            self._state = feedback(self._folded(), now, status, retry_after, slot, self._rand)
+
+    def _folded(self) -> LimitState:
+        """The state with the answers counted by the fast path (under the lock)."""
+        if self._accepted:
+            self._state = replace(self._state, accepted=self._state.accepted + self._accepted)
+            self._accepted = 0
+        return self._state
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()

@@ -5,27 +5,39 @@ Each model validates from the vendor's JSON spelling (camelCase, ``from``, the s
 ignored so a server that adds fields breaks nothing. Money is ``Decimal``, times are aware
 ``datetime`` (a naive time from the server is taken as UTC).
 
+Money is lossless: pydantic reads a JSON number as a float before it becomes a ``Decimal``
+(``12345678901234567.89`` would turn into ``...568`` and ``5.00`` into ``5``), so
+``model_validate_json`` here parses the raw bytes with every number kept as written
+(``json.loads(..., parse_float=Decimal)``) and validates the result; an amount that ``Decimal``
+arithmetic could not carry exactly (more than 28 digits written out in full) is refused, never
+rounded. Schemas are built when a class is declared, not on first use: a lazily built schema
+raced on first concurrent use with some pydantic releases.
+
 This module owns shapes only: it must not know URLs, envelopes or HTTP.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timezone
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
+from pydantic_core import InitErrorDetails
 
 from ._extract import extract_code, extract_links
 
 __all__ = [
     "Cancellation",
     "Domain",
+    "ExactJSONModel",
     "Message",
     "MessageList",
+    "Money",
     "Order",
     "OrderPage",
     "OrderStatus",
@@ -33,14 +45,79 @@ __all__ = [
     "Pagination",
     "PollingStatus",
     "Profile",
+    "loads_exact",
 ]
+
+M = TypeVar("M", bound=BaseModel)
+
+#: Digits an amount may have written out in full (no exponent): what ``Decimal`` arithmetic in its
+#: default context carries exactly. An amount with more would be rounded by the first sum.
+MONEY_DIGITS = 28
 
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
+def _exact(value: Decimal) -> Decimal:
+    exponent = value.as_tuple().exponent  # a str for NaN and infinities
+    if (
+        isinstance(exponent, int)
+        and max(value.adjusted() + 1, 1) + max(-exponent, 0) <= MONEY_DIGITS
+    ):
+        return value
+    raise ValueError(
+        f"an amount must be finite and at most {MONEY_DIGITS} digits long written out in full, "
+        "to be kept exactly"
+    )
+
+
 Timestamp = Annotated[datetime, AfterValidator(_aware)]
+Money = Annotated[Decimal, AfterValidator(_exact)]
+"""An exact amount: the server's digits, never through a float, never rounded."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def loads_exact(data: str | bytes | bytearray) -> Any:
+    """Parse JSON with every number kept exactly: fractions as ``Decimal``, integers as ``int``.
+
+    Raises:
+        ValueError: Not JSON (``NaN`` and ``Infinity`` included), or nested too deep.
+    """
+    try:
+        return json.loads(data, parse_float=Decimal, parse_constant=_refuse_constant)
+    except RecursionError as exc:
+        raise ValueError("nested too deep") from exc
+
+
+class ExactJSONModel(BaseModel):
+    """A model whose ``model_validate_json`` keeps every JSON number exactly (see the module)."""
+
+    @classmethod
+    def model_validate_json(
+        cls: type[M],
+        json_data: str | bytes | bytearray,
+        *,
+        strict: bool | None = None,
+        context: Any | None = None,
+        **options: Any,
+    ) -> M:
+        """Validate JSON text, numbers kept as written (``5.00`` stays ``Decimal("5.00")``).
+
+        Raises:
+            pydantic.ValidationError: Not JSON, or not this model's shape.
+        """
+        try:
+            data = loads_exact(json_data)
+        except (ValueError, TypeError) as exc:
+            error = InitErrorDetails(
+                type="json_invalid", loc=(), input=json_data, ctx={"error": str(exc)[:200]}
+            )
+            raise ValidationError.from_exception_data(cls.__name__, [error]) from None
+        return cls.model_validate(data, strict=strict, context=context, **options)
 
 
 class OrderStatus(str, Enum):
@@ -62,15 +139,15 @@ class OrderStatus(str, Enum):
 Status = Annotated[OrderStatus | str, Field(union_mode="left_to_right")]
 
 
-class _Model(BaseModel):
+class _Model(ExactJSONModel):
+    # populate_by_name, not validate_by_name/validate_by_alias: those exist from pydantic 2.11 only,
+    # and this works on every 2.x
     model_config = ConfigDict(
         frozen=True,
         extra="ignore",
         alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=False,
-        defer_build=True,
+        populate_by_name=True,
+        use_attribute_docstrings=True,
     )
 
 
@@ -78,24 +155,38 @@ class Profile(_Model):
     """The account behind the API key (``GET /profile``)."""
 
     id: str
+    """The account's id."""
     email: str
+    """The account's e-mail address."""
     username: str
-    balance: Decimal
+    """The account's user name."""
+    balance: Money
+    """What is left to spend, exact."""
     role: str
+    """The account's role (``user`` ...)."""
     email_verified: bool
+    """Whether the account's e-mail address is verified."""
     is_active: bool
+    """Whether the account may use the API."""
     created_at: Timestamp
+    """When the account was created (aware)."""
     updated_at: Timestamp
+    """When the account last changed (aware)."""
 
 
 class Domain(_Model):
     """A domain addresses can be bought on, with its price (``GET /domains``)."""
 
     id: str
+    """The domain's id."""
     name: str
-    price: Decimal
+    """The domain name to pass to ``create_order`` (``example.com``)."""
+    price: Money
+    """What one address on it costs, exact."""
     category: str | None = None
+    """The vendor's category (``popular``, ``premium`` ...), when given."""
     description: str | None = None
+    """The vendor's description, when given."""
 
 
 class Order(_Model):
@@ -103,41 +194,62 @@ class Order(_Model):
     sent only by ``GET /orders/{orderId}``."""
 
     id: str | None = None
+    """The server's internal id (``None`` in the answer to ``create_order``)."""
     order_id: str
+    """The id every order method takes (``API-1234567890``)."""
     email: str
+    """The bought address: give it to the site."""
     domain: str
+    """The domain it was bought on."""
     site: str
+    """The site it was bought for."""
     status: Status
-    price: Decimal
+    """An ``OrderStatus``, or the server's own string when it is not a known one."""
+    price: Money
+    """What it cost, exact."""
     created_at: Timestamp
+    """When it was bought (aware)."""
     duration: int | None = None
+    """Its lifetime in minutes (``GET /orders/{orderId}`` only)."""
     end_time: Timestamp | None = None
+    """When it expires (``GET /orders/{orderId}`` only)."""
 
 
 class Pagination(_Model):
     """Where a page of orders stands in the whole list."""
 
     page: int
+    """This page's number, from 1."""
     limit: int
+    """Orders per page."""
     total: int
+    """Orders in the whole list."""
     pages: int
+    """Pages in the whole list."""
 
 
 class OrderPage(_Model):
     """One page of ``GET /orders``: the orders (the JSON ``data``) and the pagination beside it."""
 
     orders: list[Order] = Field(validation_alias=AliasChoices("orders", "data"))
+    """The orders on this page (the JSON ``data``)."""
     pagination: Pagination
+    """Where this page stands."""
 
 
 class Message(_Model):
     """A received e-mail. ``sender`` is the JSON ``from`` field."""
 
     id: str
+    """The message's id."""
     sender: str = Field(validation_alias=AliasChoices("from", "sender"))
+    """Who sent it (the JSON ``from``)."""
     subject: str = ""
+    """Its subject line."""
     content: str = ""
+    """Its body, text or HTML."""
     received_at: Timestamp
+    """When it arrived (aware)."""
 
     def extract_code(self, pattern: str | re.Pattern[str] | None = None) -> str | None:
         """Find the one-time code in this message.
@@ -146,7 +258,8 @@ class Message(_Model):
             pattern: A regex that overrides the heuristic: its first group, else the whole match.
 
         Returns:
-            The likeliest code (digits only, groups joined), or ``None`` when there is none.
+            The likeliest code (digits with groups joined, or capitals and digits as the mail
+            spells them), or ``None`` when there is none.
         """
         return extract_code(self.content, pattern, subject=self.subject)
 
@@ -163,28 +276,39 @@ class OrderSummary(_Model):
     """The order as the messages endpoint describes it (its ``created_at`` is snake_case)."""
 
     id: str
+    """The order's id (``API-1234567890``)."""
     email: str
+    """The order's address."""
     domain: str
+    """The order's domain."""
     status: Status
+    """An ``OrderStatus``, or the server's own string."""
     created_at: Timestamp = Field(validation_alias=AliasChoices("created_at", "createdAt"))
+    """When the order was bought (aware)."""
 
 
 class MessageList(_Model):
     """The answer of ``GET /orders/{orderId}/messages``."""
 
     messages: list[Message]
+    """The mail received so far, oldest first."""
     order: OrderSummary
+    """The order they came to."""
 
 
 class Cancellation(_Model):
     """The answer of ``DELETE /orders/{orderId}``: ``refund_amount`` is 0 when mail had come."""
 
     message: str = ""
-    refund_amount: Decimal
+    """The server's words about it."""
+    refund_amount: Money
+    """What came back to the balance, exact (0 when mail had come)."""
 
 
 class PollingStatus(_Model):
     """The answer of ``POST /orders/{orderId}/start-polling``."""
 
     order_id: str
+    """The order polled for."""
     polling_status: str
+    """The polling state the server reports (``active`` ...)."""

@@ -41,6 +41,7 @@ from ._attempt import (
     BodyReader,
     Call,
     admission,
+    ended,
     log_attempt,
     network_error,
     settle,
@@ -152,13 +153,17 @@ class Transport:
         )
         call = Call(method, path, params, json, idempotent, deadline, policy, next(CALL_IDS))
         attempt = 1
-        while True:  # each attempt decides its own wait (None: stop); an exception ends it
-            outcome = self._attempt(call, attempt)
-            wait = call.waits.get(attempt)
-            if wait is None:
-                break
-            self._sleep(wait)
-            attempt += 1
+        try:
+            while True:  # each attempt decides its own wait (None: stop); an exception ends it
+                outcome = self._attempt(call, attempt)
+                wait = call.waits.get(attempt)
+                if wait is None:
+                    break
+                self._sleep(wait)
+                attempt += 1
+        except BaseException as exc:  # no final answer (the limiter refused, an interrupt...)
+            ended(call, exc, self.hooks)
+            raise
         if isinstance(outcome, Failure):
             raise network_error(outcome, method, path)
         return outcome

@@ -81,7 +81,11 @@ def test_a_wait_ends_on_time_against_a_dripping_server(raw_server: Make) -> None
 
 def test_retry_after_zero_never_spins(raw_server: Make) -> None:
     body = b'{"success": false, "message": "slow down"}'
-    server = raw_server(lambda conn, _: conn.send(answer(429, body, {"Retry-After": "0"})) and None)
+
+    def refuse(conn: Conn, _: bytes) -> None:
+        conn.send(answer(429, body, {"Retry-After": "0"}))
+
+    server = raw_server(refuse)
     slept: list[float] = []
     client = KopechkaClient(SECRET, base_url=server.url, max_retries=3, sleep=slept.append)
     with client, pytest.raises(RateLimitError):

@@ -4,7 +4,7 @@ returns a valid model or raises a KopechkaError subclass, nothing else."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +16,7 @@ from kopechka.testing._app import Reply
 from kopechka.testing._server import AppServer
 
 ORDER = "API-1"
-CALLS = [
+CALLS: list[tuple[str, str, Callable[[KopechkaClient], object]]] = [
     ("GET", "/api/v1/profile", lambda c: c.get_profile()),
     ("GET", "/api/v1/balance", lambda c: c.get_balance()),
     ("GET", "/api/v1/domains", lambda c: c.get_domains()),
@@ -88,7 +88,7 @@ HEADERS = st.sampled_from(
 )
 @given(status=STATUS, body=BODIES, headers=HEADERS)
 def test_every_call_returns_a_model_or_a_kopechka_error(
-    served, status: int, body: bytes, headers
+    served: tuple[Fixed, KopechkaClient], status: int, body: bytes, headers: list[tuple[str, str]]
 ) -> None:
     app, client = served
     app.reply = Reply(status, body, headers)

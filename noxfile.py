@@ -1,0 +1,133 @@
+"""CI lanes beside the main run (.ci/run): the test suite on every Python that pyproject.toml
+claims, and on the dependency floors.
+
+- ``tests-3.10`` ... ``tests-3.13``: the whole suite on that interpreter, found on PATH or in pyenv
+  (``$(pyenv root)/versions/3.X.*/bin/python3.X``). An interpreter that is not on this machine is
+  skipped with a loud banner; ``KOPECHKA_REQUIRE_PYTHONS=1`` makes that an error instead.
+- ``floors``: the suite with every direct dependency pinned at the lowest version pyproject.toml
+  allows (``requests>=2.31`` installs ``requests==2.31``), on the oldest claimed Python, so the
+  declared floors stay true.
+
+Run one lane with ``nox -s floors``, all with ``nox``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nox
+from packaging.version import Version
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = False
+nox.options.error_on_missing_interpreters = bool(os.environ.get("KOPECHKA_REQUIRE_PYTHONS"))
+
+ROOT = Path(__file__).resolve().parent
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+PYTHONS = [
+    c.rsplit(" :: ", 1)[1]
+    for c in PYPROJECT["project"]["classifiers"]
+    if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+]
+PYTEST = ("-m", "pytest", "-q", "-p", "no:cacheprovider")
+
+
+def _pyenv_root() -> Path | None:
+    if os.environ.get("PYENV_ROOT"):
+        return Path(os.environ["PYENV_ROOT"])
+    pyenv = shutil.which("pyenv") or str(Path.home() / ".pyenv" / "bin" / "pyenv")
+    try:
+        out = subprocess.run(  # noqa: S603 - pyenv itself, no user input
+            [pyenv, "root"], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return Path(out.stdout.strip())
+
+
+def _real_interpreter(version: str, root: Path | None) -> str | None:
+    """``python3.X`` itself: on PATH (pyenv's shims excluded: a shim of a version that pyenv has not
+    selected refuses to run), else in pyenv's versions."""
+    path = os.pathsep.join(
+        d for d in os.environ.get("PATH", "").split(os.pathsep) if "shims" not in Path(d).parts
+    )
+    found = shutil.which(f"python{version}", path=path)
+    if found is None and root is not None:
+        candidates = sorted(
+            glob.glob(str(root / "versions" / f"{version}.*" / "bin" / f"python{version}"))
+        )
+        found = candidates[-1] if candidates else None
+    return found
+
+
+def _find_interpreters() -> list[str]:
+    """Put each claimed interpreter first on PATH as ``python3.X`` (a small launcher in .nox, so
+    nothing else of its directory shadows this machine's ``python3`` or ``pip``); return the
+    versions not found."""
+    launchers = ROOT / ".nox" / "interpreters"
+    launchers.mkdir(parents=True, exist_ok=True)
+    root, missing = _pyenv_root(), []
+    for version in PYTHONS:
+        real = _real_interpreter(version, root)
+        if real is None:
+            missing.append(version)
+            continue
+        launcher = launchers / f"python{version}"
+        launcher.write_text(f'#!/bin/sh\nexec "{real}" "$@"\n')
+        launcher.chmod(0o755)
+    os.environ["PATH"] = os.pathsep.join([str(launchers), os.environ.get("PATH", "")])
+    return missing
+
+
+MISSING = _find_interpreters()
+for _version in MISSING:
+    print(
+        f"\n{'!' * 78}\n!!! Python {_version} is not on this machine (PATH, pyenv): "
+        f"its lane tests-{_version} is SKIPPED\n{'!' * 78}\n",
+        file=sys.stderr,
+    )
+
+
+def _floors() -> list[str]:
+    """``name==floor`` for every direct dependency that declares a ``>=`` floor."""
+    pins = []
+    for requirement in PYPROJECT["project"]["dependencies"]:
+        match = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(?:\[[^\]]*\])?\s*>=\s*([^,;\s]+)", requirement)
+        if match is None:
+            raise ValueError(f"direct dependency without a >= floor: {requirement!r}")
+        pins.append(f"{match.group(1)}=={match.group(2)}")
+    return pins
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The whole suite on one interpreter, with the newest dependencies."""
+    session.install("-e", ".[test]")
+    session.run("python", "-c", "import sys; print(sys.version)")
+    session.run("python", *PYTEST, *session.posargs)
+
+
+@nox.session(python=PYTHONS[0])
+def floors(session: nox.Session) -> None:
+    """The whole suite with every direct dependency at its declared floor."""
+    pins = _floors()
+    session.install("-e", ".[test]", *pins)
+    session.run("python", "-m", "pip", "check")
+    wanted = dict(p.split("==") for p in pins)
+    installed = session.run(
+        "python", "-c",
+        "import sys; from importlib.metadata import version;"
+        "print(' '.join(f'{n}=={version(n)}' for n in sys.argv[1:]))",
+        *wanted, silent=True,
+    )  # fmt: skip
+    got = dict(p.split("==") for p in str(installed).split())
+    if any(Version(got[name]) != Version(floor) for name, floor in wanted.items()):
+        session.error(f"floors not installed as pinned: {got} != {wanted}")
+    session.log(f"floors installed: {got}")
+    session.run("python", *PYTEST, *session.posargs)
