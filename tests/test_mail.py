@@ -11,7 +11,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -28,10 +29,8 @@ from kopechka.testing import Sandbox
 from .conftest import Sleeps
 from .faces import Face
 
-FAST = {"poll_interval": 0.05}
 
-
-def later(seconds: float, action) -> threading.Timer:
+def later(seconds: float, action: Callable[[], object]) -> threading.Timer:
     timer = threading.Timer(seconds, action)
     timer.start()
     return timer
@@ -50,7 +49,7 @@ def order_id(client: KopechkaClient) -> str:
 
 def test_returns_first_message(sandbox: Sandbox, client: KopechkaClient, order_id: str) -> None:
     later(0.2, lambda: sandbox.deliver(order_id, sender="a@x.com", subject="Hello", content="Hi"))
-    message = client.wait_for_message(order_id, timeout=5, **FAST)
+    message = client.wait_for_message(order_id, timeout=5, poll_interval=0.05)
     assert message.subject == "Hello"
 
 
@@ -67,7 +66,13 @@ def test_returns_first_message(sandbox: Sandbox, client: KopechkaClient, order_i
         ({"subject": "code", "pattern": "999"}, "m2"),
     ],
 )
-def test_filters_all_must_match(sandbox, client, order_id, filters, expected) -> None:
+def test_filters_all_must_match(
+    sandbox: Sandbox,
+    client: KopechkaClient,
+    order_id: str,
+    filters: dict[str, Any],
+    expected: str | None,
+) -> None:
     sandbox.deliver(order_id, sender="news@shop.com", subject="Welcome", content="Welcome!")
     sandbox.deliver(
         order_id, sender="no-reply@instagram.com", subject="Login code", content="code 9999"
@@ -78,41 +83,49 @@ def test_filters_all_must_match(sandbox, client, order_id, filters, expected) ->
     subjects = {"m1": "Welcome", "m2": "Login code", "m3": "Your access"}
     if expected is None:
         with pytest.raises(WaitTimeoutError) as info:
-            client.wait_for_message(order_id, timeout=0.5, **filters, **FAST)
+            client.wait_for_message(order_id, timeout=0.5, **filters, poll_interval=0.05)
         assert len(info.value.messages) == 3
     else:
         assert (
-            client.wait_for_message(order_id, timeout=5, **filters, **FAST).subject
+            client.wait_for_message(order_id, timeout=5, **filters, poll_interval=0.05).subject
             == subjects[expected]
         )
 
 
-def test_start_polling_is_called_once_mail_exists(sandbox, client, order_id) -> None:
+def test_start_polling_is_called_once_mail_exists(
+    sandbox: Sandbox, client: KopechkaClient, order_id: str
+) -> None:
     sandbox.deliver(order_id, subject="Welcome", content="hello")
     sandbox.deliver(order_id, subject="Your code", content="code 4242")  # invisible until polling
-    message = client.wait_for_message(order_id, subject="code", timeout=5, **FAST)
+    message = client.wait_for_message(order_id, subject="code", timeout=5, poll_interval=0.05)
     assert message.extract_code() == "4242"
     polls = [r for r in sandbox.requests if r.path.endswith("/start-polling")]
     assert len(polls) == 1
 
 
-def test_skip_existing_ignores_old_mail_and_sees_new(sandbox, client, order_id) -> None:
+def test_skip_existing_ignores_old_mail_and_sees_new(
+    sandbox: Sandbox, client: KopechkaClient, order_id: str
+) -> None:
     sandbox.deliver(order_id, subject="Code", content="old code 1111")
     later(0.3, lambda: sandbox.deliver(order_id, subject="Code", content="new code 2222"))
-    message = client.wait_for_message(order_id, skip_existing=True, timeout=5, **FAST)
+    message = client.wait_for_message(order_id, skip_existing=True, timeout=5, poll_interval=0.05)
     assert "2222" in message.content
     assert any(r.path.endswith("/start-polling") for r in sandbox.requests)
 
 
-def test_skip_existing_without_new_mail_times_out_with_seen(sandbox, client, order_id) -> None:
+def test_skip_existing_without_new_mail_times_out_with_seen(
+    sandbox: Sandbox, client: KopechkaClient, order_id: str
+) -> None:
     sandbox.deliver(order_id, subject="Code", content="old code 1111")
     with pytest.raises(WaitTimeoutError) as info:
-        client.wait_for_code(order_id, skip_existing=True, timeout=0.4, **FAST)
+        client.wait_for_code(order_id, skip_existing=True, timeout=0.4, poll_interval=0.05)
     assert [m.content for m in info.value.messages] == ["old code 1111"]
     assert isinstance(info.value, TimeoutError)
 
 
-def test_no_request_starts_after_the_deadline(sandbox, client, order_id) -> None:
+def test_no_request_starts_after_the_deadline(
+    sandbox: Sandbox, client: KopechkaClient, order_id: str
+) -> None:
     started = time.monotonic()
     with pytest.raises(WaitTimeoutError, match=r"within 0\.5 s"):
         client.wait_for_message(order_id, timeout=0.5, poll_interval=0.1)
@@ -123,35 +136,43 @@ def test_no_request_starts_after_the_deadline(sandbox, client, order_id) -> None
     assert all(r.at < started + 0.5 + 0.02 for r in waits)
 
 
-def test_read_timeout_shrinks_to_time_left(sandbox, client, order_id) -> None:
+def test_read_timeout_shrinks_to_time_left(
+    sandbox: Sandbox, client: KopechkaClient, order_id: str
+) -> None:
     sandbox.fail(delay=3.0, path=f"/orders/{order_id}/messages", times=5)
     started = time.monotonic()
     with pytest.raises(WaitTimeoutError):
-        client.wait_for_message(order_id, timeout=0.6, **FAST)
+        client.wait_for_message(order_id, timeout=0.6, poll_interval=0.05)
     assert (
         time.monotonic() - started < 2.0
     )  # not the 3 s the server takes, nor the 5 s read timeout
 
 
-def test_cancelled_order_ends_the_wait(sandbox, client, order_id) -> None:
+def test_cancelled_order_ends_the_wait(
+    sandbox: Sandbox, client: KopechkaClient, order_id: str
+) -> None:
     later(0.2, lambda: client.cancel_order(order_id))
     with pytest.raises(OrderClosedError) as info:
-        client.wait_for_message(order_id, timeout=10, **FAST)
+        client.wait_for_message(order_id, timeout=10, poll_interval=0.05)
     assert info.value.status == "cancelled"
     assert isinstance(info.value, WaitTimeoutError)
 
 
-def test_expired_order_ends_the_wait(sandbox, client, order_id) -> None:
+def test_expired_order_ends_the_wait(
+    sandbox: Sandbox, client: KopechkaClient, order_id: str
+) -> None:
     sandbox.deliver(order_id, subject="Welcome", content="no code here")
     later(0.2, lambda: sandbox.advance(minutes=11))
     started = time.monotonic()
     with pytest.raises(OrderClosedError, match="expired") as info:
-        client.wait_for_code(order_id, timeout=30, **FAST)
+        client.wait_for_code(order_id, timeout=30, poll_interval=0.05)
     assert time.monotonic() - started < 5
     assert [m.subject for m in info.value.messages] == ["Welcome"]
 
 
-def test_429_during_wait_is_honoured(face, sandbox, order_id, sleeps) -> None:
+def test_429_during_wait_is_honoured(
+    face: Face, sandbox: Sandbox, order_id: str, sleeps: Sleeps
+) -> None:
     sandbox.deliver(order_id, content="code 5151")
     sandbox.fail(429, retry_after=0.2, times=2, path=f"/orders/{order_id}/messages")
 
@@ -159,7 +180,7 @@ def test_429_during_wait_is_honoured(face, sandbox, order_id, sleeps) -> None:
         return time.monotonic() + sum(sleeps)
 
     with face.sandbox_client(sandbox, sleep=sleeps, clock=clock) as client:
-        assert client.wait_for_code(order_id, timeout=5, **FAST) == "5151"
+        assert client.wait_for_code(order_id, timeout=5, poll_interval=0.05) == "5151"
     assert sleeps == [0.2, 0.2]  # the wait slept through the Retry-After: no cooldown left
 
 
@@ -170,47 +191,55 @@ def test_429_longer_than_the_deadline_does_not_overrun(
     with face.sandbox_client(sandbox) as client:
         started = time.monotonic()
         with pytest.raises(WaitTimeoutError) as info:
-            client.wait_for_message(order_id, timeout=0.5, **FAST)
+            client.wait_for_message(order_id, timeout=0.5, poll_interval=0.05)
     assert time.monotonic() - started < 2.0
     assert info.value.__cause__ is not None
 
 
-def test_transient_failures_are_outlasted(sandbox, client, order_id) -> None:
+def test_transient_failures_are_outlasted(
+    sandbox: Sandbox, client: KopechkaClient, order_id: str
+) -> None:
     sandbox.deliver(order_id, content="code 6161")
     sandbox.fail(503, times=6, path=f"/orders/{order_id}/messages")  # more than one call's retries
-    assert client.wait_for_code(order_id, timeout=5, **FAST) == "6161"
+    assert client.wait_for_code(order_id, timeout=5, poll_interval=0.05) == "6161"
 
 
 def test_permanent_failures_are_raised(
     face: Face, sandbox: Sandbox, client: KopechkaClient
 ) -> None:
     with pytest.raises(NotFoundError):
-        client.wait_for_message("API-0", timeout=5, **FAST)
+        client.wait_for_message("API-0", timeout=5, poll_interval=0.05)
     with face.sandbox_client(sandbox, api_key="bad") as bad, pytest.raises(AuthenticationError):
-        bad.wait_for_message("API-0", timeout=5, **FAST)
+        bad.wait_for_message("API-0", timeout=5, poll_interval=0.05)
 
 
-def test_wait_for_code_skips_mail_without_a_code(sandbox, client, order_id) -> None:
+def test_wait_for_code_skips_mail_without_a_code(
+    sandbox: Sandbox, client: KopechkaClient, order_id: str
+) -> None:
     sandbox.deliver(order_id, subject="Welcome", content="Glad you joined")
     later(0.2, lambda: sandbox.deliver(order_id, subject="Code", content="Your code: 880011"))
-    assert client.wait_for_code(order_id, timeout=5, **FAST) == "880011"
+    assert client.wait_for_code(order_id, timeout=5, poll_interval=0.05) == "880011"
 
 
-def test_wait_for_code_with_pattern_and_filters(sandbox, client, order_id) -> None:
+def test_wait_for_code_with_pattern_and_filters(
+    sandbox: Sandbox, client: KopechkaClient, order_id: str
+) -> None:
     sandbox.deliver(order_id, sender="a@x.com", content="token ABC-123 and 555666")
     assert (
         client.wait_for_code(
-            order_id, code_pattern=r"token (\S+)", sender="x.com", timeout=5, **FAST
+            order_id, code_pattern=r"token (\S+)", sender="x.com", timeout=5, poll_interval=0.05
         )
         == "ABC-123"
     )
 
 
-def test_start_polling_refused_is_retried_later(sandbox, client, order_id) -> None:
+def test_start_polling_refused_is_retried_later(
+    sandbox: Sandbox, client: KopechkaClient, order_id: str
+) -> None:
     sandbox.deliver(order_id, subject="Welcome", content="hello")
     sandbox.deliver(order_id, subject="Code", content="code 7777")
     sandbox.fail(400, path=f"/orders/{order_id}/start-polling", times=1)
-    assert client.wait_for_code(order_id, subject="code", timeout=5, **FAST) == "7777"
+    assert client.wait_for_code(order_id, subject="code", timeout=5, poll_interval=0.05) == "7777"
     polls = [r for r in sandbox.requests if r.path.endswith("/start-polling")]
     assert len(polls) == 2
 
@@ -226,7 +255,9 @@ def test_start_polling_refused_is_retried_later(sandbox, client, order_id) -> No
         {"pattern": 1},
     ],
 )
-def test_wait_arguments_checked(sandbox, client, order_id, kwargs) -> None:
+def test_wait_arguments_checked(
+    sandbox: Sandbox, client: KopechkaClient, order_id: str, kwargs: dict[str, Any]
+) -> None:
     sandbox.clear_requests()
     with pytest.raises(ValueError):
         client.wait_for_message(order_id, **kwargs)
@@ -263,7 +294,9 @@ def test_stop_ends_the_wait_with_the_messages_seen(
     assert [m.subject for m in info.value.messages] == ["Welcome"]
 
 
-def test_stop_already_set_sends_nothing(sandbox, client, order_id) -> None:
+def test_stop_already_set_sends_nothing(
+    sandbox: Sandbox, client: KopechkaClient, order_id: str
+) -> None:
     stop = threading.Event()
     stop.set()
     sandbox.clear_requests()

@@ -4,7 +4,7 @@ Every test runs against both faces (``KopechkaClient`` and ``AsyncKopechkaClient
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import pytest
@@ -73,7 +73,9 @@ def test_429_with_http_date_and_ms(
     assert sleeps == [MIN_RETRY_DELAY]
 
 
-def test_429_retry_after_ms_wins_over_retry_after(canned_client, sleeps: Sleeps) -> None:
+def test_429_retry_after_ms_wins_over_retry_after(
+    canned_client: tuple[Canned, KopechkaClient], sleeps: Sleeps
+) -> None:
     app, client = canned_client
     headers = [("Retry-After", "9"), ("retry-after-ms", "1500")]
     app.set("GET", "/api/v1/balance", '{"success": false, "message": "slow"}', 429, headers)
@@ -82,7 +84,9 @@ def test_429_retry_after_ms_wins_over_retry_after(canned_client, sleeps: Sleeps)
     assert sleeps == [1.5, 1.5, 1.5]  # three retries, each after the millisecond header
 
 
-def test_429_without_retry_after_backs_off_with_jitter(sandbox, client, sleeps) -> None:
+def test_429_without_retry_after_backs_off_with_jitter(
+    sandbox: Sandbox, client: KopechkaClient, sleeps: Sleeps
+) -> None:
     sandbox.fail(429, times=3)
     client.get_balance()
     assert len(sleeps) == 3
@@ -145,7 +149,9 @@ def test_get_not_retried_on_other_statuses(
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 @pytest.mark.parametrize(("method", "path"), [("POST", "/orders"), ("DELETE", "/orders/{id}")])
-def test_post_and_delete_never_retried_on_5xx(sandbox, client, status, method, path) -> None:
+def test_post_and_delete_never_retried_on_5xx(
+    sandbox: Sandbox, client: KopechkaClient, status: int, method: str, path: str
+) -> None:
     order_id = _order(sandbox)
     path = path.format(id=order_id)
     sandbox.fail(status, times=2, path=path, method=method, execute=True)
@@ -195,7 +201,7 @@ def _closed_port() -> int:
     "call", [lambda c: c.create_order("example.com", "x"), lambda c: c.cancel_order("A")]
 )
 def test_connection_refused_is_retried_even_for_post_and_delete(
-    face: Face, sleeps: Sleeps, call
+    face: Face, sleeps: Sleeps, call: Callable[[KopechkaClient], object]
 ) -> None:
     url = f"http://127.0.0.1:{_closed_port()}/api/v1"
     client = face.client(api_key="k", base_url=url, sleep=sleeps, max_retries=2)
