@@ -1,7 +1,8 @@
 """A server for the benchmarks, run in its own process so its CPU does not count against the client.
 
-It answers canned bodies in the documented shapes: the balance, pages of orders generated on the
-fly (any page of a 100,000-order account), and 20 messages. ``--tls CERT KEY`` serves HTTPS. It
+It answers canned bodies in the documented shapes for every endpoint: the balance, the profile, 10
+domains, one order, a purchase, a cancellation, start-polling, pages of orders generated on the fly
+(any page of a 100,000-order account), and 20 messages. ``--tls CERT KEY`` serves HTTPS. It
 prints its port on the first line of stdout, then serves until killed.
 """
 
@@ -38,6 +39,41 @@ MESSAGES = (
 ).encode()
 
 
+PROFILE = (
+    b'{"success": true, "data": {"id": "user_id", "email": "kp@example.com",'
+    b' "username": "username", "balance": 150.75, "role": "user", "emailVerified": true,'
+    b' "isActive": true,'
+    b' "createdAt": "2024-01-01T00:00:00Z", "updatedAt": "2024-01-01T00:00:00Z"}}'
+)
+DOMAINS = (
+    b'{"success": true, "data": ['
+    + b", ".join(
+        b'{"id": "domain_%d", "name": "d%d.example.com", "price": 5.00, "category": "popular",'
+        b' "description": "Popular domain for general use"}' % (i, i)
+        for i in range(10)
+    )
+    + b"]}"
+)
+ONE_ORDER = (
+    b'{"success": true, "data": {"id": "order_id", "orderId": "API-1234567890",'
+    b' "email": "kp@example.com", "domain": "example.com", "site": "instagram.com",'
+    b' "status": "active", "price": 5.00, "createdAt": "2024-01-01T00:00:00Z", "duration": 10,'
+    b' "endTime": "2024-01-01T00:10:00Z"}}'
+)
+CREATED = (
+    b'{"success": true, "data": {"orderId": "API-1234567890", "email": "kp@example.com",'
+    b' "domain": "example.com", "site": "instagram.com", "status": "pending", "price": 5.00,'
+    b' "createdAt": "2024-01-01T00:00:00Z"}}'
+)
+CANCELLED = b'{"success": true, "message": "Order cancelled", "refundAmount": 5.00}'
+POLLING = b'{"success": true, "data": {"orderId": "API-1234567890", "pollingStatus": "started"}}'
+FIXED = {
+    ("GET", "/api/v1/profile"): PROFILE,
+    ("GET", "/api/v1/domains"): DOMAINS,
+    ("POST", "/api/v1/orders"): CREATED,
+}
+
+
 def orders_page(page: int, limit: int) -> bytes:
     start = (page - 1) * limit
     items = ", ".join(
@@ -62,6 +98,13 @@ class Canned:
         parts = urlsplit(target)
         if parts.path == "/api/v1/balance":
             return Reply(200, BALANCE, JSON)
+        fixed = FIXED.get((method, parts.path))
+        if fixed is not None:
+            return Reply(200, fixed, JSON)
+        if parts.path.endswith("/start-polling"):
+            return Reply(200, POLLING, JSON)
+        if parts.path.startswith("/api/v1/orders/") and parts.path.count("/") == 4:
+            return Reply(200, CANCELLED if method == "DELETE" else ONE_ORDER, JSON)
         if parts.path == "/api/v1/orders":
             query = parse_qs(parts.query)
             page, limit = int(query.get("page", ["1"])[0]), int(query.get("limit", ["10"])[0])

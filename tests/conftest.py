@@ -17,6 +17,8 @@ from kopechka.testing import Sandbox
 from kopechka.testing._app import Reply
 from kopechka.testing._server import AppServer
 
+from .faces import FACES, Face
+
 # Property tests assert behaviour, not speed: no per-example deadline on a shared machine. In CI the
 # examples are derandomized so a run is reproducible; locally each run explores new inputs.
 settings.register_profile("kopechka", deadline=None, derandomize=bool(os.environ.get("CI")))
@@ -86,6 +88,13 @@ class Canned:
         if reply is None:
             return Reply(404, b'{"success": false, "message": "no canned answer"}')
         return Reply(reply.status, reply.body, list(reply.headers))
+
+
+@pytest.fixture(params=sorted(FACES))
+def face(request: pytest.FixtureRequest) -> Face:
+    """Each test that asks for it runs once per face: ``KopechkaClient`` and
+    ``AsyncKopechkaClient`` (see ``tests/faces.py``)."""
+    return FACES[request.param]
 
 
 @pytest.fixture

@@ -27,11 +27,14 @@ def test_reference_covers_all_public_names() -> None:
 
 def _public_callables() -> list[tuple[str, object]]:
     found: list[tuple[str, object]] = []
-    for owner in (kopechka.KopechkaClient, kopechka.Mailbox, kopechka.Message, testing.Sandbox):
+    owners = (kopechka.KopechkaClient, kopechka.AsyncKopechkaClient, kopechka.Mailbox,
+              kopechka.AsyncMailbox, kopechka.Message, testing.Sandbox)  # fmt: skip
+    for owner in owners:
         for name, member in vars(owner).items():
             if not name.startswith("_") and inspect.isfunction(member):
                 found.append((f"{owner.__name__}.{name}", member))
     found.append(("KopechkaClient.__init__", kopechka.KopechkaClient))
+    found.append(("AsyncKopechkaClient.__init__", kopechka.AsyncKopechkaClient))
     found.append(("Sandbox.__init__", testing.Sandbox))
     return found
 

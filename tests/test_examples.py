@@ -30,6 +30,12 @@ EXPECTED = {
         "Refused configuration",
     ],
     "concurrent_orders.py": ["instagram.com: kp", "got code", "Balance: 70"],
+    "async_signups.py": [
+        "instagram.com: kp",
+        "got code",
+        "example.org: cancelled, order refunded",
+        "Balance: 70",
+    ],
 }
 
 

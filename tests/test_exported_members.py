@@ -15,7 +15,8 @@ import kopechka.testing
 
 EXPECTED = {
     "APIConnectionError", "APIError", "APIResponseValidationError", "APIStatusError",
-    "APITimeoutError", "AuthenticationError", "BadRequestError", "Cancellation",
+    "APITimeoutError", "AsyncKopechkaClient", "AsyncMailbox", "AuthenticationError",
+    "BadRequestError", "Cancellation",
     "DEFAULT_BASE_URL", "DEFAULT_MAX_RETRIES", "DEFAULT_MAX_RETRY_WAIT", "DEFAULT_TIMEOUT",
     "Domain", "InternalServerError", "KopechkaClient", "KopechkaError", "Mailbox", "Message",
     "MessageList", "NotFoundError", "Order", "OrderClosedError", "OrderOutcomeUnknownError",

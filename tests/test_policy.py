@@ -148,3 +148,20 @@ def test_unusable_timeouts_refused(given: object) -> None:
 )  # fmt: skip
 def test_body_cap(headers: dict[str, str], read: int, expected: bool) -> None:
     assert body_too_large(headers, read, 100) is expected
+
+
+@pytest.mark.parametrize(
+    ("timeout", "now", "deadline", "expected"),
+    [
+        ((10.0, 30.0), 0.0, None, 40.0),
+        ((10.0, 30.0), 0.0, 100.0, 40.0),
+        ((10.0, 30.0), 95.0, 100.0, 5.0),  # not 10 (5 + 5): a wait's timeout is a hard bound
+        ((10.0, 30.0), 100.0, 100.0, 0.0),
+    ],
+)
+def test_attempt_budget_never_runs_past_the_deadline(
+    timeout: tuple[float, float], now: float, deadline: float | None, expected: float
+) -> None:
+    from kopechka._policy import attempt_budget
+
+    assert attempt_budget(timeout, now=now, deadline=deadline) == expected

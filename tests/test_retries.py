@@ -1,8 +1,10 @@
-"""Every retry rule, shown by counting the requests the sandbox received and the waits asked for."""
+"""Every retry rule, shown by counting the requests the sandbox received and the waits asked for.
+Every test runs against both faces (``KopechkaClient`` and ``AsyncKopechkaClient``)."""
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import pytest
@@ -15,23 +17,31 @@ from kopechka import (
     OrderOutcomeUnknownError,
     RateLimitError,
 )
+from kopechka._endpoints import ENDPOINTS, Endpoint
 from kopechka._policy import MIN_RETRY_DELAY
 from kopechka.testing import Sandbox
 
-from .conftest import Sleeps
+from .conftest import Canned, Sleeps
+from .faces import Face
 
 
 def sent(sandbox: Sandbox, method: str, path: str) -> int:
     return sum(1 for r in sandbox.requests if r.method == method and r.path == "/api/v1" + path)
 
 
-CALLS = [
-    ("GET", "/balance", lambda c, o: c.get_balance()),
-    ("GET", "/orders", lambda c, o: c.list_orders()),
-    ("POST", "/orders", lambda c, o: c.create_order("example.com", "x.com")),
-    ("DELETE", "/orders/{id}", lambda c, o: c.cancel_order(o)),
-    ("POST", "/orders/{id}/start-polling", lambda c, o: c.start_polling(o)),
-]
+@pytest.fixture
+def client(face: Face, sandbox: Sandbox, sleeps: Sleeps) -> Iterator[KopechkaClient]:
+    with face.sandbox_client(sandbox, sleep=sleeps, timeout=(2.0, 5.0)) as c:
+        yield c
+
+
+@pytest.fixture
+def canned_client(
+    face: Face, canned: tuple[Canned, str], sleeps: Sleeps
+) -> Iterator[tuple[Canned, KopechkaClient]]:
+    app, url = canned
+    with face.client(api_key="test-key", base_url=url, sleep=sleeps, timeout=(2.0, 5.0)) as c:
+        yield app, c
 
 
 def _order(sandbox: Sandbox) -> str:
@@ -42,15 +52,16 @@ def _order(sandbox: Sandbox) -> str:
     return order_id
 
 
-@pytest.mark.parametrize(("method", "path", "call"), CALLS)
-def test_429_is_retried_for_every_method_after_retry_after(
-    sandbox, client, sleeps, method, path, call
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
+def test_429_is_retried_for_every_endpoint_after_retry_after(
+    sandbox: Sandbox, client: KopechkaClient, sleeps: Sleeps, endpoint: Endpoint
 ) -> None:
     order_id = _order(sandbox)
-    path = path.format(id=order_id)
-    sandbox.fail(429, times=2, retry_after=7, path=path, method=method)
-    call(client, order_id)
-    assert sent(sandbox, method, path) == 3
+    path = endpoint.url_path(order_id)
+    sandbox.fail(429, times=2, retry_after=7, path=path, method=endpoint.method)
+    call = getattr(client, endpoint.name)
+    assert isinstance(call(*endpoint.arguments(order_id), **endpoint.kwargs), endpoint.returns)
+    assert sent(sandbox, endpoint.method, path) == 3
     assert sleeps == [7.0, 7.0]
 
 
@@ -62,7 +73,9 @@ def test_429_with_http_date_and_ms(
     assert sleeps == [MIN_RETRY_DELAY]
 
 
-def test_429_retry_after_ms_wins_over_retry_after(canned_client, sleeps: Sleeps) -> None:
+def test_429_retry_after_ms_wins_over_retry_after(
+    canned_client: tuple[Canned, KopechkaClient], sleeps: Sleeps
+) -> None:
     app, client = canned_client
     headers = [("Retry-After", "9"), ("retry-after-ms", "1500")]
     app.set("GET", "/api/v1/balance", '{"success": false, "message": "slow"}', 429, headers)
@@ -71,7 +84,9 @@ def test_429_retry_after_ms_wins_over_retry_after(canned_client, sleeps: Sleeps)
     assert sleeps == [1.5, 1.5, 1.5]  # three retries, each after the millisecond header
 
 
-def test_429_without_retry_after_backs_off_with_jitter(sandbox, client, sleeps) -> None:
+def test_429_without_retry_after_backs_off_with_jitter(
+    sandbox: Sandbox, client: KopechkaClient, sleeps: Sleeps
+) -> None:
     sandbox.fail(429, times=3)
     client.get_balance()
     assert len(sleeps) == 3
@@ -79,10 +94,12 @@ def test_429_without_retry_after_backs_off_with_jitter(sandbox, client, sleeps) 
         assert 0.75 * 0.5 * 2**n <= wait <= 0.5 * 2**n
 
 
-def test_429_beyond_max_retry_wait_fails_at_once(sandbox: Sandbox, sleeps: Sleeps) -> None:
+def test_429_beyond_max_retry_wait_fails_at_once(
+    face: Face, sandbox: Sandbox, sleeps: Sleeps
+) -> None:
     sandbox.fail(429, times=5, retry_after=3600)
     with (
-        sandbox.client(sleep=sleeps, max_retry_wait=60) as client,
+        face.sandbox_client(sandbox, sleep=sleeps, max_retry_wait=60) as client,
         pytest.raises(RateLimitError) as info,
     ):
         client.get_balance()
@@ -91,16 +108,24 @@ def test_429_beyond_max_retry_wait_fails_at_once(sandbox: Sandbox, sleeps: Sleep
     assert sent(sandbox, "GET", "/balance") == 1
 
 
-def test_retries_run_out_with_the_last_typed_error(sandbox: Sandbox, sleeps: Sleeps) -> None:
+def test_retries_run_out_with_the_last_typed_error(
+    face: Face, sandbox: Sandbox, sleeps: Sleeps
+) -> None:
     sandbox.fail(429, times=10, retry_after=1)
-    with sandbox.client(sleep=sleeps, max_retries=2) as client, pytest.raises(RateLimitError):
+    with (
+        face.sandbox_client(sandbox, sleep=sleeps, max_retries=2) as client,
+        pytest.raises(RateLimitError),
+    ):
         client.get_balance()
     assert sent(sandbox, "GET", "/balance") == 3
 
 
-def test_max_retries_zero_disables_retrying(sandbox: Sandbox, sleeps: Sleeps) -> None:
+def test_max_retries_zero_disables_retrying(face: Face, sandbox: Sandbox, sleeps: Sleeps) -> None:
     sandbox.fail(503, times=10)
-    with sandbox.client(sleep=sleeps, max_retries=0) as client, pytest.raises(InternalServerError):
+    with (
+        face.sandbox_client(sandbox, sleep=sleeps, max_retries=0) as client,
+        pytest.raises(InternalServerError),
+    ):
         client.get_balance()
     assert sent(sandbox, "GET", "/balance") == 1
 
@@ -124,7 +149,9 @@ def test_get_not_retried_on_other_statuses(
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 @pytest.mark.parametrize(("method", "path"), [("POST", "/orders"), ("DELETE", "/orders/{id}")])
-def test_post_and_delete_never_retried_on_5xx(sandbox, client, status, method, path) -> None:
+def test_post_and_delete_never_retried_on_5xx(
+    sandbox: Sandbox, client: KopechkaClient, status: int, method: str, path: str
+) -> None:
     order_id = _order(sandbox)
     path = path.format(id=order_id)
     sandbox.fail(status, times=2, path=path, method=method, execute=True)
@@ -152,8 +179,8 @@ def test_dropped_connection_get_retried_post_not(sandbox: Sandbox, client: Kopec
     assert sandbox.state.order_count() == 1  # bought once, its answer lost, never bought again
 
 
-def test_read_timeout_get_retried_post_not(sandbox: Sandbox, sleeps: Sleeps) -> None:
-    with sandbox.client(sleep=sleeps, timeout=(1.0, 0.3)) as client:
+def test_read_timeout_get_retried_post_not(face: Face, sandbox: Sandbox, sleeps: Sleeps) -> None:
+    with face.sandbox_client(sandbox, sleep=sleeps, timeout=(1.0, 0.3)) as client:
         sandbox.fail(delay=0.6, path="/balance")
         assert client.get_balance() == Decimal("100")
         assert sent(sandbox, "GET", "/balance") == 2
@@ -173,22 +200,22 @@ def _closed_port() -> int:
 @pytest.mark.parametrize(
     "call", [lambda c: c.create_order("example.com", "x"), lambda c: c.cancel_order("A")]
 )
-def test_connection_refused_is_retried_even_for_post_and_delete(sleeps: Sleeps, call) -> None:
+def test_connection_refused_is_retried_even_for_post_and_delete(
+    face: Face, sleeps: Sleeps, call: Callable[[KopechkaClient], object]
+) -> None:
     url = f"http://127.0.0.1:{_closed_port()}/api/v1"
-    client = KopechkaClient("k", base_url=url, sleep=sleeps, max_retries=2)
+    client = face.client(api_key="k", base_url=url, sleep=sleeps, max_retries=2)
     with client, pytest.raises(APIConnectionError, match="could not connect") as info:
         call(client)
     assert not isinstance(info.value, APITimeoutError)
     assert len(sleeps) == 2  # the request never reached a server: safe to try again
 
 
-def test_unexpected_errors_are_not_retried(sandbox: Sandbox, sleeps: Sleeps) -> None:
-    import requests
-
-    class Broken(requests.Session):
-        def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-            raise KeyError("a bug, not the network")
-
-    with sandbox.client(sleep=sleeps, session=Broken()) as client, pytest.raises(KeyError):
+def test_unexpected_errors_are_not_retried(face: Face, sandbox: Sandbox, sleeps: Sleeps) -> None:
+    with (
+        face.broken_connection() as broken,
+        face.sandbox_client(sandbox, sleep=sleeps, **broken) as client,
+        pytest.raises(KeyError),
+    ):
         client.get_balance()
     assert sleeps == []

@@ -19,6 +19,8 @@ from . import _exceptions  # noqa: F401 - loaded now so its classes are publishe
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._async_client import AsyncKopechkaClient
+    from ._async_mail import AsyncMailbox
     from ._client import KopechkaClient
     from ._config import (
         DEFAULT_BASE_URL,
@@ -72,6 +74,8 @@ __all__ = [
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
+    "AsyncKopechkaClient",
+    "AsyncMailbox",
     "AuthenticationError",
     "BadRequestError",
     "Cancellation",
@@ -104,6 +108,8 @@ __all__ = [
 
 # Where each public name lives; kept equal to __all__ by tests/test_exported_members.py.
 _MODULES: dict[str, tuple[str, ...]] = {
+    "._async_client": ("AsyncKopechkaClient",),
+    "._async_mail": ("AsyncMailbox",),
     "._client": ("KopechkaClient",),
     "._mail": ("Mailbox",),
     "._money": ("SweepReport",),

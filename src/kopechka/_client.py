@@ -11,25 +11,22 @@ from __future__ import annotations
 import copy
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from . import _money, _wire
 from ._config import (
-    DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_RETRY_WAIT,
     DEFAULT_TIMEOUT,
-    ENV_API_KEY,
-    ENV_BASE_URL,
 )
-from ._exceptions import KopechkaError
 from ._hooks import ENV_LOG, Hook, check_hooks, configure_logging
-from ._limits import Limiter, RateLimiter
-from ._mail import Mailbox, TextFilter, wait_for
+from ._limits import Limiter
+from ._mail import Mailbox
 from ._models import (
     Cancellation,
     Domain,
@@ -44,13 +41,30 @@ from ._models import (
 from ._money import SweepReport
 from ._policy import (
     DEFAULT_MAX_BODY,
-    MAX_TIMEOUT,
     OrderWalk,
     RetryPolicy,
     Timeout,
     check_timeout,
 )
+from ._settings import (
+    check_base_url,
+    check_key,
+    check_limiter,
+    check_max_body,
+    check_retries,
+    check_wait,
+)
 from ._transport import Transport
+from ._waitflow import (
+    Calls,
+    Fetch,
+    Found,
+    StartPolling,
+    TextFilter,
+    Wanted,
+    drive,
+    wait_flow,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -58,48 +72,6 @@ if TYPE_CHECKING:
 __all__ = ["KopechkaClient"]
 
 R = TypeVar("R")
-
-
-def _limiter(rate_limit: object) -> Limiter:
-    """``rate_limit=``: None (learn the server's rate), requests per second, or a limiter."""
-    if rate_limit is None or isinstance(rate_limit, (int, float)):
-        return RateLimiter(rate_limit)  # a bool is refused there
-    if isinstance(rate_limit, Limiter):
-        return rate_limit
-    raise ValueError(
-        "rate_limit must be None, a number of requests per second, or a limiter "
-        f"(reserve, confirm, feedback), got {rate_limit!r}"
-    )
-
-
-def _check_retries(max_retries: object) -> int:
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
-    return max_retries
-
-
-def _check_wait(max_retry_wait: object) -> float:
-    if (
-        isinstance(max_retry_wait, bool)
-        or not isinstance(max_retry_wait, (int, float))
-        or not 0 <= max_retry_wait <= MAX_TIMEOUT
-    ):
-        raise ValueError(
-            f"max_retry_wait must be from 0 to {MAX_TIMEOUT:g}, got {max_retry_wait!r}"
-        )
-    return float(max_retry_wait)
-
-
-def _check_key(api_key: object) -> str:
-    key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
-    if key is None or (isinstance(key, str) and not key.strip()):
-        raise KopechkaError(
-            f"no API key: pass api_key= or set the environment variable {ENV_API_KEY}"
-        )
-    try:
-        return _wire.check_api_key(key)
-    except ValueError as exc:
-        raise KopechkaError(str(exc)) from None
 
 
 class KopechkaClient:
@@ -165,15 +137,12 @@ class KopechkaClient:
         budget: Decimal | int | str | None = None,
     ) -> None:
         configure_logging(os.environ.get(ENV_LOG))
-        self._api_key = _wire.Secret(_check_key(api_key))
+        self._api_key = _wire.Secret(check_key(api_key))
         self._ledger = _money.Ledger(_money.check_cap("budget", budget), clock=clock)
-        url = base_url if base_url is not None else os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
-        self.base_url = _wire.normalize_base_url(url)
+        self.base_url = check_base_url(base_url)
         policy = RetryPolicy(
-            max_retries=_check_retries(max_retries), max_retry_wait=_check_wait(max_retry_wait)
+            max_retries=check_retries(max_retries), max_retry_wait=check_wait(max_retry_wait)
         )
-        if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
-            raise ValueError(f"max_body must be an integer >= 1, got {max_body!r}")
         self._transport = Transport(
             base_url=self.base_url,
             api_key=self._api_key.reveal(),
@@ -182,8 +151,8 @@ class KopechkaClient:
             session=session,
             sleep=sleep,
             clock=clock,
-            max_body=max_body,
-            limiter=_limiter(rate_limit),
+            max_body=check_max_body(max_body),
+            limiter=check_limiter(rate_limit),
             hooks=check_hooks(event_hooks),
         )
         self._sleep, self._clock = sleep, clock
@@ -233,8 +202,8 @@ class KopechkaClient:
             ValueError: An argument is out of range.
         """
         policy = self._transport.policy
-        retries = policy.max_retries if max_retries is None else _check_retries(max_retries)
-        longest = policy.max_retry_wait if max_retry_wait is None else _check_wait(max_retry_wait)
+        retries = policy.max_retries if max_retries is None else check_retries(max_retries)
+        longest = policy.max_retry_wait if max_retry_wait is None else check_wait(max_retry_wait)
         derived = copy.copy(self)
         derived._transport = self._transport.derive(
             timeout=self._transport.timeout if timeout is None else check_timeout(timeout),
@@ -505,17 +474,21 @@ class KopechkaClient:
         sender: TextFilter | None = None,
         pattern: str | re.Pattern[str] | None = None,
         skip_existing: bool = False,
+        stop: threading.Event | None = None,
     ) -> Message:
         """Wait until a message matching every given filter arrives, and return it.
 
         Args:
             order_id: The order to watch.
             timeout: Wall-clock seconds for the whole wait, requests included.
-            poll_interval: Seconds between two looks at the mailbox.
+            poll_interval: Seconds between two looks at the mailbox (at most one look per
+                interval, whatever the server answers).
             subject: Case-insensitive substring of the subject, or a compiled regex.
             sender: Case-insensitive substring of the sender, or a compiled regex.
             pattern: A regex searched in the content.
             skip_existing: Ignore messages already there when the wait starts.
+            stop: A ``threading.Event``; setting it (from any thread, a signal handler...) ends
+                the wait within 100 ms plus one request.
 
         Returns:
             The first matching message.
@@ -524,20 +497,14 @@ class KopechkaClient:
             ValueError: A bad argument.
             WaitTimeoutError: Nothing matched in time (it carries the messages seen).
             OrderClosedError: The order was cancelled or expired while waiting.
+            WaitCancelledError: ``stop`` was set (it carries the messages seen).
             APIError: A failure that waiting cannot outlast (401, 404, ...).
         """
-        return wait_for(
-            self._fetchers(order_id),
-            order_id,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            subject=subject,
-            sender=sender,
-            pattern=pattern,
-            skip_existing=skip_existing,
-            clock=self._clock,
-            sleep=self._sleep,
-        ).message
+        wanted = Wanted.of(
+            order_id, timeout=timeout, poll_interval=poll_interval, subject=subject,
+            sender=sender, pattern=pattern, skip_existing=skip_existing,
+        )  # fmt: skip
+        return self._wait(wanted, stop).message
 
     def wait_for_code(
         self,
@@ -546,7 +513,11 @@ class KopechkaClient:
         timeout: float = 120.0,
         poll_interval: float = 2.0,
         code_pattern: str | re.Pattern[str] | None = None,
-        **filters: Any,
+        subject: TextFilter | None = None,
+        sender: TextFilter | None = None,
+        pattern: str | re.Pattern[str] | None = None,
+        skip_existing: bool = False,
+        stop: threading.Event | None = None,
     ) -> str:
         """Wait for a matching message that holds a one-time code, and return the code.
 
@@ -555,7 +526,11 @@ class KopechkaClient:
             timeout: Wall-clock seconds for the whole wait, requests included.
             poll_interval: Seconds between two looks at the mailbox.
             code_pattern: A regex overriding the code heuristic (its first group, else the match).
-            **filters: ``subject``, ``sender``, ``pattern``, ``skip_existing``, as for
+            subject: Case-insensitive substring of the subject, or a compiled regex.
+            sender: Case-insensitive substring of the sender, or a compiled regex.
+            pattern: A regex searched in the content.
+            skip_existing: Ignore messages already there when the wait starts.
+            stop: A ``threading.Event`` that ends the wait when set, as for
                 ``wait_for_message``.
 
         Returns:
@@ -565,30 +540,32 @@ class KopechkaClient:
             ValueError: A bad argument.
             WaitTimeoutError: No message with a code arrived in time.
             OrderClosedError: The order was cancelled or expired while waiting.
+            WaitCancelledError: ``stop`` was set (it carries the messages seen).
             APIError: A failure that waiting cannot outlast (401, 404, ...).
         """
-        found = wait_for(
-            self._fetchers(order_id),
-            order_id,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            code_pattern=code_pattern,
-            need_code=True,
-            clock=self._clock,
-            sleep=self._sleep,
-            **filters,
-        )
+        wanted = Wanted.of(
+            order_id, timeout=timeout, poll_interval=poll_interval, subject=subject,
+            sender=sender, pattern=pattern, skip_existing=skip_existing,
+            code_pattern=code_pattern, need_code=True,
+        )  # fmt: skip
+        found = self._wait(wanted, stop)
         assert found.code is not None
         return found.code
 
-    def _fetchers(
-        self, order_id: str
-    ) -> tuple[Callable[[float], MessageList], Callable[[float], PollingStatus]]:
-        messages, polling = _wire.get_messages(order_id), _wire.start_polling(order_id)
-        return (
-            lambda deadline: self._request(messages, deadline=deadline),
-            lambda deadline: self._request(polling, deadline=deadline),
-        )
+    def _wait(self, wanted: Wanted, stop: threading.Event | None) -> Found:
+        """Drive the wait flow: each look a single attempt (the flow outlasts failures)."""
+        messages = _wire.get_messages(wanted.order_id)
+        polling = _wire.start_polling(wanted.order_id)
+        calls: Calls = {
+            Fetch: lambda deadline: self._request(messages, deadline=deadline, max_retries=0),
+            StartPolling: lambda deadline: bool(
+                self._request(polling, deadline=deadline, max_retries=0)
+            ),
+        }
+        if stop is None:
+            return drive(wait_flow(wanted, self._clock), calls, self._sleep)
+        sleep = stop.wait if self._sleep is time.sleep else self._sleep
+        return drive(wait_flow(wanted, self._clock), calls, sleep, stop.is_set)
 
     def mailbox(
         self, domain: str, site: str, *, max_price: Decimal | int | str | None = None

@@ -1,7 +1,7 @@
 """Named defaults and the names of the environment variables kopechka reads.
 
-Constants only. The environment is read in one place, ``KopechkaClient.__init__``; nothing here
-reads it.
+Constants only. The environment is read in one place, ``_settings``, from the clients'
+constructors; nothing here reads it.
 """
 
 from __future__ import annotations

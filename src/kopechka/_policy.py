@@ -43,6 +43,7 @@ __all__ = [
     "OrderWalk",
     "Outcome",
     "RetryPolicy",
+    "attempt_budget",
     "attempt_timeout",
     "backoff_delay",
     "body_too_large",
@@ -160,6 +161,13 @@ def attempt_timeout(timeout: Timeout, *, now: float, deadline: float | None) -> 
     if left <= 0:
         return None
     return (min(timeout[0], left), min(timeout[1], left))
+
+
+def attempt_budget(timeout: Timeout, *, now: float, deadline: float | None) -> float:
+    """The wall-clock seconds one attempt may last: its connect + read timeout, and never past
+    the caller's deadline (a wait's ``timeout`` is a hard bound, however slowly a body drips)."""
+    budget = timeout[0] + timeout[1]
+    return budget if deadline is None else max(0.0, min(budget, deadline - now))
 
 
 def body_too_large(headers: Mapping[str, str], read_so_far: int, max_body: int) -> bool:

@@ -1,11 +1,11 @@
 """Sending one call with requests, under the pure policy of ``_policy``: the sync driver.
 
-The only module that imports requests and tenacity. It sends an attempt, reads the answer within
-the body cap and the attempt's wall-clock bound, classifies network failures, and asks
-``_policy`` whether and when to try again (tenacity runs that loop). It returns the final
-``Answer`` whatever its status: turning it into a model or a typed error is ``_wire``'s job. It
-raises only ``APIConnectionError``/``APITimeoutError`` (network) and ``APIResponseValidationError``
-(an answer too large to read).
+The only module that imports requests. It sends an attempt, reads the answer within the body cap
+and the attempt's wall-clock bound, classifies network failures, and asks ``_policy`` whether and
+when to try again (a loop of a few lines, the async driver's twin). It returns the final ``Answer``
+whatever its status: turning it into a model or a typed error is ``_wire``'s job. It raises only
+``APIConnectionError``/``APITimeoutError`` (network), ``APIResponseValidationError`` (an answer
+too large to read) and ``RateLimitError`` (a shared cooldown longer than ``max_retry_wait``).
 
 What it guarantees against a hostile server, proxy or environment:
 
@@ -20,34 +20,34 @@ from __future__ import annotations
 
 import copy
 import http.client
-import itertools
 import logging
-import math
 import os
 import time
 import weakref
-import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-import tenacity
 import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
-from ._config import DEFAULT_POOL_SIZE, USER_AGENT
-from ._exceptions import (
-    APIConnectionError,
-    APIResponseValidationError,
-    APITimeoutError,
-    RateLimitError,
+from ._attempt import (
+    CALL_IDS,
+    BodyReader,
+    Call,
+    admission,
+    ended,
+    log_attempt,
+    network_error,
+    settle,
 )
-from ._hooks import AttemptEvent, Hook, operation, path_template, run_hooks
+from ._config import DEFAULT_POOL_SIZE, USER_AGENT
+from ._hooks import Hook, run_hooks
 from ._limits import Limiter, RateLimiter, Slot
 from ._policy import (
     DEFAULT_MAX_BODY,
@@ -56,11 +56,11 @@ from ._policy import (
     Outcome,
     RetryPolicy,
     Timeout,
+    attempt_budget,
     attempt_timeout,
-    body_too_large,
 )
 from ._watchdog import Bound, current_bound
-from ._wire import header, is_loopback, parse_retry_after
+from ._wire import is_loopback
 
 __all__ = ["Transport"]
 
@@ -151,40 +151,39 @@ class Transport:
         policy = (
             self.policy if max_retries is None else replace(self.policy, max_retries=max_retries)
         )
-        call = _Call(method, path, params, json, idempotent, deadline, policy, next(_CALL_IDS))
-        retrying = tenacity.Retrying(  # each attempt decides its own wait (None: stop)
-            retry=lambda state: call.waits.get(state.attempt_number) is not None,
-            wait=lambda state: call.waits.get(state.attempt_number) or 0.0,
-            stop=tenacity.stop_never,
-            sleep=self._sleep,
-            reraise=True,
-        )
-        attempts = itertools.count(1)
+        call = Call(method, path, params, json, idempotent, deadline, policy, next(CALL_IDS))
+        attempt = 1
         try:
-            outcome: Outcome = retrying(lambda: self._attempt(call, next(attempts)))
+            while True:  # each attempt decides its own wait (None: stop); an exception ends it
+                outcome = self._attempt(call, attempt)
+                wait = call.waits.get(attempt)
+                if wait is None:
+                    break
+                self._sleep(wait)
+                attempt += 1
         except BaseException as exc:  # no final answer (the limiter refused, an interrupt...)
-            if self.hooks["response"]:
-                ended = Failure(timed_out=False, reached_server=False, detail=type(exc).__name__)
-                run_hooks(self.hooks["response"], call.event(len(call.waits) + 1, ended))
+            ended(call, exc, self.hooks)
             raise
         if isinstance(outcome, Failure):
-            raise _network_error(outcome, method, path)
+            raise network_error(outcome, method, path)
         return outcome
 
-    def _attempt(self, call: _Call, attempt: int) -> Outcome:
+    def _attempt(self, call: Call, attempt: int) -> Outcome:
         slot = self._admit(call)  # the limiter: a slot of the shared pace, after any cooldown
         if isinstance(slot, Failure):
             return self._settle(call, slot, attempt, None, None)
-        timeout = attempt_timeout(self.timeout, now=self._clock(), deadline=call.deadline)
+        now = self._clock()
+        timeout = attempt_timeout(self.timeout, now=now, deadline=call.deadline)
         if timeout is None:
             passed = Failure(timed_out=True, reached_server=False, detail="the deadline passed")
             return self._settle(call, passed, attempt, slot, None)
         if self._forked:
             self._after_fork()
-        run_hooks(self.hooks["request"], call.event(attempt))
+        if self.hooks["request"]:  # an event costs a few microseconds: only when listened to
+            run_hooks(self.hooks["request"], call.event(attempt))
         started = time.perf_counter()
         failure: Failure | None = None
-        with Bound(timeout[0] + timeout[1]) as bound:
+        with Bound(attempt_budget(timeout, now=now, deadline=call.deadline)) as bound:
             try:
                 answer = self._exchange(
                     call.method, self.base_url + call.path, call.params, call.json, timeout, bound
@@ -196,61 +195,28 @@ class Transport:
                 raise
         outcome: Outcome = answer if failure is None else failure
         detail = outcome.status_code if isinstance(outcome, Answer) else outcome.detail
-        _log(call.method, call.path, detail, attempt, started)
+        log_attempt(call.method, call.path, detail, attempt, started)
         return self._settle(call, outcome, attempt, slot, started)
 
-    def _admit(self, call: _Call) -> Slot | Failure:
-        """Wait for a slot of the limiter: bounded by the deadline and ``max_retry_wait``.
+    def _admit(self, call: Call) -> Slot | Failure:
+        """Wait for a slot of the limiter (``_attempt.admission``), sleeping in this thread.
 
         Raises:
             RateLimitError: The wait is longer than ``max_retry_wait`` (nothing is sent).
         """
-        for _ in range(_MAX_ADMISSIONS):
-            now = call.now(self._clock())
-            bound = call.policy.max_retry_wait
-            left = math.inf if call.deadline is None else call.deadline - now
-            slot = self.limiter.reserve(now, min(bound, left))
-            if not slot.granted:
-                if slot.wait <= bound:  # the deadline binds
-                    return Failure(
-                        timed_out=True, reached_server=False, detail="the deadline passed"
-                    )
-                raise _cooldown_error(call, slot.wait, bound)
-            wait: float | None = slot.wait
-            for _ in range(_MAX_ADMISSIONS):
-                if wait is None or wait <= 0:
-                    break
-                asleep = call.now(self._clock())
+        flow = admission(call, self.limiter, self._clock)
+        try:
+            wait = next(flow)
+            while True:
                 self._sleep(wait)
-                call.floor = asleep + wait
-                wait = self.limiter.admit(slot, call.now(self._clock()))
-            if wait is not None:
-                return slot
-        return slot
+                wait = flow.send(None)
+        except StopIteration as end:
+            return end.value  # type: ignore[no-any-return]
 
     def _settle(
-        self, call: _Call, outcome: Outcome, attempt: int, slot: Slot | None, started: float | None
+        self, call: Call, outcome: Outcome, attempt: int, slot: Slot | None, started: float | None
     ) -> Outcome:
-        """Decide on a retry, tell the limiter, and tell the response hooks."""
-        now = call.now(self._clock())
-        wait = call.policy.wait(
-            outcome, idempotent=call.idempotent, retries_done=attempt - 1, now=now,
-            deadline=call.deadline,
-        )  # fmt: skip
-        call.waits[attempt] = wait
-        call.floor = now + (wait or 0.0)  # the end of the retry's sleep, even a recorded one
-        if slot is not None:  # every slot that went gets one feedback (0: no answer)
-            status = outcome.status_code if isinstance(outcome, Answer) else 0
-            retry_after = (
-                parse_retry_after(outcome.headers)
-                if isinstance(outcome, Answer) and status == 429
-                else None
-            )
-            self.limiter.feedback(now, status, retry_after, slot)
-        if self.hooks["response"]:
-            elapsed = None if started is None else time.perf_counter() - started
-            run_hooks(self.hooks["response"], call.event(attempt, outcome, wait, elapsed))
-        return outcome
+        return settle(call, outcome, attempt, slot, started, self.limiter, self.hooks, self._clock)
 
     def _exchange(
         self,
@@ -293,53 +259,6 @@ class Transport:
 
 
 _TRANSPORTS: weakref.WeakSet[Transport] = weakref.WeakSet()
-_CALL_IDS = itertools.count(1)
-_MAX_ADMISSIONS = 16
-"""Times a slot may be voided by new 429s before the attempt goes anyway (the policy bounds it)."""
-
-
-@dataclass(slots=True)
-class _Call:
-    """One call's parts and the state of its attempts."""
-
-    method: str
-    path: str
-    params: Mapping[str, str] | None
-    json: Mapping[str, str] | None
-    idempotent: bool
-    deadline: float | None
-    policy: RetryPolicy
-    call_id: int
-    waits: dict[int, float | None] = field(default_factory=dict)
-    floor: float = -math.inf
-    """The time this call has surely reached: the end of its last sleep, even a recorded one."""
-
-    def now(self, clock: float) -> float:
-        return max(clock, self.floor)
-
-    def event(
-        self,
-        attempt: int,
-        outcome: Outcome | None = None,
-        wait: float | None = None,
-        elapsed: float | None = None,
-    ) -> AttemptEvent:
-        template = path_template(self.path)
-        return AttemptEvent(
-            method=self.method, path=template, operation=operation(self.method, template),
-            call_id=self.call_id, attempt=attempt,
-            status=outcome.status_code if isinstance(outcome, Answer) else None,
-            error=outcome.detail if isinstance(outcome, Failure) else None,
-            will_retry=None if outcome is None else wait is not None, elapsed=elapsed,
-        )  # fmt: skip
-
-
-def _cooldown_error(call: _Call, wait: float, bound: float) -> RateLimitError:
-    return RateLimitError(
-        f"{call.method} {path_template(call.path)} not sent: the client's rate limit (a shared "
-        f"cooldown after a 429) asks to wait {wait:.1f} s, more than max_retry_wait ({bound:g} s)",
-        retry_after=wait,
-    )
 
 
 def _mark_forked() -> None:
@@ -353,64 +272,19 @@ os.register_at_fork(after_in_child=_mark_forked)
 # --- reading an answer -------------------------------------------------------------------------
 
 
-class _TooLargeError(Exception):
-    pass
-
-
 def _read_body(raw: Any, headers: Mapping[str, str], max_body: int, bound: Bound) -> bytes:
-    """Read and decompress a body, keeping at most ``max_body`` bytes.
+    """Read and decompress a body within ``max_body`` bytes and the attempt's wall-clock bound.
 
     Raises:
         APIResponseValidationError: The body (or its declared length) is over ``max_body``, or
             its encoding is one the client did not ask for.
     """
-    try:
-        decoder = _decoder(header(headers, "content-encoding"))
-        if body_too_large(headers, 0, max_body):
-            raise _TooLargeError
-        out = bytearray()
-        for chunk in raw.stream(_CHUNK, decode_content=False):
-            out += decoder(chunk, max_body + 1 - len(out))
-            if body_too_large(headers, len(out), max_body):
-                raise _TooLargeError
-            if time.monotonic() > bound.deadline:
-                raise TimeoutError("the answer took longer than the timeout")
-        return bytes(out)
-    except _TooLargeError:
-        raise APIResponseValidationError(
-            f"the answer is larger than {max_body} bytes: not read",
-            status_code=0,
-        ) from None
-
-
-def _decoder(encoding: str | None) -> Callable[[bytes, int], bytes]:
-    name = (encoding or "identity").strip().lower()
-    if name == "identity":
-        return lambda chunk, _limit: chunk
-    if name not in {"gzip", "x-gzip", "deflate"}:
-        raise APIResponseValidationError(
-            f"the answer is encoded as {name[:40]!r}, which the client did not ask for",
-            status_code=0,
-        )
-    gzip = name != "deflate"
-    engine: list[Any] = []
-
-    def decode(chunk: bytes, limit: int) -> bytes:
-        if not engine:  # deflate is zlib-wrapped by the standard, raw by some servers
-            raw_deflate = not gzip and bool(chunk) and (chunk[0] & 0x0F) != 8
-            wbits = -zlib.MAX_WBITS if raw_deflate else zlib.MAX_WBITS
-            engine.append(zlib.decompressobj(16 + zlib.MAX_WBITS if gzip else wbits))
-        try:
-            data = engine[0].decompress(chunk, max(limit, 1))
-        except zlib.error as exc:
-            raise APIResponseValidationError(
-                f"the answer's {name} encoding is broken", status_code=0
-            ) from exc
-        if engine[0].unconsumed_tail:  # more would come out than the cap allows
-            raise _TooLargeError
-        return bytes(data)
-
-    return decode
+    reader = BodyReader(headers, max_body)
+    for chunk in raw.stream(_CHUNK, decode_content=False):
+        reader.feed(chunk)
+        if time.monotonic() > bound.deadline:
+            raise TimeoutError("the answer took longer than the timeout")
+    return reader.body()
 
 
 # --- failures ----------------------------------------------------------------------------------
@@ -429,37 +303,6 @@ def _never_connected(exc: BaseException) -> bool:
     reason: Any = exc.args[0] if exc.args else None
     reason = getattr(reason, "reason", reason)
     return isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError)
-
-
-def _network_error(failure: Failure, method: str, path: str) -> APIConnectionError:
-    if failure.timed_out:
-        phase = "connecting" if not failure.reached_server else "waiting for the answer"
-        error: APIConnectionError = APITimeoutError(f"{method} {path} timed out {phase}")
-    else:
-        what = "failed on the network" if failure.reached_server else "could not connect"
-        error = APIConnectionError(f"{method} {path} {what} ({failure.detail})")
-    error.may_have_reached_server = failure.reached_server
-    return error
-
-
-def _log(method: str, path: str, outcome: object, attempt: int, started: float) -> None:
-    if logger.isEnabledFor(logging.DEBUG):
-        elapsed = (time.perf_counter() - started) * 1000.0
-        logger.debug(
-            "%s %s -> %s (attempt %d, %.1f ms)",
-            method,
-            path,
-            outcome,
-            attempt,
-            elapsed,
-            extra={
-                "method": method,
-                "path": path,
-                "status": outcome,
-                "attempt": attempt,
-                "elapsed_ms": elapsed,
-            },
-        )
 
 
 # --- the client's own session ------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The fault matrix: every endpoint against every fault, transient (once) and persistent, asserting
+"""The fault matrix: every endpoint (the one table, ``kopechka._endpoints``) against every fault,
+transient (once) and persistent, on both faces (``KopechkaClient`` and ``AsyncKopechkaClient``), asserting
 the typed error or the recovered result, the exact number of requests the server saw, and that no
 POST /orders is ever sent again once it may have reached the server.
 
@@ -8,7 +9,7 @@ explicit refusal (nothing bought), after which the contract retries every method
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -20,47 +21,20 @@ from kopechka import (
     APIResponseValidationError,
     APITimeoutError,
     InternalServerError,
-    KopechkaClient,
     KopechkaError,
     OrderOutcomeUnknownError,
     RateLimitError,
 )
+from kopechka._endpoints import ENDPOINTS, Endpoint
 from kopechka.testing import Sandbox
+
+from ..faces import Face
 
 MAX_RETRIES = 2
 READ_TIMEOUT = 0.5  # for the delay fault: a healthy answer on loopback takes a few ms
 GENEROUS_READ_TIMEOUT = (
     10.0  # for every other fault: a loaded machine must not turn it into a timeout
 )
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    name: str
-    method: str
-    path: str  # below /api/v1; {id} is the order's id
-    call: Callable[[KopechkaClient, str], Any]
-
-    @property
-    def safe(self) -> bool:
-        return self.method == "GET"
-
-
-ENDPOINTS = [
-    Endpoint("get_profile", "GET", "/profile", lambda c, o: c.get_profile()),
-    Endpoint("get_balance", "GET", "/balance", lambda c, o: c.get_balance()),
-    Endpoint("get_domains", "GET", "/domains", lambda c, o: c.get_domains()),
-    Endpoint("list_orders", "GET", "/orders", lambda c, o: c.list_orders()),
-    Endpoint("get_order", "GET", "/orders/{id}", lambda c, o: c.get_order(o)),
-    Endpoint("get_messages", "GET", "/orders/{id}/messages", lambda c, o: c.get_messages(o)),
-    Endpoint(
-        "create_order", "POST", "/orders", lambda c, o: c.create_order("example.com", "x.com")
-    ),
-    Endpoint("cancel_order", "DELETE", "/orders/{id}", lambda c, o: c.cancel_order(o)),
-    Endpoint(
-        "start_polling", "POST", "/orders/{id}/start-polling", lambda c, o: c.start_polling(o)
-    ),
-]
 
 
 @dataclass(frozen=True)
@@ -122,28 +96,35 @@ def order_id(sandbox: Sandbox) -> str:
 
 @pytest.mark.parametrize(("endpoint", "fault", "persistent"), SCENARIOS)
 def test_scenario(
-    sandbox: Sandbox, order_id: str, endpoint: Endpoint, fault: Fault, persistent: bool
+    face: Face,
+    sandbox: Sandbox,
+    order_id: str,
+    endpoint: Endpoint,
+    fault: Fault,
+    persistent: bool,
 ) -> None:
-    path = endpoint.path.format(id=order_id)
+    path = endpoint.url_path(order_id)
     times = 50 if persistent else 1
     refused = fault.options.get("status") == 429
     execute = endpoint.name == "create_order" and not refused
     orders_before = sandbox.state.order_count()
     sandbox.fail(**fault.options, times=times, path=path, method=endpoint.method, execute=execute)
     waits: list[float] = []
-    retried = fault.retried_get if endpoint.safe else fault.retried_unsafe
+    retried = fault.retried_get if endpoint.idempotent else fault.retried_unsafe
     read_timeout = READ_TIMEOUT if "delay" in fault.options else GENEROUS_READ_TIMEOUT
-    with sandbox.client(
-        sleep=waits.append, max_retries=MAX_RETRIES, timeout=(1.0, read_timeout)
+    with face.sandbox_client(
+        sandbox, sleep=waits.append, max_retries=MAX_RETRIES, timeout=(1.0, read_timeout)
     ) as client:
+        call = getattr(client, endpoint.name)
+        arguments = endpoint.arguments(order_id)
         if retried and not persistent:
-            result = endpoint.call(client, order_id)  # recovered
-            assert result is not None
+            result = call(*arguments, **endpoint.kwargs)  # recovered
+            assert isinstance(result, endpoint.returns)
             expected = 2
         else:
             lost = execute and not retried  # the order was bought and its answer lost
             with pytest.raises(OrderOutcomeUnknownError if lost else fault.error) as info:
-                endpoint.call(client, order_id)
+                call(*arguments, **endpoint.kwargs)
             error = info.value.__cause__ if lost else info.value
             assert type(error) is fault.error, repr(error)  # exactly, not a subclass
             expected = MAX_RETRIES + 1 if retried else 1

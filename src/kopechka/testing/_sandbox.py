@@ -8,13 +8,14 @@ through the app (``_app``) under its lock; it must not answer HTTP itself.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 import warnings
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._client import KopechkaClient
 from ._admin import TOKEN_HEADER
@@ -23,6 +24,9 @@ from ._automail import AutoMail
 from ._records import RecordedRequest
 from ._server import AccessLog, AppServer, is_loopback_host
 from ._state import DEFAULT_DOMAINS, SandboxDomain, SandboxState
+
+if TYPE_CHECKING:
+    from .._async_client import AsyncKopechkaClient
 
 __all__ = ["Sandbox"]
 
@@ -173,6 +177,33 @@ class Sandbox(AppServer):
             kwargs.setdefault("sleep", self.sleep)
             kwargs.setdefault("clock", self.clock)
         return KopechkaClient(base_url=self.url, **kwargs)
+
+    def async_client(self, **kwargs: Any) -> AsyncKopechkaClient:
+        """Make an asyncio client bound to this sandbox, with its key (needs ``kopechka[async]``).
+
+        Args:
+            **kwargs: Passed on to ``AsyncKopechkaClient`` (``timeout``, ``max_retries``, ...).
+                On virtual time, ``sleep`` and ``clock`` default to the sandbox's.
+
+        Returns:
+            A new ``AsyncKopechkaClient``; close it, or use it in an ``async with`` block.
+
+        Raises:
+            ValueError: The sandbox listens on a non-loopback address only (plain HTTP).
+            ImportError: httpx is not installed.
+        """
+        from .._async_client import AsyncKopechkaClient  # noqa: PLC0415 - httpx is optional
+
+        kwargs.setdefault("api_key", self.api_key)
+        if self.virtual_time:
+
+            async def sleep(seconds: float) -> None:
+                self.sleep(seconds)  # moves the virtual clock at once
+                await asyncio.sleep(0)
+
+            kwargs.setdefault("sleep", sleep)
+            kwargs.setdefault("clock", self.clock)
+        return AsyncKopechkaClient(base_url=self.url, **kwargs)
 
     # --- the clock ---
 

@@ -1,0 +1,94 @@
+"""500 sign-ups at once: each buys an order and waits for its code, on ONE client.
+
+    python benchmarks/many_waits.py async URL N    # N tasks on one AsyncKopechkaClient
+    python benchmarks/many_waits.py sync URL N     # N threads sharing one KopechkaClient
+
+Run by run.py in a fresh process per face (so peak RSS is the face's own), against a sandbox in a
+process of its own that mails every order a code after a second (``--auto-mail 1``). Prints one
+JSON line: completion time, codes received, requests sent (counted by a request hook), the peak
+resident memory during the run (sampled every 20 ms) and its growth over the process before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import resource
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from kopechka import AsyncKopechkaClient, KopechkaClient
+
+KEY = "bench-key"
+WAIT, POLL = 120.0, 0.5
+
+
+SENT: list[int] = []
+HOOKS = {"request": [lambda event: SENT.append(1)]}  # every attempt, counted by the client
+
+
+def rss_mb() -> float:
+    """This process's resident memory now (Linux), in MB."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+class PeakRSS(threading.Thread):
+    """Samples the resident memory every 20 ms while the run lasts: its peak during the run."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak, self.done = rss_mb(), threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.02):
+            self.peak = max(self.peak, rss_mb())
+
+
+async def run_async(url: str, n: int) -> int:
+    async with AsyncKopechkaClient(KEY, base_url=url, event_hooks=HOOKS) as client:
+
+        async def one() -> str:
+            order = await client.create_order("inbox.test", "x.com")
+            return await client.wait_for_code(order.order_id, timeout=WAIT, poll_interval=POLL)
+
+        return sum(1 for code in await asyncio.gather(*(one() for _ in range(n))) if code)
+
+
+def run_sync(url: str, n: int) -> int:
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # "pool is full" past 64 connections
+    with (
+        KopechkaClient(KEY, base_url=url, event_hooks=HOOKS) as client,
+        ThreadPoolExecutor(n) as pool,
+    ):
+
+        def one(_: int) -> str:
+            order = client.create_order("inbox.test", "x.com")
+            return client.wait_for_code(order.order_id, timeout=WAIT, poll_interval=POLL)
+
+        return sum(1 for code in pool.map(one, range(n)) if code)
+
+
+def main() -> None:
+    face, url, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    before_rss = rss_mb()
+    sampler = PeakRSS()
+    sampler.start()
+    start = time.perf_counter()
+    codes = asyncio.run(run_async(url, n)) if face == "async" else run_sync(url, n)
+    elapsed = time.perf_counter() - start
+    sampler.done.set()
+    sampler.join()
+    sent = len(SENT)
+    print(json.dumps({
+        "face": face, "waits": n, "codes": codes, "seconds": elapsed, "requests": sent,
+        "requests_per_s": sent / elapsed, "peak_rss_mb": sampler.peak,
+        "rss_growth_mb": sampler.peak - before_rss,
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

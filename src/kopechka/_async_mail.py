@@ -1,0 +1,279 @@
+"""``AsyncMailbox``: an order bought on entering ``async with`` and refunded on leaving if unused.
+
+The rules of leaving are ``_money.mailbox_exit``'s (the sync ``Mailbox`` drives the same flow);
+``drive_money`` runs any of ``_money``'s flows with awaited requests. This module owns the async
+mailbox's life and its shielding from cancellation (a refund is never cut short). It sends no
+request except through the client it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import _money
+from ._exceptions import OrderClosedError
+from ._models import Cancellation, Message, Order
+from ._waitflow import TextFilter
+
+if TYPE_CHECKING:
+    from ._async_client import AsyncKopechkaClient
+
+__all__ = ["AsyncMailbox", "drive_money"]
+
+logger = logging.getLogger("kopechka")
+R = TypeVar("R")
+
+
+async def drive_money(flow: _money.Flow[R], execute: Callable[[_money.Op], Awaitable[Any]]) -> R:
+    """``_money.drive``, awaited: each request's result is sent to the flow, whatever it raised
+    (a cancellation included) is thrown in, and the flow decides."""
+    reply: Any = None
+    failure: BaseException | None = None
+    while True:
+        try:
+            op = flow.send(reply) if failure is None else flow.throw(failure)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        reply, failure = None, None
+        try:
+            reply = await execute(op)
+        except BaseException as exc:
+            failure = exc
+
+
+async def _settle(task: asyncio.Future[Any]) -> bool:
+    """Wait for ``task`` to end even if this task is cancelled meanwhile (a refund must not be
+    cut short); return whether it was."""
+    interrupted = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            interrupted = True  # even when the task ended meanwhile: the cancel is not lost
+    return interrupted
+
+
+class AsyncMailbox:
+    """An order bought on entering ``async with``: leaving the block refunds it if no mail came.
+
+    Made by ``AsyncKopechkaClient.mailbox()``. The block's own exception is the one that
+    propagates; a task cancelled inside the block (or while buying) still refunds the order
+    before the cancellation goes on.
+
+    Attributes:
+        cancellation: The ``Cancellation`` once the order was cancelled, else ``None``.
+        cancel_error: Why leaving the block could not refund the order (the cancel failed, or was
+            interrupted), else ``None``. The order may still be charged: ``sweep`` will find it.
+    """
+
+    def __init__(
+        self, client: AsyncKopechkaClient, domain: str, site: str, max_price: object = None
+    ) -> None:
+        self._client, self._domain, self._site = client, domain, site
+        self._max_price = max_price
+        self._order: Order | None = None
+        self.cancellation: Cancellation | None = None
+        self.cancel_error: BaseException | None = None
+        self._got_mail = False
+        self._status: str | None = None  # known closed (expired, cancelled) from a wait
+
+    def __repr__(self) -> str:
+        if self._order is None:
+            return f"AsyncMailbox(domain={self._domain!r}, site={self._site!r}, not bought)"
+        return f"AsyncMailbox(order_id={self.order_id!r}, email={self.email!r})"
+
+    @property
+    def order(self) -> Order:
+        """The order as bought.
+
+        Raises:
+            RuntimeError: Not bought yet: enter the mailbox with ``async with`` first.
+        """
+        if self._order is None:
+            raise RuntimeError("the mailbox is not bought yet: use it in `async with`")
+        return self._order
+
+    @property
+    def email(self) -> str:
+        """The address to sign up with."""
+        return self.order.email
+
+    @property
+    def order_id(self) -> str:
+        """The order's id (``API-...``)."""
+        return self.order.order_id
+
+    async def messages(self) -> list[Message]:
+        """Return the messages received so far.
+
+        Returns:
+            The visible messages, oldest first.
+
+        Raises:
+            APIError: The call failed.
+        """
+        found = (await self._client.get_messages(self.order_id)).messages
+        self._got_mail = self._got_mail or bool(found)
+        return found
+
+    async def wait_for_message(
+        self,
+        *,
+        timeout: float = 120.0,
+        poll_interval: float = 2.0,
+        subject: TextFilter | None = None,
+        sender: TextFilter | None = None,
+        pattern: str | re.Pattern[str] | None = None,
+        skip_existing: bool = False,
+        stop: threading.Event | asyncio.Event | None = None,
+    ) -> Message:
+        """``AsyncKopechkaClient.wait_for_message`` on this order.
+
+        Args:
+            timeout: Wall-clock seconds for the whole wait, requests included.
+            poll_interval: Seconds between two looks at the mailbox.
+            subject: Case-insensitive substring of the subject, or a compiled regex.
+            sender: Case-insensitive substring of the sender, or a compiled regex.
+            pattern: A regex searched in the content.
+            skip_existing: Ignore messages already there when the wait starts.
+            stop: An event that ends the wait (``WaitCancelledError``) when set.
+
+        Returns:
+            The first matching message.
+
+        Raises:
+            WaitTimeoutError: Nothing matched in time.
+            WaitCancelledError: ``stop`` was set.
+            APIError: A failure that waiting cannot outlast.
+        """
+        try:
+            message = await self._client.wait_for_message(
+                self.order_id, timeout=timeout, poll_interval=poll_interval, subject=subject,
+                sender=sender, pattern=pattern, skip_existing=skip_existing, stop=stop,
+            )  # fmt: skip
+        except OrderClosedError as exc:
+            self._status = exc.status
+            raise
+        self._got_mail = True
+        return message
+
+    async def wait_for_code(
+        self,
+        *,
+        timeout: float = 120.0,
+        poll_interval: float = 2.0,
+        code_pattern: str | re.Pattern[str] | None = None,
+        subject: TextFilter | None = None,
+        sender: TextFilter | None = None,
+        pattern: str | re.Pattern[str] | None = None,
+        skip_existing: bool = False,
+        stop: threading.Event | asyncio.Event | None = None,
+    ) -> str:
+        """``AsyncKopechkaClient.wait_for_code`` on this order.
+
+        Args:
+            timeout: Wall-clock seconds for the whole wait, requests included.
+            poll_interval: Seconds between two looks at the mailbox.
+            code_pattern: A regex overriding the code heuristic (its first group, else the match).
+            subject: Case-insensitive substring of the subject, or a compiled regex.
+            sender: Case-insensitive substring of the sender, or a compiled regex.
+            pattern: A regex searched in the content.
+            skip_existing: Ignore messages already there when the wait starts.
+            stop: An event that ends the wait (``WaitCancelledError``) when set.
+
+        Returns:
+            The code.
+
+        Raises:
+            WaitTimeoutError: No code arrived in time.
+            WaitCancelledError: ``stop`` was set.
+            APIError: A failure that waiting cannot outlast.
+        """
+        try:
+            code = await self._client.wait_for_code(
+                self.order_id, timeout=timeout, poll_interval=poll_interval,
+                code_pattern=code_pattern, subject=subject, sender=sender, pattern=pattern,
+                skip_existing=skip_existing, stop=stop,
+            )  # fmt: skip
+        except OrderClosedError as exc:
+            self._status = exc.status
+            raise
+        self._got_mail = True
+        return code
+
+    async def cancel(self) -> Cancellation:
+        """Cancel the order now (once; later calls return the same ``Cancellation``).
+
+        Returns:
+            The server's message and the amount refunded.
+
+        Raises:
+            APIError: The cancel failed.
+        """
+        if self.cancellation is None:
+            self.cancellation = await self._client.cancel_order(self.order_id)
+        return self.cancellation
+
+    async def __aenter__(self) -> AsyncMailbox:
+        if self._order is not None:
+            return self
+        buy = self._client._buy(self._domain, self._site, self._max_price, for_mailbox=True)
+        buying = asyncio.ensure_future(buy)
+        interrupted = await _settle(buying)
+        self._order = buying.result()
+        if interrupted:  # cancelled while buying: the block never runs, the money comes back
+            await _settle(asyncio.ensure_future(self._leave()))
+            raise asyncio.CancelledError
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._order is None or self.cancellation is not None:
+            return
+        leaving = asyncio.ensure_future(self._leave())
+        interrupted = await _settle(leaving)
+        try:
+            leaving.result()
+        except BaseException as error:  # never an API error (the flow keeps those): a bug
+            self.cancel_error = error
+            if exc is None:
+                raise
+            logger.warning("refunding order %s failed: %r", self.order_id, error)
+        if interrupted and exc is None:  # cancelled while refunding a block that ended well
+            raise asyncio.CancelledError
+
+    async def _leave(self) -> None:
+        """The exit rules, ``_money.mailbox_exit`` (the sync ``Mailbox``'s flow), awaited."""
+        order_id = self.order_id
+        flow = _money.mailbox_exit(order_id, got_mail=self._got_mail, status=self._status)
+        outcome = await drive_money(flow, self._execute)
+        if outcome.check_error is not None:
+            logger.warning("could not check order %s for mail: %s", order_id, outcome.check_error)
+        if outcome.cancellation is not None:
+            self.cancellation = outcome.cancellation
+            logger.info(
+                "cancelled unused order %s, refunded %s",
+                order_id, outcome.cancellation.refund_amount,
+            )  # fmt: skip
+        elif outcome.error is not None:
+            self.cancel_error = outcome.error
+            logger.warning("could not cancel unused order %s: %s", order_id, outcome.error)
+        else:
+            logger.debug("order %s not cancelled: %s", order_id, outcome.reason)
+
+    async def _execute(self, op: _money.Op) -> object:
+        if isinstance(op, _money.GetMessages):
+            return await self._client.get_messages(op.order_id)
+        if isinstance(op, _money.CancelOrder):
+            return await self._client.cancel_order(op.order_id)
+        raise TypeError(f"a mailbox's exit does not send {op!r}")  # pragma: no cover

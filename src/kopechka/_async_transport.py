@@ -1,0 +1,306 @@
+"""Sending one call with httpx, under the pure policy of ``_policy``: the async driver.
+
+The only module that imports httpx. It sends an attempt, reads the answer within the body cap
+(``_attempt.BodyReader``) and the attempt's wall-clock budget, classifies network failures, and
+asks ``_policy`` whether and when to try again, in a loop of a few lines: the same decisions as the
+sync driver, awaited. It returns the final ``Answer`` whatever its status, and raises only
+``APIConnectionError``/``APITimeoutError`` (network) and ``APIResponseValidationError`` (an answer
+too large to read). Cancelling the task cancels the attempt at once.
+
+What it guarantees against a hostile server, proxy or environment:
+
+* redirects are never followed (``follow_redirects=False`` on every request, whatever the client);
+* its own ``httpx.AsyncClient`` ignores the environment (``trust_env=False``) and reads the proxy
+  and CA settings once, at construction; a loopback ``base_url`` never goes through a proxy. A
+  caller's ``http_client`` is used as the caller configured it (proxies, certificates, mounts):
+  build it with ``trust_env=False`` when the environment is not to be trusted;
+* an attempt lasts at most its connect + read timeout in wall-clock time (and never past the
+  caller's deadline), however slowly the body drips;
+* the limiter (``rate_limit=``, the shared cooldown after a 429) and the event hooks work as in
+  the sync client, through the same ``_attempt`` pieces (a limiter that blocks, such as Redis,
+  blocks the loop for its round trip);
+* no more than ``max_body`` bytes are kept, after decompression.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+import ssl
+import sys
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from urllib.parse import urlsplit
+
+try:
+    import httpx
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess without httpx
+    raise ImportError(
+        'AsyncKopechkaClient needs httpx, the optional extra: pip install "kopechka[async]"'
+    ) from exc
+
+from ._attempt import (
+    CALL_IDS,
+    BodyReader,
+    Call,
+    admission,
+    ended,
+    log_attempt,
+    network_error,
+    settle,
+)
+from ._config import USER_AGENT
+from ._hooks import Hook, run_hooks
+from ._limits import Limiter, RateLimiter, Slot
+from ._policy import (
+    DEFAULT_MAX_BODY,
+    Answer,
+    Failure,
+    Outcome,
+    RetryPolicy,
+    Timeout,
+    attempt_budget,
+    attempt_timeout,
+)
+from ._wire import is_loopback
+
+__all__ = ["ASYNC_POOL_SIZE", "AsyncTransport"]
+
+ASYNC_POOL_SIZE = 32
+"""Requests in flight at once, and connections kept open, by the async client's own pool: hundreds
+of concurrent waits share them (httpcore's pool does work in proportion to its connections on every
+request, so more is slower on a busy loop). A request waits for its turn within its timeout."""
+
+_NETWORK_ERRORS = (httpx.TransportError, OSError)
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class AsyncTransport:
+    """An ``httpx.AsyncClient``, the key header and the retry policy: sends calls, returns final
+    answers."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        timeout: Timeout,
+        policy: RetryPolicy,
+        http_client: httpx.AsyncClient | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        max_body: int = DEFAULT_MAX_BODY,
+        limiter: Limiter | None = None,
+        hooks: Mapping[str, tuple[Hook, ...]] | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.timeout = timeout
+        self.policy = policy
+        self.max_body = max_body
+        self.owns_client = http_client is None
+        self.client = http_client if http_client is not None else new_client(base_url)
+        self._headers = {
+            "X-API-Key": api_key,
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+        }
+        self._sleep = sleep
+        self._clock = clock
+        self._timeouts = {timeout: _httpx_timeout(timeout)}
+        # at most a pool's worth of requests inside httpx at once: httpcore matches every queued
+        # request against every connection each time one starts or ends (quadratic); waiting
+        # here is a plain queue (500 concurrent waits: 3 s instead of 30)
+        self._gate = asyncio.Semaphore(ASYNC_POOL_SIZE)
+        self.limiter: Limiter = limiter if limiter is not None else RateLimiter()
+        self.hooks: Mapping[str, tuple[Hook, ...]] = hooks or {"request": (), "response": ()}
+
+    def derive(self, *, timeout: Timeout, policy: RetryPolicy) -> AsyncTransport:
+        """The same key, client, gate, limiter and hooks with other settings; it never closes the
+        httpx client (its owner does)."""
+        derived = copy.copy(self)
+        derived.timeout, derived.policy, derived.owns_client = timeout, policy, False
+        derived._timeouts = {timeout: _httpx_timeout(timeout)}
+        return derived
+
+    async def aclose(self) -> None:
+        """Close the client if this transport created it."""
+        if self.owns_client:
+            await self.client.aclose()
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Mapping[str, str] | None = None,
+        idempotent: bool,
+        deadline: float | None = None,
+        max_retries: int | None = None,
+    ) -> Answer:
+        """Send one call, retrying as the policy allows; return the final answer.
+
+        Raises:
+            APIConnectionError: The network failed and retrying did not help (or was not allowed).
+            APITimeoutError: Likewise, for a timeout, or the deadline passed.
+            APIResponseValidationError: The answer is larger than ``max_body``.
+        """
+        policy = (
+            self.policy if max_retries is None else replace(self.policy, max_retries=max_retries)
+        )
+        call = Call(method, path, params, json, idempotent, deadline, policy, next(CALL_IDS))
+        attempt = 1
+        try:
+            while True:  # each attempt decides its own wait (None: stop); an exception ends it
+                outcome = await self._attempt(call, attempt)
+                wait = call.waits.get(attempt)
+                if wait is None:
+                    break
+                await self._sleep(wait)
+                attempt += 1
+        except BaseException as exc:  # no final answer (the limiter refused, a cancellation...)
+            ended(call, exc, self.hooks)
+            raise
+        if isinstance(outcome, Failure):
+            raise network_error(outcome, method, path)
+        return outcome
+
+    async def _attempt(self, call: Call, attempt: int) -> Outcome:
+        slot = await self._admit(call)  # the limiter: a slot of the shared pace, after a cooldown
+        if isinstance(slot, Failure):
+            return self._settle(call, slot, attempt, None, None)
+        now = self._clock()
+        timeout = attempt_timeout(self.timeout, now=now, deadline=call.deadline)
+        if timeout is None:
+            passed = Failure(timed_out=True, reached_server=False, detail="the deadline passed")
+            return self._settle(call, passed, attempt, slot, None)
+        if self.hooks["request"]:  # an event costs a few microseconds: only when listened to
+            run_hooks(self.hooks["request"], call.event(attempt))
+        started, sending = time.perf_counter(), [False]
+        budget = attempt_budget(timeout, now=now, deadline=call.deadline)
+        url = self.base_url + call.path
+        exchange = self._exchange(call.method, url, call.params, call.json, timeout, sending)
+        failure: Failure | None = None
+        try:
+            if sys.version_info >= (3, 11):
+                async with asyncio.timeout(budget):
+                    answer = await exchange
+            else:  # pragma: no cover - Python 3.10 has no asyncio.timeout
+                answer = await asyncio.wait_for(exchange, budget)
+        except _NETWORK_ERRORS as exc:
+            failure = _classify(exc)
+        except asyncio.TimeoutError:  # the wall-clock budget ran out (queued, or a dripping answer)
+            failure = Failure(timed_out=True, reached_server=sending[0], detail="TimeoutError")
+        except BaseException:  # an answer too large, a cancellation: the slot is spent
+            self.limiter.feedback(call.now(self._clock()), 0, None, slot)
+            raise
+        outcome: Outcome = answer if failure is None else failure
+        detail = outcome.status_code if isinstance(outcome, Answer) else outcome.detail
+        log_attempt(call.method, call.path, detail, attempt, started)
+        return self._settle(call, outcome, attempt, slot, started)
+
+    async def _admit(self, call: Call) -> Slot | Failure:
+        """Wait for a slot of the limiter (``_attempt.admission``), awaiting each sleep.
+
+        Raises:
+            RateLimitError: The wait is longer than ``max_retry_wait`` (nothing is sent).
+        """
+        flow = admission(call, self.limiter, self._clock)
+        try:
+            wait = next(flow)
+            while True:
+                await self._sleep(wait)
+                wait = flow.send(None)
+        except StopIteration as end:
+            return end.value  # type: ignore[no-any-return]
+
+    def _settle(
+        self, call: Call, outcome: Outcome, attempt: int, slot: Slot | None, started: float | None
+    ) -> Outcome:
+        return settle(call, outcome, attempt, slot, started, self.limiter, self.hooks, self._clock)
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        json: Mapping[str, str] | None,
+        timeout: Timeout,
+        sending: list[bool],
+    ) -> Answer:
+        limits = self._timeouts.get(timeout) or _httpx_timeout(timeout)
+        async with self._gate:
+            sending[0] = True
+            request = self.client.build_request(
+                method, url, params=params, json=json, headers=self._headers, timeout=limits
+            )
+            response = await self.client.send(request, stream=True, follow_redirects=False)
+            try:
+                # a plain dict, names lowercased: every look-up is one dict get (httpx.Headers
+                # decodes each name again on each access)
+                headers = {
+                    name.decode("latin-1").lower(): value.decode("latin-1")
+                    for name, value in response.headers.raw
+                }
+                reader = BodyReader(headers, self.max_body)
+                async for chunk in response.aiter_raw():
+                    reader.feed(chunk)
+                return Answer(response.status_code, headers, reader.body())
+            finally:
+                await response.aclose()
+
+
+def _httpx_timeout(timeout: Timeout) -> httpx.Timeout:
+    connect, read = timeout
+    return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+
+
+def _classify(exc: BaseException) -> Failure:
+    timed_out = isinstance(exc, (httpx.TimeoutException, TimeoutError))
+    never_sent = isinstance(exc, _NEVER_SENT)
+    return Failure(timed_out=timed_out, reached_server=not never_sent, detail=type(exc).__name__)
+
+
+# --- the client's own httpx client -------------------------------------------------------------
+
+
+def new_client(base_url: str) -> httpx.AsyncClient:
+    """The async client's own ``httpx.AsyncClient``: the environment read once, here.
+
+    Proxies come from ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY`` as for any
+    program, but never for a loopback ``base_url``; a CA bundle from ``SSL_CERT_FILE``,
+    ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``. Nothing is read on each request.
+
+    Raises:
+        ValueError: A CA bundle variable names a file that does not exist.
+    """
+    host = urlsplit(base_url).hostname or ""
+    verify: ssl.SSLContext | bool = True
+    names = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+    bundle = next((os.environ[n] for n in names if os.environ.get(n)), None)
+    if bundle:
+        if not os.path.exists(bundle):
+            raise ValueError(f"the CA bundle variable names {bundle!r}, which does not exist")
+        verify = ssl.create_default_context(cafile=bundle)
+    return httpx.AsyncClient(
+        trust_env=False,
+        proxy=None if is_loopback(host) else _environ_proxy(base_url, host),
+        verify=verify,
+        follow_redirects=False,
+        limits=httpx.Limits(
+            max_connections=ASYNC_POOL_SIZE, max_keepalive_connections=ASYNC_POOL_SIZE
+        ),
+    )
+
+
+def _environ_proxy(base_url: str, host: str) -> str | None:
+    proxies = urllib.request.getproxies_environment()
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if not proxies or bypass(host, proxies):
+        return None
+    scheme = urlsplit(base_url).scheme
+    return proxies.get(scheme) or proxies.get("all")

@@ -1,0 +1,281 @@
+"""What both transports do around one attempt, whatever library sends it.
+
+This module owns a call's state across its attempts (``Call``), the wait for the limiter's slot as
+a flow of sleeps (``admission``: the sync driver sleeps in its thread, the async one awaits),
+settling an outcome (the retry decision, the limiter's feedback, the response hooks), reading a
+body within the cap (gzip and deflate decoded by hand with a bounded ``zlib``, so a bomb stops at
+``max_body``), the typed error for a classified network failure, and the one DEBUG line logged
+per attempt. The sync driver (``_transport``, requests) and the async one (``_async_transport``,
+httpx) feed it plain values. It imports no HTTP library, and neither sleeps nor sends.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+import zlib
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._exceptions import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APITimeoutError,
+    RateLimitError,
+)
+from ._hooks import AttemptEvent, Hook, operation, path_template, run_hooks
+from ._limits import Limiter, Slot
+from ._policy import Answer, Failure, Outcome, RetryPolicy, body_too_large
+from ._wire import header, parse_retry_after
+
+__all__ = [
+    "CALL_IDS",
+    "BodyReader",
+    "Call",
+    "admission",
+    "ended",
+    "log_attempt",
+    "network_error",
+    "settle",
+]
+
+logger = logging.getLogger("kopechka")
+
+
+class _TooLargeError(Exception):
+    pass
+
+
+def _too_large(max_body: int) -> APIResponseValidationError:
+    return APIResponseValidationError(
+        f"the answer is larger than {max_body} bytes: not read", status_code=0
+    )
+
+
+class BodyReader:
+    """A body, fed raw (still encoded) chunk by chunk; never more than ``max_body`` bytes kept.
+
+    Raises (from the constructor and ``feed``):
+        APIResponseValidationError: The body, decoded, or its declared length is over
+            ``max_body``; or it is encoded in a way the client did not ask for, or brokenly.
+    """
+
+    __slots__ = ("_chunks", "_decode", "_headers", "_max_body", "_size")
+
+    def __init__(self, headers: Mapping[str, str], max_body: int) -> None:
+        self._decode = _decoder(header(headers, "content-encoding"))
+        if body_too_large(headers, 0, max_body):
+            raise _too_large(max_body)
+        self._headers, self._max_body = headers, max_body
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        """Add a raw chunk of the body."""
+        try:
+            data = chunk if self._decode is None else self._decode(chunk, self._room())
+        except _TooLargeError:
+            raise _too_large(self._max_body) from None
+        self._chunks.append(data)
+        self._size += len(data)
+        if body_too_large(self._headers, self._size, self._max_body):
+            raise _too_large(self._max_body)
+
+    def body(self) -> bytes:
+        """The decoded body read so far."""
+        return self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+
+    def _room(self) -> int:
+        return self._max_body + 1 - self._size
+
+
+def _decoder(encoding: str | None) -> Callable[[bytes, int], bytes] | None:
+    """``None`` for an identity body, else a function from a raw chunk and the room left to
+    the decoded bytes (raising ``_TooLargeError`` past the room)."""
+    name = (encoding or "identity").strip().lower()
+    if name == "identity":
+        return None
+    if name not in {"gzip", "x-gzip", "deflate"}:
+        raise APIResponseValidationError(
+            f"the answer is encoded as {name[:40]!r}, which the client did not ask for",
+            status_code=0,
+        )
+    gzip = name != "deflate"
+    engine: list[Any] = []
+
+    def decode(chunk: bytes, limit: int) -> bytes:
+        if not engine:  # deflate is zlib-wrapped by the standard, raw by some servers
+            raw_deflate = not gzip and bool(chunk) and (chunk[0] & 0x0F) != 8
+            wbits = -zlib.MAX_WBITS if raw_deflate else zlib.MAX_WBITS
+            engine.append(zlib.decompressobj(16 + zlib.MAX_WBITS if gzip else wbits))
+        try:
+            data = engine[0].decompress(chunk, max(limit, 1))
+        except zlib.error as exc:
+            raise APIResponseValidationError(
+                f"the answer's {name} encoding is broken", status_code=0
+            ) from exc
+        if engine[0].unconsumed_tail:  # more would come out than the cap allows
+            raise _TooLargeError
+        return bytes(data)
+
+    return decode
+
+
+def network_error(failure: Failure, method: str, path: str) -> APIConnectionError:
+    """The typed error for a network failure that retrying did not (or could not) overcome."""
+    if failure.timed_out:
+        phase = "connecting" if not failure.reached_server else "waiting for the answer"
+        error: APIConnectionError = APITimeoutError(f"{method} {path} timed out {phase}")
+    else:
+        what = "failed on the network" if failure.reached_server else "could not connect"
+        error = APIConnectionError(f"{method} {path} {what} ({failure.detail})")
+    error.may_have_reached_server = failure.reached_server
+    return error
+
+
+def log_attempt(method: str, path: str, outcome: object, attempt: int, started: float) -> None:
+    """The funnel's one DEBUG line per attempt, on logger ``kopechka``."""
+    if logger.isEnabledFor(logging.DEBUG):
+        elapsed = (time.perf_counter() - started) * 1000.0
+        logger.debug(
+            "%s %s -> %s (attempt %d, %.1f ms)",
+            method,
+            path,
+            outcome,
+            attempt,
+            elapsed,
+            extra={
+                "method": method,
+                "path": path,
+                "status": outcome,
+                "attempt": attempt,
+                "elapsed_ms": elapsed,
+            },
+        )
+
+
+# --- a call across its attempts: the limiter, the retry decision, the hooks -------------------
+
+CALL_IDS = itertools.count(1)
+MAX_ADMISSIONS = 16
+"""Times a slot may be voided by new 429s before the attempt goes anyway (the policy bounds it)."""
+
+
+@dataclass(slots=True)
+class Call:
+    """One call's parts and the state of its attempts."""
+
+    method: str
+    path: str
+    params: Mapping[str, str] | None
+    json: Mapping[str, str] | None
+    idempotent: bool
+    deadline: float | None
+    policy: RetryPolicy
+    call_id: int
+    waits: dict[int, float | None] = field(default_factory=dict)
+    floor: float = -math.inf
+    """The time this call has surely reached: the end of its last sleep, even a recorded one."""
+
+    def now(self, clock: float) -> float:
+        """The clock's reading, never before the end of this call's last sleep."""
+        return max(clock, self.floor)
+
+    def event(
+        self,
+        attempt: int,
+        outcome: Outcome | None = None,
+        wait: float | None = None,
+        elapsed: float | None = None,
+    ) -> AttemptEvent:
+        """What the hooks are told of an attempt (never the key, a body, a code, an e-mail)."""
+        template = path_template(self.path)
+        return AttemptEvent(
+            method=self.method, path=template, operation=operation(self.method, template),
+            call_id=self.call_id, attempt=attempt,
+            status=outcome.status_code if isinstance(outcome, Answer) else None,
+            error=outcome.detail if isinstance(outcome, Failure) else None,
+            will_retry=None if outcome is None else wait is not None, elapsed=elapsed,
+        )  # fmt: skip
+
+
+def admission(
+    call: Call, limiter: Limiter, clock: Callable[[], float]
+) -> Generator[float, None, Slot | Failure]:
+    """Wait for a slot of the limiter, bounded by the deadline and ``max_retry_wait``: yields the
+    seconds to sleep, returns the slot (or the deadline's failure).
+
+    Raises:
+        RateLimitError: The wait is longer than ``max_retry_wait`` (nothing is sent).
+    """
+    for _ in range(MAX_ADMISSIONS):
+        now = call.now(clock())
+        bound = call.policy.max_retry_wait
+        left = math.inf if call.deadline is None else call.deadline - now
+        slot = limiter.reserve(now, min(bound, left))
+        if not slot.granted:
+            if slot.wait <= bound:  # the deadline binds
+                return Failure(timed_out=True, reached_server=False, detail="the deadline passed")
+            raise _cooldown_error(call, slot.wait, bound)
+        wait: float | None = slot.wait
+        for _ in range(MAX_ADMISSIONS):
+            if wait is None or wait <= 0:
+                break
+            asleep = call.now(clock())
+            yield wait
+            call.floor = asleep + wait
+            wait = limiter.admit(slot, call.now(clock()))
+        if wait is not None:
+            return slot
+    return slot
+
+
+def settle(
+    call: Call,
+    outcome: Outcome,
+    attempt: int,
+    slot: Slot | None,
+    started: float | None,
+    limiter: Limiter,
+    hooks: Mapping[str, tuple[Hook, ...]],
+    clock: Callable[[], float],
+) -> Outcome:
+    """Decide on a retry (``call.waits``), tell the limiter, and tell the response hooks."""
+    now = call.now(clock())
+    wait = call.policy.wait(
+        outcome, idempotent=call.idempotent, retries_done=attempt - 1, now=now,
+        deadline=call.deadline,
+    )  # fmt: skip
+    call.waits[attempt] = wait
+    call.floor = now + (wait or 0.0)  # the end of the retry's sleep, even a recorded one
+    if slot is not None:  # every slot that went gets one feedback (0: no answer)
+        status = outcome.status_code if isinstance(outcome, Answer) else 0
+        retry_after = (
+            parse_retry_after(outcome.headers)
+            if isinstance(outcome, Answer) and status == 429
+            else None
+        )
+        limiter.feedback(now, status, retry_after, slot)
+    if hooks["response"]:
+        elapsed = None if started is None else time.perf_counter() - started
+        run_hooks(hooks["response"], call.event(attempt, outcome, wait, elapsed))
+    return outcome
+
+
+def ended(call: Call, exc: BaseException, hooks: Mapping[str, tuple[Hook, ...]]) -> None:
+    """A call that ends without a final answer (the limiter refused, an interrupt, a
+    cancellation) still tells the response hooks, so that a span opened for it always ends."""
+    if hooks["response"]:
+        failure = Failure(timed_out=False, reached_server=False, detail=type(exc).__name__)
+        run_hooks(hooks["response"], call.event(len(call.waits) + 1, failure))
+
+
+def _cooldown_error(call: Call, wait: float, bound: float) -> RateLimitError:
+    return RateLimitError(
+        f"{call.method} {path_template(call.path)} not sent: the client's rate limit (a shared "
+        f"cooldown after a 429) asks to wait {wait:.1f} s, more than max_retry_wait ({bound:g} s)",
+        retry_after=wait,
+    )

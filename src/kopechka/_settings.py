@@ -1,0 +1,108 @@
+"""The settings both clients take, checked the same way, in their constructors.
+
+This module owns the checks of the key (or ``KOPECHKA_API_KEY``), the base URL (or
+``KOPECHKA_BASE_URL``), the retry limits, the body cap and ``rate_limit=``, and the errors they
+raise, so that ``KopechkaClient`` and ``AsyncKopechkaClient`` refuse exactly the same things. It
+reads the environment only when a constructor calls it, and imports no HTTP library.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import _wire
+from ._config import DEFAULT_BASE_URL, ENV_API_KEY, ENV_BASE_URL
+from ._exceptions import KopechkaError
+from ._limits import Limiter, RateLimiter
+from ._policy import MAX_TIMEOUT
+
+__all__ = [
+    "check_base_url",
+    "check_key",
+    "check_limiter",
+    "check_max_body",
+    "check_retries",
+    "check_wait",
+]
+
+
+def check_key(api_key: object) -> str:
+    """The key given, else the environment's, checked.
+
+    Raises:
+        KopechkaError: No key, or one that is not printable ASCII (never quoted).
+    """
+    key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
+    if key is None or (isinstance(key, str) and not key.strip()):
+        raise KopechkaError(
+            f"no API key: pass api_key= or set the environment variable {ENV_API_KEY}"
+        )
+    try:
+        return _wire.check_api_key(key)
+    except ValueError as exc:
+        raise KopechkaError(str(exc)) from None
+
+
+def check_base_url(base_url: object) -> str:
+    """The base URL given, else the environment's, else the vendor's; checked.
+
+    Raises:
+        ValueError: Not an http(s) URL, or plain ``http://`` to a host that is not loopback.
+    """
+    url = base_url if base_url is not None else os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+    return _wire.normalize_base_url(url)
+
+
+def check_retries(max_retries: object) -> int:
+    """``max_retries``: an integer >= 0.
+
+    Raises:
+        ValueError: Anything else.
+    """
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+    return max_retries
+
+
+def check_wait(max_retry_wait: object) -> float:
+    """``max_retry_wait``: seconds from 0 to ``MAX_TIMEOUT``.
+
+    Raises:
+        ValueError: Anything else.
+    """
+    if (
+        isinstance(max_retry_wait, bool)
+        or not isinstance(max_retry_wait, (int, float))
+        or not 0 <= max_retry_wait <= MAX_TIMEOUT
+    ):
+        raise ValueError(
+            f"max_retry_wait must be from 0 to {MAX_TIMEOUT:g}, got {max_retry_wait!r}"
+        )
+    return float(max_retry_wait)
+
+
+def check_max_body(max_body: object) -> int:
+    """``max_body``: an integer >= 1.
+
+    Raises:
+        ValueError: Anything else.
+    """
+    if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
+        raise ValueError(f"max_body must be an integer >= 1, got {max_body!r}")
+    return max_body
+
+
+def check_limiter(rate_limit: object) -> Limiter:
+    """``rate_limit=``: None (learn the server's rate), requests per second, or a limiter.
+
+    Raises:
+        ValueError: Anything else.
+    """
+    if rate_limit is None or isinstance(rate_limit, (int, float)):
+        return RateLimiter(rate_limit)  # a bool is refused there
+    if isinstance(rate_limit, Limiter):
+        return rate_limit
+    raise ValueError(
+        "rate_limit must be None, a number of requests per second, or a limiter "
+        f"(reserve, confirm, feedback), got {rate_limit!r}"
+    )
