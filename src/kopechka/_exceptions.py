@@ -18,7 +18,7 @@ The tree, drawn once (the docs repeat it)::
     ├── SpendLimitError                a price above max_price=, or a purchase past budget=
     ├── WaitTimeoutError               also a builtin TimeoutError; carries the messages seen
     │   └── OrderClosedError           the order was cancelled or expired while waiting
-    └── WaitCancelledError             a wait stopped by its ``stop`` event (or task cancellation)
+    └── WaitCancelledError             a wait stopped by its ``stop`` event
 
 Every error survives ``pickle`` (process pools, Celery result backends) with its message and
 attributes; the live ``response`` is dropped.
@@ -250,7 +250,8 @@ class SpendLimitError(KopechkaError):
 
 
 class WaitCancelledError(KopechkaError):
-    """A wait was stopped by its ``stop`` event, or its task was cancelled.
+    """A wait was stopped by its ``stop`` event. (Cancelling the task of an async wait raises
+    ``asyncio.CancelledError`` as asyncio expects: ``asyncio.timeout`` and task groups rely on it.)
 
     Attributes:
         messages: Every message seen on the order while waiting.

@@ -131,10 +131,12 @@ def exit_on_signals(
 ) -> AbstractContextManager[threading.Event]:
     """Turn SIGTERM and SIGHUP into an orderly exit, as Ctrl-C is: mailboxes refund, blocks unwind.
 
-    One line in a bot::
+    One line in a bot:
 
-        with kopechka.exit_on_signals() as stop:
-            run_bot(stop)   # pass stop= to waits running in worker threads
+    ```python
+    with kopechka.exit_on_signals() as stop:
+        run_bot(stop)  # pass stop= to waits running in worker threads
+    ```
 
     On the first signal the ``stop`` event is set (a wait given ``stop=`` ends within 100 ms plus
     one request), and the main thread unwinds: in plain code with a ``SystemExit`` whose code is 128

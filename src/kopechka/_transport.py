@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import http.client
+import itertools
 import logging
 import os
 import time
@@ -30,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import tenacity
 import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -152,21 +154,39 @@ class Transport:
             self.policy if max_retries is None else replace(self.policy, max_retries=max_retries)
         )
         call = Call(method, path, params, json, idempotent, deadline, policy, next(CALL_IDS))
-        attempt = 1
         try:
-            while True:  # each attempt decides its own wait (None: stop); an exception ends it
-                outcome = self._attempt(call, attempt)
-                wait = call.waits.get(attempt)
-                if wait is None:
-                    break
-                self._sleep(wait)
-                attempt += 1
+            outcome = self._attempt(call, 1)
+            if call.waits.get(1) is not None:  # a retry is due: tenacity drives the rest
+                outcome = self._retry(call)
         except BaseException as exc:  # no final answer (the limiter refused, an interrupt...)
             ended(call, exc, self.hooks)
             raise
         if isinstance(outcome, Failure):
             raise network_error(outcome, method, path)
         return outcome
+
+    def _retry(self, call: Call) -> Outcome:
+        """Attempts 2, 3, ... after the first asked for a retry, each after the wait the policy
+        set for the one before it (``call.waits``; tenacity's attempt n is our n + 1); an
+        exception ends them at once.
+
+        tenacity runs the loop; the decisions are the pure policy's, made in ``_attempt``. The
+        first attempt goes straight (building a ``Retrying`` costs more than most calls' parsing).
+        """
+        attempts = itertools.count(2)
+        retrying = tenacity.Retrying(
+            sleep=self._sleep,
+            before_sleep=None,
+            wait=lambda state: call.waits.get(state.attempt_number + 1) or 0.0,
+            retry=lambda state: (
+                not state.outcome.failed  # type: ignore[union-attr]
+                and call.waits.get(state.attempt_number + 1) is not None
+            ),
+            stop=tenacity.stop_never,
+            reraise=True,
+        )
+        self._sleep(call.waits.get(1) or 0.0)
+        return retrying(lambda: self._attempt(call, next(attempts)))
 
     def _attempt(self, call: Call, attempt: int) -> Outcome:
         slot = self._admit(call)  # the limiter: a slot of the shared pace, after any cooldown
