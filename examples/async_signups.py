@@ -22,14 +22,22 @@ async def sign_up(client: AsyncKopechkaClient, site: str) -> str:
 
 
 async def impatient(client: AsyncKopechkaClient) -> str:
-    """A sign-up abandoned after a moment: cancelling the task refunds its order."""
-    task = asyncio.create_task(sign_up(client, "example.org"))
-    await asyncio.sleep(0.05)
-    task.cancel()
+    """A sign-up abandoned as soon as its address is bought: cancelling the task refunds it."""
+    bought = asyncio.Event()
+
+    async def abandoned() -> None:
+        async with client.mailbox("example.com", "example.org") as box:
+            bought.set()
+            await box.wait_for_code(timeout=60, poll_interval=1)
+
+    task = asyncio.create_task(abandoned())
+    await bought.wait()
+    task.cancel()  # reaches the task inside its wait, before any mail came
     try:
-        return await task
+        await task
     except asyncio.CancelledError:
         return "example.org: cancelled, order refunded"
+    return "example.org: finished before it was cancelled"
 
 
 async def main() -> None:
