@@ -126,8 +126,10 @@ WORKERS_BOT = """
             w.start()
         ready.wait()
         print("ready", flush=True)
-        for w in workers:
-            w.join()
+        # not Thread.join(): on Python <= 3.11 a signal raised inside join() can mark a running
+        # thread as stopped (bpo-45274), and the interpreter then exits without waiting for it
+        while any(w.is_alive() for w in workers):
+            stop.wait(0.1)
 """
 
 
