@@ -13,6 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from kopechka import (
@@ -27,6 +29,7 @@ from kopechka import (
     Profile,
 )
 from kopechka import _wire as wire
+from kopechka._models import MONEY_DIGITS, _exact
 
 ORDER = {
     "orderId": "API-1",
@@ -266,6 +269,40 @@ def test_money_that_cannot_be_kept_exactly_is_refused(raw: str) -> None:
     assert info.value.status_code == 200
     with pytest.raises(ValidationError, match=r"price|Invalid JSON"):
         Domain.model_validate_json(f'{{"id":"1","name":"n","price":{raw}}}')
+
+
+def _written_out(value: Decimal) -> int | None:
+    """Digits of ``value`` written out in full, from its tuple (None: not finite)."""
+    _sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):
+        return None
+    whole = max(len(digits) + exponent, 1)  # digits before the point, at least "0"
+    return whole + max(-exponent, 0)
+
+
+@given(
+    st.decimals(allow_nan=True, allow_infinity=True)
+    | st.builds(
+        lambda digits, exponent, negative: Decimal((negative, digits, exponent)),
+        st.lists(st.integers(0, 9), min_size=1, max_size=40).map(tuple),
+        st.integers(-40, 40),
+        st.integers(0, 1),
+    )
+    | st.from_regex(r"-?[0-9]{1,32}(\.[0-9]{1,32})?", fullmatch=True).map(Decimal)
+)
+@example(Decimal("9" * 28))  # the boundary, as plain text: 28 digits kept, 29 refused
+@example(Decimal("-" + "9" * 28))
+@example(Decimal("1" * 29))
+@example(Decimal("-" + "1" * 28 + ".5"))
+@example(Decimal("0.000001"))
+def test_the_exactness_rule_matches_its_definition(value: Decimal) -> None:
+    """The fast path (the amount as text) agrees with the definition on every amount."""
+    count = _written_out(value)
+    if count is not None and count <= MONEY_DIGITS:
+        assert _exact(value) is value
+    else:
+        with pytest.raises(ValueError, match="at most 28 digits"):
+            _exact(value)
 
 
 @pytest.mark.parametrize(

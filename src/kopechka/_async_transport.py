@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import http.cookiejar
 import os
 import ssl
 import sys
@@ -108,6 +109,13 @@ class AsyncTransport:
             "Accept": "application/json",
             "Accept-Encoding": "gzip, deflate",
         }
+        # The own client has nothing to merge per request (no base URL, cookies, params or auth):
+        # requests are built from its headers merged with ours once, here. A caller's client
+        # builds them (``build_request``), applying whatever the caller configured.
+        self._direct_headers: httpx.Headers | None = None
+        if http_client is None:
+            self._direct_headers = httpx.Headers(self.client.headers)
+            self._direct_headers.update(self._headers)
         self._sleep = sleep
         self._clock = clock
         self._timeouts = {timeout: _httpx_timeout(timeout)}
@@ -235,9 +243,15 @@ class AsyncTransport:
         limits = self._timeouts.get(timeout) or _httpx_timeout(timeout)
         async with self._gate:
             sending[0] = True
-            request = self.client.build_request(
-                method, url, params=params, json=json, headers=self._headers, timeout=limits
-            )
+            if self._direct_headers is None:
+                request = self.client.build_request(
+                    method, url, params=params, json=json, headers=self._headers, timeout=limits
+                )
+            else:
+                request = httpx.Request(
+                    method, url, params=params, json=json, headers=self._direct_headers,
+                    extensions={"timeout": limits.as_dict()},
+                )  # fmt: skip
             response = await self.client.send(request, stream=True, follow_redirects=False)
             try:
                 # a plain dict, names lowercased: every look-up is one dict get (httpx.Headers
@@ -273,7 +287,8 @@ def new_client(base_url: str) -> httpx.AsyncClient:
 
     Proxies come from ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY`` as for any
     program, but never for a loopback ``base_url``; a CA bundle from ``SSL_CERT_FILE``,
-    ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``. Nothing is read on each request.
+    ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``. Nothing is read on each request. Cookies are
+    refused: the API sets none, and a server's would only accumulate.
 
     Raises:
         ValueError: A CA bundle variable names a file that does not exist.
@@ -286,7 +301,7 @@ def new_client(base_url: str) -> httpx.AsyncClient:
         if not os.path.exists(bundle):
             raise ValueError(f"the CA bundle variable names {bundle!r}, which does not exist")
         verify = ssl.create_default_context(cafile=bundle)
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         trust_env=False,
         proxy=None if is_loopback(host) else _environ_proxy(base_url, host),
         verify=verify,
@@ -295,6 +310,9 @@ def new_client(base_url: str) -> httpx.AsyncClient:
             max_connections=ASYNC_POOL_SIZE, max_keepalive_connections=ASYNC_POOL_SIZE
         ),
     )
+    # the API sets no cookie; a server's would grow the jar for the life of the client
+    client.cookies.jar.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    return client
 
 
 def _environ_proxy(base_url: str, host: str) -> str | None:

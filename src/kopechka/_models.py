@@ -60,6 +60,12 @@ def _aware(value: datetime) -> datetime:
 
 
 def _exact(value: Decimal) -> Decimal:
+    # the common case first, as text (``as_tuple`` costs six times more): a finite amount that
+    # ``str`` writes without an exponent has all its digits in the text, point and sign aside
+    if value.is_finite():
+        text = str(value)
+        if len(text) <= MONEY_DIGITS and "E" not in text:
+            return value
     exponent = value.as_tuple().exponent  # a str for NaN and infinities
     if (
         isinstance(exponent, int)

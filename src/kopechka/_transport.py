@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import copy
 import http.client
+import http.cookiejar
 import itertools
 import logging
 import os
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +35,7 @@ import requests
 import tenacity
 import urllib3
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
@@ -103,13 +105,24 @@ class Transport:
         self.max_body = max_body
         self.owns_session = session is None
         self.session = session if session is not None else _new_session(base_url)
-        self._proxies = _NO_PROXY if is_loopback(_host(base_url)) else None
+        loopback = is_loopback(_host(base_url))
+        self._proxies = _NO_PROXY if loopback else None
         self._headers = {
             "X-API-Key": api_key,
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
             "Accept-Encoding": "gzip, deflate",
         }
+        # The client's own session has nothing to merge per request (no cookies, auth, params
+        # or hooks; its proxies were resolved at construction): a request is prepared from
+        # settings merged once here. A caller's session goes through ``Session.request``, which
+        # applies whatever the caller configured.
+        self._direct: _Direct | None = None
+        if session is None:
+            merged = CaseInsensitiveDict(self.session.headers)
+            merged.update(self._headers)
+            proxies = {} if loopback else dict(self.session.proxies)
+            self._direct = _Direct(dict(merged.items()), proxies)
         self._sleep = sleep
         self._clock = clock
         self._forked = False
@@ -247,17 +260,33 @@ class Transport:
         timeout: Timeout,
         bound: Bound,
     ) -> Answer:
-        response = self.session.request(
-            method,
-            url,
-            params=params,
-            json=json,
-            headers=self._headers,
-            timeout=timeout,
-            allow_redirects=False,
-            stream=True,
-            proxies=self._proxies,
-        )
+        direct = self._direct
+        if direct is None:
+            response = self.session.request(
+                method,
+                url,
+                params=params,
+                json=json,
+                headers=self._headers,
+                timeout=timeout,
+                allow_redirects=False,
+                stream=True,
+                proxies=self._proxies,
+            )
+        else:
+            prepared = requests.PreparedRequest()
+            prepared.prepare(
+                method=method, url=url, headers=direct.headers, params=params, json=json
+            )
+            response = self.session.send(
+                prepared,
+                timeout=timeout,
+                allow_redirects=False,
+                stream=True,
+                proxies=direct.proxies,
+                verify=self.session.verify,
+                cert=None,
+            )
         with response:
             headers = dict(response.headers)
             content = _read_body(response.raw, headers, self.max_body, bound)
@@ -276,6 +305,15 @@ class Transport:
                 adapter.init_poolmanager(
                     saved._pool_connections, saved._pool_maxsize, block=saved._pool_block
                 )
+
+
+@dataclass(frozen=True, slots=True)
+class _Direct:
+    """The own session's settings, merged once: what ``Session.request`` would merge each time
+    (the session's default headers under ours; the proxies read from the environment)."""
+
+    headers: dict[str, str | bytes]
+    proxies: dict[str, str]
 
 
 _TRANSPORTS: weakref.WeakSet[Transport] = weakref.WeakSet()
@@ -380,8 +418,8 @@ def _new_session(base_url: str) -> requests.Session:
     With ``trust_env`` on, requests scans the whole environment for proxy settings on every
     request (about a third of a call's CPU on a machine with many variables). All requests go to
     ``base_url``'s origin, so its proxy settings are resolved once (``send`` ignores them for
-    loopback). netrc
-    credentials are not wanted: the key travels as ``X-API-Key``.
+    loopback). netrc credentials are not wanted: the key travels as ``X-API-Key``. Cookies are
+    refused: the API sets none, and a server's would only accumulate.
     """
     session = requests.Session()
     adapter = _Adapter(pool_connections=4, pool_maxsize=DEFAULT_POOL_SIZE, max_retries=0)
@@ -396,6 +434,8 @@ def _new_session(base_url: str) -> requests.Session:
             )
         session.verify = bundle
     session.trust_env = False
+    # the API sets no cookie; a server's would grow the jar for the life of the client
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     return session
 
 
