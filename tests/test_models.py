@@ -27,6 +27,8 @@ from kopechka import (
     OrderStatus,
     OrderSummary,
     Profile,
+    _envelopes,
+    _models,
 )
 from kopechka import _wire as wire
 from kopechka._models import MONEY_DIGITS, _exact
@@ -326,6 +328,64 @@ def test_integer_fields_refuse_fractions_instead_of_truncating() -> None:
         wire.decode(wire.list_orders(1, 10), Answer(page.encode()))
     whole = page.replace("1.5", "2.0")
     assert wire.decode(wire.list_orders(1, 10), Answer(whole.encode())).pagination.page == 2
+
+
+def test_only_models_without_fractions_are_parsed_by_pydantic() -> None:
+    """The fast parser only where no number could be rounded: a fraction anywhere in a schema
+    (nested models and lists included) keeps a model on the exact path."""
+    native = {
+        body.__name__: _models._native(body)
+        for body in (
+            _envelopes.MessagesBody, _envelopes.PollingBody, _envelopes.PageBody,
+            _envelopes.BalanceBody, _envelopes.ProfileBody, _envelopes.CancelBody,
+            _envelopes.OrderBody, _envelopes.DomainsBody,
+        )
+    }  # fmt: skip
+    assert native == {
+        "MessagesBody": True, "PollingBody": True, "PageBody": False, "BalanceBody": False,
+        "ProfileBody": False, "CancelBody": False, "OrderBody": False, "DomainsBody": False,
+    }  # fmt: skip
+
+    class Rate(_models.ExactJSONModel):
+        ratio: float
+
+    class Nested(_models.ExactJSONModel):
+        rates: list[dict[str, Rate]] | None = None
+
+    assert not _models._native(Nested)
+
+
+def _messages_body(contents: list[str]) -> bytes:
+    messages = [
+        {"id": str(i), "from": "a@example.com", "subject": c[:5], "content": c,
+         "receivedAt": "2024-01-01T12:00:00"}
+        for i, c in enumerate(contents)
+    ]  # fmt: skip
+    order = {"id": "API-1", "email": "e@example.com", "domain": "example.com",
+             "status": "active", "created_at": "2024-01-01T00:00:00Z"}  # fmt: skip
+    return json.dumps({"success": True, "messages": messages, "order": order}).encode()
+
+
+def test_a_body_the_fast_parser_refuses_is_read_by_the_exact_one() -> None:
+    """A lone surrogate in a mail (a broken sender or server): pydantic's parser refuses the
+    body; the exact path reads it as it always did, and the other mails are not lost."""
+    body = _messages_body(["code 123456", "broken \ud800 text"])
+    assert b"\\ud800" in body
+    listing = wire.decode(wire.get_messages("API-1"), Answer(body))
+    assert [m.content for m in listing.messages] == ["code 123456", "broken \ud800 text"]
+
+
+@given(st.lists(st.text(st.characters(exclude_categories=()), max_size=40), max_size=5))
+def test_the_fast_parser_reads_messages_as_the_exact_one_does(contents: list[str]) -> None:
+    body = _messages_body(contents)
+    call = wire.get_messages("API-1")
+    fast = wire.decode(call, Answer(body))
+    _models._NATIVE[_envelopes.MessagesBody] = False
+    try:
+        exact = wire.decode(call, Answer(body))
+    finally:
+        del _models._NATIVE[_envelopes.MessagesBody]
+    assert fast == exact
 
 
 def test_json_output_of_a_model_keeps_the_digits() -> None:

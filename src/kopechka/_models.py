@@ -10,7 +10,10 @@ Money is lossless: pydantic reads a JSON number as a float before it becomes a `
 ``model_validate_json`` here parses the raw bytes with every number kept as written
 (``json.loads(..., parse_float=Decimal)``) and validates the result; an amount that ``Decimal``
 arithmetic could not carry exactly (more than 28 digits written out in full) is refused, never
-rounded. Schemas are built when a class is declared, not on first use: a lazily built schema
+rounded. A model with no number that could be rounded anywhere in its schema (the messages, for
+one: the body polled by every wait) is read by pydantic's own JSON parser, several times faster;
+when that parser refuses a body (a lone surrogate in a mail, say), the exact path reads it, so
+the result or the error is the exact path's. Schemas are built when a class is declared, not on first use: a lazily built schema
 raced on first concurrent use with some pydantic releases.
 
 This module owns shapes only: it must not know URLs, envelopes or HTTP.
@@ -99,6 +102,30 @@ def loads_exact(data: str | bytes | bytearray) -> Any:
         raise ValueError("nested too deep") from exc
 
 
+_INEXACT = frozenset({"decimal", "float"})
+_NATIVE: dict[type, bool] = {}
+"""Per model class: True when no field anywhere in its schema holds a fraction."""
+
+
+def _holds_fractions(schema: object) -> bool:
+    """Whether a pydantic core schema has a ``decimal`` or ``float`` anywhere in it (its
+    definitions and nested models included)."""
+    if isinstance(schema, dict):
+        if schema.get("type") in _INEXACT:
+            return True
+        return any(_holds_fractions(value) for value in schema.values())
+    if isinstance(schema, (list, tuple)):
+        return any(_holds_fractions(value) for value in schema)
+    return False
+
+
+def _native(cls: type[BaseModel]) -> bool:
+    native = _NATIVE.get(cls)
+    if native is None:
+        native = _NATIVE[cls] = not _holds_fractions(cls.__pydantic_core_schema__)
+    return native
+
+
 class ExactJSONModel(BaseModel):
     """A model whose ``model_validate_json`` keeps every JSON number exactly (see the module)."""
 
@@ -116,6 +143,13 @@ class ExactJSONModel(BaseModel):
         Raises:
             pydantic.ValidationError: Not JSON, or not this model's shape.
         """
+        if _native(cls):  # nothing to round: pydantic's parser, unless it refuses the body
+            try:
+                return super().model_validate_json(
+                    json_data, strict=strict, context=context, **options
+                )
+            except ValidationError:
+                pass  # the exact path decides, and words the error, as for any other model
         try:
             data = loads_exact(json_data)
         except (ValueError, TypeError) as exc:
