@@ -21,6 +21,10 @@ from kopechka._limits import (
     MIN_SAMPLE,
     PLATEAU,
     SAFETY,
+    START_DOUBLING,
+    START_POLL,
+    START_SPAN,
+    START_WINDOW,
     LimitState,
     RateLimiter,
     Slot,
@@ -66,10 +70,54 @@ def test_a_given_rate_hands_out_slots_one_interval_apart() -> None:
 
 
 def test_nothing_is_paced_before_anything_is_known() -> None:
-    state = limit_state(None)
+    state = limit_state(None, start_window=0)
     for _ in range(100):
         state, slot = go(state, 5.0)
         assert slot.wait == 0.0
+
+
+# --- the start window --------------------------------------------------------------------------
+
+
+def test_the_start_window_holds_a_crowd_to_a_handful_in_flight() -> None:
+    state, slots = burst(limit_state(None), 32, 0.0)
+    assert [s.wait for s in slots] == [0.0] * START_WINDOW + [START_POLL] * (32 - START_WINDOW)
+    held = slots[START_WINDOW]
+    state, wait = admit(state, held, START_POLL)
+    assert wait == START_POLL  # still four in flight: look again
+    state = answer(state, 0.011, slots[0])
+    state, wait = admit(state, held, 0.012)
+    assert wait == 0.0  # an answer freed a place
+    state, wait = admit(state, slots[START_WINDOW + 1], 0.012)
+    assert wait == START_POLL
+
+
+def test_the_start_window_doubles_in_time_and_then_ends() -> None:
+    """With no answer at all (a slow server), the window still grows: 4, 8 after half a
+    second, 16 after one, and after ``START_SPAN`` seconds nothing holds a request."""
+    state = limit_state(None)
+    before = 0
+    for now, in_flight in ((0.0, 4), (0.3, 6), (START_DOUBLING, 8), (2 * START_DOUBLING, 16)):
+        state, slots = burst(state, 20, now)
+        assert len(state.inflight) == in_flight
+        assert sum(1 for s in slots if s.wait == 0.0) == in_flight - before
+        before = in_flight
+    state, slots = burst(state, 100, START_SPAN)
+    assert all(s.wait == 0.0 for s in slots)
+    assert state.inflight == ()  # the window is over: nothing is counted any more
+
+
+def test_the_first_429_ends_the_start_window() -> None:
+    state, slots = burst(limit_state(None), 4, 0.0)
+    state = answer(state, 0.01, slots[0])
+    state, more = burst(state, 1, 0.01)
+    for slot in slots[1:] + more:
+        state = answer(state, 0.02, slot)
+    state, last = go(state, 0.02)
+    state = answer(state, 0.03, last, 429, retry_after=1.0)
+    assert (state.quota, state.inflight) == (5.0, ())  # learned: pacing from here on
+    state, after = burst(state, 3, 1.5)
+    assert [s.wait for s in after] == pytest.approx([0.0, state.interval, 2 * state.interval])
 
 
 def test_a_429_stops_everyone_until_retry_after() -> None:

@@ -53,8 +53,10 @@ def limiter(redis_client: Any, rate: float | None = None, **kwargs: Any) -> Any:
 # clock and random numbers: (time, operation, argument). "reserve" takes max_wait; "admit",
 # "answer" and "429" refer to the slot taken by the n-th reserve.
 EVENTS: list[tuple[float, str, Any]] = [
-    *[(0.0, "reserve", 100.0) for _ in range(24)],
+    *[(0.0, "reserve", 100.0) for _ in range(24)],  # unpaced: the start window holds 20
+    (0.005, "admit", 4),  # still full: look again
     *[(0.01, "answer", n) for n in range(3, 20)],
+    (0.015, "admit", 5),  # the answer to slot 3 made room
     (0.02, "429", (20, 1.0)),  # learns quota and window; the rest of the burst is late
     *[(0.03, "answer", n) for n in range(3)],
     *[(0.03, "429", (n, 1.0)) for n in range(21, 24)],

@@ -34,6 +34,13 @@ The model: the server allows ``quota`` requests per ``window`` seconds. ``rate_l
   answer comes after the server counted its request, so however late a thread sends after its
   slot, or the server reads it, no window of the server's holds more than ``quota`` of ours:
   pacing alone (2% under the quota) loses that race to scheduling jitter, measurably.
+* **Start window (``rate_limit=None``).** Before anything is known, at most ``START_WINDOW`` (4)
+  requests are in flight at first, twice as many every ``START_DOUBLING`` (0.5) seconds without a
+  429, until the window passes ``START_LIMIT`` (1024, after 4 s) and no longer applies: TCP's
+  initial window, in time rather than round trips (a round trip on a fast link is too short to
+  grow by). A crowd of threads then meets the server's limit with a handful of requests in flight,
+  not one per thread: the first 429 costs at most that handful. A waiting request looks again
+  every ``START_POLL`` seconds.
 * **Learning (``rate_limit=None``).** Nothing is paced until the first 429. Then the server has
   said it all: it accepted ``S`` requests of ours from the start of the period until it asked for
   ``Retry-After`` seconds of silence, so ``quota = S`` per ``window = elapsed + Retry-After`` (late
@@ -76,6 +83,10 @@ __all__ = [
     "MIN_SAMPLE",
     "PLATEAU",
     "SAFETY",
+    "START_DOUBLING",
+    "START_LIMIT",
+    "START_POLL",
+    "START_WINDOW",
     "LimitState",
     "Limiter",
     "RateLimiter",
@@ -111,6 +122,15 @@ _LOST = 300.0
 """A request in flight for longer than this is taken as lost (its driver died)."""
 _JITTER_SHARE = 0.1
 """Threads released by an unpaced cooldown spread over this share of it."""
+START_WINDOW = 4
+"""Before anything is known: requests in flight at most, at first."""
+START_DOUBLING = 0.5
+"""The start window doubles every this many seconds."""
+START_LIMIT = 1024
+"""Past this many, the start window no longer applies (after ``START_SPAN`` seconds)."""
+START_SPAN = START_DOUBLING * math.log2(START_LIMIT / START_WINDOW)
+START_POLL = 0.01
+"""A request held by the start window looks again after this many seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +165,10 @@ class LimitState:
     """The times of the latest answers, oldest first (at most the quota of them)."""
     inflight: tuple[float, ...] = ()
     """The slots (``Slot.at``) of requests sent and not answered yet."""
+    start_window: float = 0.0
+    """The start window's first size (``START_WINDOW``); 0: none."""
+    first: float = -1.0
+    """When the limiter's first request left; -1 before it did."""
 
     @property
     def interval(self) -> float:
@@ -206,10 +230,11 @@ def check_rate(rate: object) -> float:
     return float(rate)
 
 
-def limit_state(rate: float | None) -> LimitState:
-    """The starting state: N per second (or one per 1/N s below 1), or nothing known."""
+def limit_state(rate: float | None, *, start_window: float = START_WINDOW) -> LimitState:
+    """The starting state: N per second (or one per 1/N s below 1), or nothing known (with a
+    start window of ``start_window`` requests in flight; 0 for none)."""
     if rate is None:
-        return LimitState()
+        return LimitState(start_window=float(start_window))
     quota, window = (rate, 1.0) if rate >= 1 else (1.0, 1.0 / rate)
     return LimitState(quota=quota, window=window, min_window=window)
 
@@ -230,19 +255,47 @@ def _window_open(state: LimitState, now: float) -> float:
     return state.recent[-n] + state.window
 
 
+def starting(state: LimitState, now: float) -> bool:
+    """Whether the start window applies at ``now``: nothing known, in the first seconds."""
+    return (
+        state.start_window > 0
+        and state.quota <= 0
+        and (state.first < 0 or now - state.first < START_SPAN)
+    )
+
+
+def _start_full(state: LimitState, now: float) -> bool:
+    """Whether the start window is full at ``now`` (while it applies)."""
+    elapsed = max(0.0, now - state.first) if state.first >= 0 else 0.0
+    size: float = state.start_window * 2.0 ** (elapsed / START_DOUBLING)
+    return len(state.inflight) >= math.floor(size)
+
+
 def reserve(
     state: LimitState, now: float, max_wait: float, rand: Callable[[], float] = random.random
 ) -> tuple[LimitState, Slot]:
-    """Take the next free slot at ``now``: after the cooldown, ``tat`` and the window guard."""
-    if state.quota <= 0 and now >= state.cooldown_until and state.period_start >= 0:
+    """Take the next free slot at ``now``: after the cooldown, ``tat``, the window guard and the
+    start window."""
+    start_window = starting(state, now)
+    if state.inflight and state.quota <= 0 and not start_window:
+        state = replace(state, inflight=())  # the start window is over: nothing counts them
+    if (
+        state.quota <= 0
+        and now >= state.cooldown_until
+        and state.period_start >= 0
+        and not start_window
+    ):
         return state, Slot(wait=0.0, epoch=state.epoch, at=now, granted=max_wait >= 0)  # unpaced
     cooling = now < state.cooldown_until
     start = max(now, state.cooldown_until)
-    if state.quota > 0:
+    if state.quota > 0 or start_window:
         state = replace(state, inflight=tuple(t for t in state.inflight if t > now - _LOST))
+    if state.quota > 0:
         at = max(state.tat, start, _window_open(state, now))
     else:
         at = start + (rand() * state.spread if cooling else 0.0)
+        if start_window and at <= now and _start_full(state, now):
+            at = now + START_POLL
     slot = Slot(wait=at - now, epoch=state.epoch, at=at, granted=at - now <= max_wait)
     if not slot.granted:
         return state, slot
@@ -250,23 +303,33 @@ def reserve(
         state,
         tat=at + state.interval if state.quota > 0 else state.tat,
         period_start=state.period_start if state.period_start >= 0 else at,
+        first=state.first if state.first >= 0 or slot.wait > 0 else at,
     )
-    return (_went(state, slot) if slot.wait <= 0 else state), slot
+    return (_went(state, slot, now) if slot.wait <= 0 else state), slot
 
 
-def _went(state: LimitState, slot: Slot) -> LimitState:
-    """The request of ``slot`` leaves now: the window guard counts it until its answer."""
-    if state.quota <= 0:
+def _went(state: LimitState, slot: Slot, now: float) -> LimitState:
+    """The request of ``slot`` leaves now: the window guard (or the start window) counts it until
+    its answer."""
+    if state.quota <= 0 and not starting(state, now):
         return state
-    return replace(state, inflight=(*state.inflight, slot.at))
+    return replace(
+        state,
+        inflight=(*state.inflight, slot.at),
+        first=state.first if state.first >= 0 else now,
+    )
 
 
 def admit(state: LimitState, slot: Slot, now: float) -> tuple[LimitState, float | None]:
-    """After waiting for a slot: more seconds to wait (window guard), 0 to go, ``None`` if void."""
+    """After waiting for a slot: more seconds to wait (window guard, start window), 0 to go,
+    ``None`` if void."""
     if slot.epoch != state.epoch or slot.at < state.cooldown_until:
         return state, None
-    wait = max(0.0, _window_open(state, now) - now)
-    return (_went(state, slot) if wait <= 0 else state), wait
+    if state.quota <= 0:
+        wait = START_POLL if starting(state, now) and _start_full(state, now) else 0.0
+    else:
+        wait = max(0.0, _window_open(state, now) - now)
+    return (_went(state, slot, now) if wait <= 0 else state), wait
 
 
 def feedback(
@@ -280,12 +343,13 @@ def feedback(
     """The state after the answer ``status`` to the request sent in ``slot`` (0: no answer came,
     or the request was not sent after all)."""
     keep = min(int(state.quota), MAX_GUARD)
-    if keep >= 1:
+    if slot.at in state.inflight:
         inflight = list(state.inflight)
-        if slot.at in inflight:
-            inflight.remove(slot.at)
+        inflight.remove(slot.at)
+        state = replace(state, inflight=tuple(inflight))
+    if keep >= 1:
         recent = (*state.recent[-(keep - 1) :], now) if keep > 1 else (now,)
-        state = replace(state, recent=recent, inflight=tuple(inflight))
+        state = replace(state, recent=recent)
     if status == 0:
         return state
     if status == 429:
@@ -317,6 +381,7 @@ def _new_event(state: LimitState, now: float, wait: float, rand: Callable[[], fl
         state, window=window, known=known, tat=until, cooldown_until=until,
         spread=wait * _JITTER_SHARE, epoch=state.epoch + 1, period_start=-1.0, accepted=0,
         learn_span=span if learning else 0.0, learn_accepted=state.accepted if learning else 0,
+        inflight=state.inflight if not learning else (),  # the start window's: now void
     )  # fmt: skip
     return _learn(new)
 
@@ -415,7 +480,12 @@ class RateLimiter:
         """Learn from the answer to the request sent in ``slot``."""
         with self._lock:
             state = self._state
-            if state.quota <= 0 and status not in (0, 429) and slot.epoch == state.epoch:
+            if (
+                state.quota <= 0
+                and status not in (0, 429)
+                and slot.epoch == state.epoch
+                and not state.inflight
+            ):
                 self._accepted += 1  # all that ``feedback`` would change: count it, build nothing
                 return
             self._state = feedback(self._folded(), now, status, retry_after, slot, self._rand)

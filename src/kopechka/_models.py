@@ -13,8 +13,8 @@ arithmetic could not carry exactly (more than 28 digits written out in full) is 
 rounded. A model with no number that could be rounded anywhere in its schema (the messages, for
 one: the body polled by every wait) is read by pydantic's own JSON parser, several times faster;
 when that parser refuses a body (a lone surrogate in a mail, say), the exact path reads it, so
-the result or the error is the exact path's. Schemas are built when a class is declared, not on first use: a lazily built schema
-raced on first concurrent use with some pydantic releases.
+the result or the error is the exact path's. Schemas are built when a class is declared, not on
+first use: a lazily built schema raced on first concurrent use with some pydantic releases.
 
 This module owns shapes only: it must not know URLs, envelopes or HTTP.
 """

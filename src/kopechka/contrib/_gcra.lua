@@ -3,7 +3,7 @@
 -- tests/test_redis_limiter.py replays one table of events through both.
 --
 -- KEYS[1]: the state (a hash)   KEYS[2]: latest answer times (a list)   KEYS[3]: requests in
--- flight (a sorted set of slot times)
+-- flight (a sorted set: scored by slot time, one member per request)
 -- ARGV[1]: "reserve" | "admit" | "feedback"
 -- ARGV[2]: now, or "" for Redis' own clock (TIME; "" always, but in the equivalence test)
 -- ARGV[3], ARGV[4]: the starting quota and window (used when the state is new)
@@ -16,6 +16,7 @@ local SAFETY, MIN_SAMPLE, INCREASE, BETA = 0.98, 5, 0.003, 0.9
 local PLATEAU, PROBE_SHARE, PROBE_STEP, MAX_INTERVAL = 60.0, 0.1, 0.01, 60.0
 local MAX_GUARD, DEFAULT_COOLDOWN, LOST, JITTER_SHARE = 1000, 0.375, 300.0, 0.1
 local KEEP_MS = 86400000
+local START_WINDOW, START_DOUBLING, START_SPAN, START_POLL = 4, 0.5, 4.0, 0.01
 
 local function fmt(x) return string.format('%.17g', x) end
 
@@ -31,8 +32,8 @@ local rand = tonumber(ARGV[5])
 
 local s = {quota = tonumber(ARGV[3]), window = tonumber(ARGV[4]), min_window = tonumber(ARGV[4]),
   known = 0, tat = 0, cooldown_until = 0, spread = 0, epoch = 0, period_start = -1, accepted = 0,
-  learn_span = 0, learn_accepted = 0}
-if s.quota <= 0 then s.min_window = 0 end
+  learn_span = 0, learn_accepted = 0, start_window = 0, first = -1, seq = 0}
+if s.quota <= 0 then s.min_window = 0; s.start_window = START_WINDOW end
 local raw = redis.call('HGETALL', KEYS[1])
 for i = 1, #raw, 2 do s[raw[i]] = tonumber(raw[i + 1]) end
 
@@ -56,8 +57,22 @@ local function window_open()
   return tonumber(redis.call('LINDEX', KEYS[2], -n)) + s.window
 end
 
+local function starting()
+  return s.start_window > 0 and s.quota <= 0 and (s.first < 0 or now - s.first < START_SPAN)
+end
+
+local function start_full()
+  local elapsed = 0
+  if s.first >= 0 then elapsed = math.max(0, now - s.first) end
+  local size = s.start_window * 2 ^ (elapsed / START_DOUBLING)
+  return redis.call('ZCARD', KEYS[3]) >= math.floor(size)
+end
+
 local function went(at)
-  if s.quota > 0 then redis.call('ZADD', KEYS[3], at, fmt(at)) end
+  if s.quota <= 0 and not starting() then return end
+  s.seq = s.seq + 1  -- members are unique: several slots may start at the same instant
+  redis.call('ZADD', KEYS[3], at, fmt(at) .. '#' .. fmt(s.seq))
+  if s.first < 0 then s.first = now end
 end
 
 local function span_of(elapsed, wait)
@@ -86,6 +101,7 @@ local function new_event(wait)
     s.window = math.min(MAX_INTERVAL * s.quota, math.max(s.window / BETA, measured))
     untill = untill + rand * old_interval
   end
+  if learning then redis.call('DEL', KEYS[3]) end  -- the start window's: now void
   s.tat = untill; s.cooldown_until = untill; s.spread = wait * JITTER_SHARE
   s.epoch = s.epoch + 1; s.period_start = -1; s.accepted = 0
   if learning then s.learn_span = span; s.learn_accepted = accepted
@@ -107,20 +123,26 @@ end
 
 if op == 'reserve' then
   local max_wait = tonumber(ARGV[6])
+  local start_window = starting()
+  if s.quota <= 0 and not start_window then redis.call('DEL', KEYS[3]) end
   local cooling = now < s.cooldown_until
   local start = math.max(now, s.cooldown_until)
   local at
-  if s.quota > 0 then
+  if s.quota > 0 or start_window then
     redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. fmt(now - LOST))
+  end
+  if s.quota > 0 then
     at = math.max(s.tat, start, window_open())
   else
     at = start
     if cooling then at = start + rand * s.spread end
+    if start_window and at <= now and start_full() then at = now + START_POLL end
   end
   local wait = at - now
   if wait > max_wait then return {0, fmt(wait), s.epoch, fmt(at)} end
   if s.quota > 0 then s.tat = at + interval() end
   if s.period_start < 0 then s.period_start = at end
+  if s.first < 0 and wait <= 0 then s.first = at end
   if wait <= 0 then went(at) end
   save()
   return {1, fmt(wait), s.epoch, fmt(at)}
@@ -130,7 +152,12 @@ local epoch, at = tonumber(ARGV[6]), tonumber(ARGV[7])
 
 if op == 'admit' then
   if epoch ~= s.epoch or at < s.cooldown_until then return {'void'} end
-  local wait = math.max(0, window_open() - now)
+  local wait = 0
+  if s.quota <= 0 then
+    if starting() and start_full() then wait = START_POLL end
+  else
+    wait = math.max(0, window_open() - now)
+  end
   if wait <= 0 then went(at) end
   save()
   return {fmt(wait)}
@@ -139,8 +166,9 @@ end
 -- feedback
 local status = tonumber(ARGV[8])
 local keep = math.min(math.floor(s.quota), MAX_GUARD)
+local sent = redis.call('ZRANGEBYSCORE', KEYS[3], fmt(at), fmt(at), 'LIMIT', 0, 1)
+if #sent > 0 then redis.call('ZREM', KEYS[3], sent[1]) end
 if keep >= 1 then
-  redis.call('ZREM', KEYS[3], fmt(at))
   redis.call('RPUSH', KEYS[2], fmt(now))
   redis.call('LTRIM', KEYS[2], -keep, -1)
 end
