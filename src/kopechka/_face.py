@@ -3,8 +3,9 @@
 ``BaseClient`` is generic over the transport (``Transport`` on requests, ``AsyncTransport`` on
 httpx): it checks the constructor's arguments and keeps the key, the budget and the base URL, hands
 the face the checked transport settings, derives ``with_options`` clients, prints the repr and
-prepares the purchase flow. Each face (``_client``, ``_async_client``) keeps its public methods and
-their docstrings, and only what differs: plain calls there, awaited calls here.
+prepares the purchase flow. ``BaseMailbox`` keeps what a mailbox learns from its waits and reports
+how leaving it went. Each face (``_client``/``_async_client``, ``_mail``/``_async_mail``) keeps its
+public methods and their docstrings, and only what differs: plain calls there, awaited calls here.
 
 This module must not send a request, sleep, or import httpx (``import kopechka`` works without it).
 """
@@ -12,15 +13,18 @@ This module must not send a request, sleep, or import httpx (``import kopechka``
 from __future__ import annotations
 
 import copy
+import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar
 
 from . import _money, _wire
+from ._exceptions import OrderClosedError
 from ._hooks import ENV_LOG, Hook, check_hooks, configure_logging
 from ._limits import Limiter
-from ._models import Order
+from ._models import Cancellation, Message, Order
 from ._policy import RetryPolicy, Timeout, check_timeout
 from ._settings import (
     check_base_url,
@@ -31,7 +35,9 @@ from ._settings import (
     check_wait,
 )
 
-__all__ = ["BaseClient", "TransportOptions"]
+__all__ = ["BaseClient", "BaseMailbox", "TransportOptions"]
+
+logger = logging.getLogger("kopechka")
 
 T = TypeVar("T", bound="_Transport")
 C = TypeVar("C", bound="BaseClient[Any]")
@@ -147,3 +153,47 @@ class BaseClient(Generic[T]):
 
     def _sweep(self, older_than: float, dry_run: bool) -> _money.Flow[_money.SweepReport]:
         return _money.sweep(older_than=older_than, dry_run=dry_run, wall=self._ledger.wall)
+
+
+class BaseMailbox:
+    """What a mailbox learns from its waits, and the report of leaving it; no I/O."""
+
+    def _start(self) -> None:
+        """Set the state every mailbox starts with."""
+        self.cancellation: Cancellation | None = None
+        self.cancel_error: BaseException | None = None
+        self._got_mail = False
+        self._status: str | None = None  # known closed (expired, cancelled) from a wait
+
+    def _saw(self, found: list[Message]) -> None:
+        """Note the messages a look at the mailbox returned."""
+        self._got_mail = self._got_mail or bool(found)
+
+    @contextmanager
+    def _waiting(self) -> Iterator[None]:
+        """Around a wait: a closed order is remembered (not cancelled on exit), a result is mail."""
+        try:
+            yield
+        except OrderClosedError as exc:
+            self._status = exc.status
+            raise
+        self._got_mail = True
+
+    def _exit_flow(self, order_id: str) -> _money.Flow[_money.ExitOutcome]:
+        return _money.mailbox_exit(order_id, got_mail=self._got_mail, status=self._status)
+
+    def _left(self, order_id: str, outcome: _money.ExitOutcome) -> None:
+        """Keep and log what leaving the block did (``_money.mailbox_exit``'s outcome)."""
+        if outcome.check_error is not None:
+            logger.warning("could not check order %s for mail: %s", order_id, outcome.check_error)
+        if outcome.cancellation is not None:
+            self.cancellation = outcome.cancellation
+            logger.info(
+                "cancelled unused order %s, refunded %s",
+                order_id, outcome.cancellation.refund_amount,
+            )  # fmt: skip
+        elif outcome.error is not None:
+            self.cancel_error = outcome.error
+            logger.warning("could not cancel unused order %s: %s", order_id, outcome.error)
+        else:
+            logger.debug("order %s not cancelled: %s", order_id, outcome.reason)
