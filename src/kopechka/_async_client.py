@@ -4,7 +4,9 @@ Every endpoint method builds its call with ``_wire`` and awaits ONE funnel, ``_r
 sends it through ``_async_transport`` (httpx) and decodes the answer with ``_wire``. Waits are
 ``_waitflow``'s flow run by its async driver; leaving a mailbox is its exit flow. Nothing here
 decides what to retry, what an answer means or when a wait ends: the settings, the policy, the
-wire format and the flows are the ones ``KopechkaClient`` uses. Only sending and sleeping differ.
+wire format and the flows are the ones ``KopechkaClient`` uses, and so is ``_face``'s
+``BaseClient`` (the constructor's checks, the settings, ``with_options``, the repr). Only sending
+and sleeping differ.
 
 This module needs httpx (``pip install "kopechka[async]"``); importing it without httpx raises
 ``ImportError`` naming the extra. No method blocks the event loop.
@@ -13,9 +15,7 @@ This module needs httpx (``pip install "kopechka[async]"``); importing it withou
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
-import os
 import re
 import threading
 import time
@@ -28,7 +28,8 @@ from . import _money, _wire
 from ._async_mail import AsyncMailbox, drive_money
 from ._async_transport import AsyncTransport
 from ._config import DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_WAIT, DEFAULT_TIMEOUT
-from ._hooks import ENV_LOG, Hook, check_hooks, configure_logging
+from ._face import BaseClient
+from ._hooks import Hook
 from ._limits import Limiter
 from ._models import (
     Cancellation,
@@ -42,15 +43,7 @@ from ._models import (
     Profile,
 )
 from ._money import SweepReport
-from ._policy import DEFAULT_MAX_BODY, OrderWalk, RetryPolicy, Timeout, check_timeout
-from ._settings import (
-    check_base_url,
-    check_key,
-    check_limiter,
-    check_max_body,
-    check_retries,
-    check_wait,
-)
+from ._policy import DEFAULT_MAX_BODY, OrderWalk, Timeout
 from ._waitflow import (
     AsyncCalls,
     Fetch,
@@ -74,7 +67,7 @@ STOP_CHECK = 0.05
 """Seconds between two looks at a wait's ``stop`` event while it sleeps."""
 
 
-class AsyncKopechkaClient:
+class AsyncKopechkaClient(BaseClient[AsyncTransport]):
     """An asyncio client for the Kopechka temporary-email API.
 
     The same methods, arguments, models, errors, retry rules and wait semantics as
@@ -108,6 +101,8 @@ class AsyncKopechkaClient:
             bundle variable names a file that does not exist.
     """
 
+    _public_name = "AsyncKopechkaClient"
+
     def __init__(
         self,
         api_key: str | None = None,
@@ -124,25 +119,13 @@ class AsyncKopechkaClient:
         event_hooks: Mapping[str, Sequence[Hook]] | None = None,
         budget: Decimal | int | str | None = None,
     ) -> None:
-        configure_logging(os.environ.get(ENV_LOG))
-        self._api_key = _wire.Secret(check_key(api_key))
-        self._ledger = _money.Ledger(_money.check_cap("budget", budget), clock=clock)
-        self.base_url = check_base_url(base_url)
-        policy = RetryPolicy(
-            max_retries=check_retries(max_retries), max_retry_wait=check_wait(max_retry_wait)
-        )
-        self._transport = AsyncTransport(
-            base_url=self.base_url, api_key=self._api_key.reveal(), timeout=check_timeout(timeout),
-            policy=policy, http_client=http_client, sleep=sleep, clock=clock,
-            max_body=check_max_body(max_body), limiter=check_limiter(rate_limit),
-            hooks=check_hooks(event_hooks),
+        options = self._configure(
+            api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
+            max_retry_wait=max_retry_wait, clock=clock, max_body=max_body, rate_limit=rate_limit,
+            event_hooks=event_hooks, budget=budget,
         )  # fmt: skip
-        self._sleep, self._clock = sleep, clock
-
-    def __repr__(self) -> str:
-        return f"AsyncKopechkaClient(base_url={self.base_url!r}, api_key='***')"
-
-    __str__ = __repr__
+        self._transport = AsyncTransport(**options, http_client=http_client, sleep=sleep)
+        self._sleep = sleep
 
     async def __aenter__(self) -> AsyncKopechkaClient:
         return self
@@ -183,15 +166,7 @@ class AsyncKopechkaClient:
         Raises:
             ValueError: An argument is out of range.
         """
-        policy = self._transport.policy
-        retries = policy.max_retries if max_retries is None else check_retries(max_retries)
-        longest = policy.max_retry_wait if max_retry_wait is None else check_wait(max_retry_wait)
-        derived = copy.copy(self)
-        derived._transport = self._transport.derive(
-            timeout=self._transport.timeout if timeout is None else check_timeout(timeout),
-            policy=RetryPolicy(max_retries=retries, max_retry_wait=longest),
-        )
-        return derived
+        return self._derive(timeout, max_retries, max_retry_wait)
 
     @property
     def timeout(self) -> Timeout:
@@ -354,15 +329,7 @@ class AsyncKopechkaClient:
         return await self._buy(domain, site, max_price, for_mailbox=False)
 
     async def _buy(self, domain: str, site: str, max_price: object, *, for_mailbox: bool) -> Order:
-        _wire.create_order(domain, site)  # the arguments are checked before any request
-        connect, read = self.timeout
-        longest = (connect + read) * (self.max_retries + 1) + 1.0  # another purchase's attempts
-        flow = _money.purchase(
-            self._ledger, domain, site,
-            max_price=_money.check_cap("max_price", max_price),
-            wall=self._ledger.wall, now=self._clock(), settle_timeout=longest,
-            for_mailbox=for_mailbox,
-        )  # fmt: skip
+        flow = self._purchase(domain, site, max_price, for_mailbox=for_mailbox)
         return await drive_money(flow, self._execute)
 
     async def _execute(self, op: _money.Op) -> object:
@@ -585,8 +552,7 @@ class AsyncKopechkaClient:
             ValueError: ``older_than`` is not a finite number >= 0.
             APIError: The orders could not be listed (then nothing was cancelled).
         """
-        flow = _money.sweep(older_than=older_than, dry_run=dry_run, wall=self._ledger.wall)
-        return await drive_money(flow, self._execute)
+        return await drive_money(self._sweep(older_than, dry_run), self._execute)
 
 
 def _stoppable_sleep(stop: threading.Event | asyncio.Event) -> Callable[[float], Awaitable[None]]:

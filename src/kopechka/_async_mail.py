@@ -1,9 +1,10 @@
 """``AsyncMailbox``: an order bought on entering ``async with`` and refunded on leaving if unused.
 
 The rules of leaving are ``_money.mailbox_exit``'s (the sync ``Mailbox`` drives the same flow);
-``drive_money`` runs any of ``_money``'s flows with awaited requests. This module owns the async
-mailbox's life and its shielding from cancellation (a refund is never cut short). It sends no
-request except through the client it is given.
+what a mailbox learns from its waits and logs on leaving is ``_face.BaseMailbox``'s, shared with
+the sync one; ``drive_money`` runs any of ``_money``'s flows with awaited requests. This module owns
+the async mailbox's life and its shielding from cancellation (a refund is never cut short). It
+sends no request except through the client it is given.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _money
-from ._exceptions import OrderClosedError
+from ._face import BaseMailbox
 from ._models import Cancellation, Message, Order
 from ._waitflow import TextFilter
 
@@ -59,7 +60,7 @@ async def _settle(task: asyncio.Future[Any]) -> bool:
     return interrupted
 
 
-class AsyncMailbox:
+class AsyncMailbox(BaseMailbox):
     """An order bought on entering ``async with``: leaving the block refunds it if no mail came.
 
     Made by ``AsyncKopechkaClient.mailbox()``. The block's own exception is the one that
@@ -72,16 +73,16 @@ class AsyncMailbox:
             interrupted), else ``None``. The order may still be charged: ``sweep`` will find it.
     """
 
+    cancellation: Cancellation | None
+    cancel_error: BaseException | None
+
     def __init__(
         self, client: AsyncKopechkaClient, domain: str, site: str, max_price: object = None
     ) -> None:
         self._client, self._domain, self._site = client, domain, site
         self._max_price = max_price
         self._order: Order | None = None
-        self.cancellation: Cancellation | None = None
-        self.cancel_error: BaseException | None = None
-        self._got_mail = False
-        self._status: str | None = None  # known closed (expired, cancelled) from a wait
+        self._start()
 
     def __repr__(self) -> str:
         if self._order is None:
@@ -119,7 +120,7 @@ class AsyncMailbox:
             APIError: The call failed.
         """
         found = (await self._client.get_messages(self.order_id)).messages
-        self._got_mail = self._got_mail or bool(found)
+        self._saw(found)
         return found
 
     async def wait_for_message(
@@ -152,16 +153,11 @@ class AsyncMailbox:
             WaitCancelledError: ``stop`` was set.
             APIError: A failure that waiting cannot outlast.
         """
-        try:
-            message = await self._client.wait_for_message(
+        with self._waiting():
+            return await self._client.wait_for_message(
                 self.order_id, timeout=timeout, poll_interval=poll_interval, subject=subject,
                 sender=sender, pattern=pattern, skip_existing=skip_existing, stop=stop,
             )  # fmt: skip
-        except OrderClosedError as exc:
-            self._status = exc.status
-            raise
-        self._got_mail = True
-        return message
 
     async def wait_for_code(
         self,
@@ -195,17 +191,12 @@ class AsyncMailbox:
             WaitCancelledError: ``stop`` was set.
             APIError: A failure that waiting cannot outlast.
         """
-        try:
-            code = await self._client.wait_for_code(
+        with self._waiting():
+            return await self._client.wait_for_code(
                 self.order_id, timeout=timeout, poll_interval=poll_interval,
                 code_pattern=code_pattern, subject=subject, sender=sender, pattern=pattern,
                 skip_existing=skip_existing, stop=stop,
             )  # fmt: skip
-        except OrderClosedError as exc:
-            self._status = exc.status
-            raise
-        self._got_mail = True
-        return code
 
     async def cancel(self) -> Cancellation:
         """Cancel the order now (once; later calls return the same ``Cancellation``).
@@ -255,21 +246,7 @@ class AsyncMailbox:
     async def _leave(self) -> None:
         """The exit rules, ``_money.mailbox_exit`` (the sync ``Mailbox``'s flow), awaited."""
         order_id = self.order_id
-        flow = _money.mailbox_exit(order_id, got_mail=self._got_mail, status=self._status)
-        outcome = await drive_money(flow, self._execute)
-        if outcome.check_error is not None:
-            logger.warning("could not check order %s for mail: %s", order_id, outcome.check_error)
-        if outcome.cancellation is not None:
-            self.cancellation = outcome.cancellation
-            logger.info(
-                "cancelled unused order %s, refunded %s",
-                order_id, outcome.cancellation.refund_amount,
-            )  # fmt: skip
-        elif outcome.error is not None:
-            self.cancel_error = outcome.error
-            logger.warning("could not cancel unused order %s: %s", order_id, outcome.error)
-        else:
-            logger.debug("order %s not cancelled: %s", order_id, outcome.reason)
+        self._left(order_id, await drive_money(self._exit_flow(order_id), self._execute))
 
     async def _execute(self, op: _money.Op) -> object:
         if isinstance(op, _money.GetMessages):

@@ -1,15 +1,14 @@
-"""``KopechkaClient``: configuration, the session, thin endpoint methods and ONE request funnel.
+"""``KopechkaClient``: the session, thin endpoint methods and ONE request funnel.
 
 Every endpoint method builds its call with ``_wire``, hands it to ``_request`` (which sends it
 through ``_transport`` and decodes the answer with ``_wire``) and returns a model. Nothing else
-touches the session. The environment (``KOPECHKA_API_KEY``, ``KOPECHKA_BASE_URL``) is read here and
-only here, once, in the constructor.
+touches the session. The constructor's arguments and the environment (``KOPECHKA_API_KEY``,
+``KOPECHKA_BASE_URL``, ``KOPECHKA_LOG``) are checked once, in the constructor, by ``_face``'s
+``BaseClient`` (shared with the async face), which also holds the settings and the repr.
 """
 
 from __future__ import annotations
 
-import copy
-import os
 import re
 import threading
 import time
@@ -24,7 +23,8 @@ from ._config import (
     DEFAULT_MAX_RETRY_WAIT,
     DEFAULT_TIMEOUT,
 )
-from ._hooks import ENV_LOG, Hook, check_hooks, configure_logging
+from ._face import BaseClient
+from ._hooks import Hook
 from ._limits import Limiter
 from ._mail import Mailbox
 from ._models import (
@@ -42,17 +42,7 @@ from ._money import SweepReport
 from ._policy import (
     DEFAULT_MAX_BODY,
     OrderWalk,
-    RetryPolicy,
     Timeout,
-    check_timeout,
-)
-from ._settings import (
-    check_base_url,
-    check_key,
-    check_limiter,
-    check_max_body,
-    check_retries,
-    check_wait,
 )
 from ._transport import Transport
 from ._waitflow import (
@@ -74,7 +64,7 @@ __all__ = ["KopechkaClient"]
 R = TypeVar("R")
 
 
-class KopechkaClient:
+class KopechkaClient(BaseClient[Transport]):
     """A client for the Kopechka temporary-email API.
 
     One client may be shared by many threads. Use it as a context manager, or call ``close()``,
@@ -120,6 +110,8 @@ class KopechkaClient:
             a level name.
     """
 
+    _public_name = "KopechkaClient"
+
     def __init__(
         self,
         api_key: str | None = None,
@@ -136,31 +128,13 @@ class KopechkaClient:
         event_hooks: Mapping[str, Sequence[Hook]] | None = None,
         budget: Decimal | int | str | None = None,
     ) -> None:
-        configure_logging(os.environ.get(ENV_LOG))
-        self._api_key = _wire.Secret(check_key(api_key))
-        self._ledger = _money.Ledger(_money.check_cap("budget", budget), clock=clock)
-        self.base_url = check_base_url(base_url)
-        policy = RetryPolicy(
-            max_retries=check_retries(max_retries), max_retry_wait=check_wait(max_retry_wait)
-        )
-        self._transport = Transport(
-            base_url=self.base_url,
-            api_key=self._api_key.reveal(),
-            timeout=check_timeout(timeout),
-            policy=policy,
-            session=session,
-            sleep=sleep,
-            clock=clock,
-            max_body=check_max_body(max_body),
-            limiter=check_limiter(rate_limit),
-            hooks=check_hooks(event_hooks),
-        )
-        self._sleep, self._clock = sleep, clock
-
-    def __repr__(self) -> str:
-        return f"KopechkaClient(base_url={self.base_url!r}, api_key='***')"
-
-    __str__ = __repr__
+        options = self._configure(
+            api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
+            max_retry_wait=max_retry_wait, clock=clock, max_body=max_body, rate_limit=rate_limit,
+            event_hooks=event_hooks, budget=budget,
+        )  # fmt: skip
+        self._transport = Transport(**options, session=session, sleep=sleep)
+        self._sleep = sleep
 
     def __enter__(self) -> KopechkaClient:
         return self
@@ -201,15 +175,7 @@ class KopechkaClient:
         Raises:
             ValueError: An argument is out of range.
         """
-        policy = self._transport.policy
-        retries = policy.max_retries if max_retries is None else check_retries(max_retries)
-        longest = policy.max_retry_wait if max_retry_wait is None else check_wait(max_retry_wait)
-        derived = copy.copy(self)
-        derived._transport = self._transport.derive(
-            timeout=self._transport.timeout if timeout is None else check_timeout(timeout),
-            policy=RetryPolicy(max_retries=retries, max_retry_wait=longest),
-        )
-        return derived
+        return self._derive(timeout, max_retries, max_retry_wait)
 
     @property
     def timeout(self) -> Timeout:
@@ -383,15 +349,7 @@ class KopechkaClient:
         return self._buy(domain, site, max_price, for_mailbox=False)
 
     def _buy(self, domain: str, site: str, max_price: object, *, for_mailbox: bool) -> Order:
-        _wire.create_order(domain, site)  # the arguments are checked before any request
-        connect, read = self.timeout if isinstance(self.timeout, tuple) else (self.timeout,) * 2
-        longest = (connect + read) * (self.max_retries + 1) + 1.0  # another purchase's attempts
-        flow = _money.purchase(
-            self._ledger, domain, site,
-            max_price=_money.check_cap("max_price", max_price),
-            wall=self._ledger.wall, now=self._clock(), settle_timeout=longest,
-            for_mailbox=for_mailbox,
-        )  # fmt: skip
+        flow = self._purchase(domain, site, max_price, for_mailbox=for_mailbox)
         return _money.drive(flow, self._execute)
 
     def _execute(self, op: _money.Op) -> object:
@@ -611,5 +569,4 @@ class KopechkaClient:
             ValueError: ``older_than`` is not a finite number >= 0.
             APIError: The orders could not be listed (then nothing was cancelled).
         """
-        flow = _money.sweep(older_than=older_than, dry_run=dry_run, wall=self._ledger.wall)
-        return _money.drive(flow, self._execute)
+        return _money.drive(self._sweep(older_than, dry_run), self._execute)

@@ -1,8 +1,10 @@
 """The ``Mailbox``: a bought order used as a ``with`` block, refunded when it went unused.
 
-The wait itself (filters, start-polling, deadlines, stopping) is ``_waitflow``'s, and the rules of
-leaving the block are ``_money.mailbox_exit``'s (the async mailbox drives the same flow). This
-module owns the mailbox's life only; it sends no request except through the client it is given.
+The wait itself (filters, start-polling, deadlines, stopping) is ``_waitflow``'s, the rules of
+leaving the block are ``_money.mailbox_exit``'s (the async mailbox drives the same flow), and what
+a mailbox learns from its waits and logs on leaving is ``_face.BaseMailbox``'s, shared with the
+async mailbox. This module owns the mailbox's life only; it sends no request except through the
+client it is given.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
-from ._exceptions import OrderClosedError
+from ._face import BaseMailbox
 from ._models import Cancellation, Message, MessageList, Order
-from ._money import CancelOrder, GetMessages, Op, drive, mailbox_exit
+from ._money import CancelOrder, GetMessages, Op, drive
 from ._waitflow import TextFilter
 
 __all__ = ["Mailbox"]
@@ -37,7 +39,7 @@ class _MailboxClient(Protocol):
     def wait_for_code(self) -> Callable[..., str]: ...
 
 
-class Mailbox:
+class Mailbox(BaseMailbox):
     """A bought order used as a ``with`` block: leaving the block refunds it if no mail came.
 
     Whatever ends the block (an exception, ``KeyboardInterrupt``, ``SystemExit``, a stopped wait,
@@ -52,13 +54,13 @@ class Mailbox:
             interrupted), else ``None``. The order may still be charged: ``sweep`` will find it.
     """
 
+    cancellation: Cancellation | None
+    cancel_error: BaseException | None
+
     def __init__(self, client: _MailboxClient, order: Order) -> None:
         self._client = client
         self.order = order
-        self.cancellation: Cancellation | None = None
-        self.cancel_error: BaseException | None = None
-        self._got_mail = False
-        self._status: str | None = None  # known closed (expired, cancelled) from a wait
+        self._start()
 
     def __repr__(self) -> str:
         return f"Mailbox(order_id={self.order_id!r}, email={self.email!r})"
@@ -83,7 +85,7 @@ class Mailbox:
             APIError: The call failed.
         """
         found = self._client.get_messages(self.order_id).messages
-        self._got_mail = self._got_mail or bool(found)
+        self._saw(found)
         return found
 
     def wait_for_message(
@@ -116,16 +118,11 @@ class Mailbox:
             WaitCancelledError: ``stop`` was set.
             APIError: A failure that waiting cannot outlast.
         """
-        try:
-            message = self._client.wait_for_message(
+        with self._waiting():
+            return self._client.wait_for_message(
                 self.order_id, timeout=timeout, poll_interval=poll_interval, subject=subject,
                 sender=sender, pattern=pattern, skip_existing=skip_existing, stop=stop,
             )  # fmt: skip
-        except OrderClosedError as exc:
-            self._status = exc.status
-            raise
-        self._got_mail = True
-        return message
 
     def wait_for_code(
         self,
@@ -159,17 +156,12 @@ class Mailbox:
             WaitCancelledError: ``stop`` was set.
             APIError: A failure that waiting cannot outlast.
         """
-        try:
-            code = self._client.wait_for_code(
+        with self._waiting():
+            return self._client.wait_for_code(
                 self.order_id, timeout=timeout, poll_interval=poll_interval,
                 code_pattern=code_pattern, subject=subject, sender=sender, pattern=pattern,
                 skip_existing=skip_existing, stop=stop,
             )  # fmt: skip
-        except OrderClosedError as exc:
-            self._status = exc.status
-            raise
-        self._got_mail = True
-        return code
 
     def cancel(self) -> Cancellation:
         """Cancel the order now (once; later calls return the same ``Cancellation``).
@@ -205,23 +197,7 @@ class Mailbox:
         # returning None: the block's own exception, if any, propagates unchanged
 
     def _refund_if_unused(self) -> None:
-        flow = mailbox_exit(self.order_id, got_mail=self._got_mail, status=self._status)
-        outcome = drive(flow, self._execute)
-        if outcome.check_error is not None:
-            logger.warning(
-                "could not check order %s for mail: %s", self.order_id, outcome.check_error
-            )
-        if outcome.cancellation is not None:
-            self.cancellation = outcome.cancellation
-            logger.info(
-                "cancelled unused order %s, refunded %s",
-                self.order_id, outcome.cancellation.refund_amount,
-            )  # fmt: skip
-        elif outcome.error is not None:
-            self.cancel_error = outcome.error
-            logger.warning("could not cancel unused order %s: %s", self.order_id, outcome.error)
-        else:
-            logger.debug("order %s not cancelled: %s", self.order_id, outcome.reason)
+        self._left(self.order_id, drive(self._exit_flow(self.order_id), self._execute))
 
     def _execute(self, op: Op) -> object:
         if isinstance(op, GetMessages):
