@@ -19,6 +19,7 @@ PRIVATE = [
     r"\bTextFilter\b",
     r"\b_Model\b",
     r"\bExactJSONModel\b",
+    r"\bBase(?:Client|Mailbox)\b",
     r"\bpytest_configure\b",
     r"\w::\s",
 ]
