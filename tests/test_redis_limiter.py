@@ -6,6 +6,7 @@ these tests skip saying so; under ``CI=true`` they must run (see the last test).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -168,6 +170,24 @@ def test_clients_sharing_a_redis_limiter_share_the_cooldown(redis_client: Any) -
                 one.get_balance()
     assert len(slept) == 1
     assert 0.2 < slept[0] <= 0.35
+
+
+@needs_redis
+def test_the_async_client_goes_through_a_redis_limiter(redis_client: Any) -> None:
+    """The async client calls RedisLimiter from the loop's executor: the 429 it met and the
+    answer that followed are in Redis, for every process on the key."""
+    made = limiter(redis_client)
+
+    async def main() -> Decimal:
+        async with sb.async_client(rate_limit=made) as client:
+            return await client.get_balance()
+
+    with Sandbox() as sb:
+        sb.fail(429, retry_after="0.2", times=1)
+        assert asyncio.run(main()) == Decimal("100")
+        assert len([r for r in sb.requests if r.path.endswith("/balance")]) == 2
+    stored = {k.decode(): float(v) for k, v in redis_client.hgetall(made._keys[0]).items()}
+    assert (stored["epoch"], stored["accepted"]) == (1.0, 1.0)
 
 
 def test_an_unreachable_redis_falls_back_and_warns(caplog: pytest.LogCaptureFixture) -> None:

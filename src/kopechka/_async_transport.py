@@ -17,8 +17,9 @@ What it guarantees against a hostile server, proxy or environment:
 * an attempt lasts at most its connect + read timeout in wall-clock time (and never past the
   caller's deadline), however slowly the body drips;
 * the limiter (``rate_limit=``, the shared cooldown after a 429) and the event hooks work as in
-  the sync client, through the same ``_attempt`` pieces (a limiter that blocks, such as Redis,
-  blocks the loop for its round trip);
+  the sync client, through the same ``_attempt`` pieces; a limiter other than the in-process one
+  (``RedisLimiter``, or yours) is called in the loop's default executor, so the loop never waits
+  on its round trips (a slot it grants to a task cancelled meanwhile is given back);
 * no more than ``max_body`` bytes are kept, after decompression.
 """
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import http.cookiejar
 import os
 import ssl
@@ -34,6 +36,7 @@ import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
+from typing import cast
 from urllib.parse import urlsplit
 
 try:
@@ -124,6 +127,8 @@ class AsyncTransport:
         # here is a plain queue (500 concurrent waits: 3 s instead of 30)
         self._gate = asyncio.Semaphore(ASYNC_POOL_SIZE)
         self.limiter: Limiter = limiter if limiter is not None else RateLimiter()
+        # the in-process limiter only takes a lock: called in place; any other may do I/O
+        self._offload = not isinstance(self.limiter, RateLimiter)
         self.hooks: Mapping[str, tuple[Hook, ...]] = hooks or {"request": (), "response": ()}
 
     def derive(self, *, timeout: Timeout, policy: RetryPolicy) -> AsyncTransport:
@@ -180,12 +185,12 @@ class AsyncTransport:
     async def _attempt(self, call: Call, attempt: int) -> Outcome:
         slot = await self._admit(call)  # the limiter: a slot of the shared pace, after a cooldown
         if isinstance(slot, Failure):
-            return self._settle(call, slot, attempt, None, None)
+            return await self._settle(call, slot, attempt, None, None)
         now = self._clock()
         timeout = attempt_timeout(self.timeout, now=now, deadline=call.deadline)
         if timeout is None:
             passed = Failure(timed_out=True, reached_server=False, detail="the deadline passed")
-            return self._settle(call, passed, attempt, slot, None)
+            return await self._settle(call, passed, attempt, slot, None)
         if self.hooks["request"]:  # an event costs a few microseconds: only when listened to
             run_hooks(self.hooks["request"], call.event(attempt))
         started, sending = time.perf_counter(), [False]
@@ -204,12 +209,12 @@ class AsyncTransport:
         except asyncio.TimeoutError:  # the wall-clock budget ran out (queued, or a dripping answer)
             failure = Failure(timed_out=True, reached_server=sending[0], detail="TimeoutError")
         except BaseException:  # an answer too large, a cancellation: the slot is spent
-            self.limiter.feedback(call.now(self._clock()), 0, None, slot)
+            self._spent(call.now(self._clock()), slot)
             raise
         outcome: Outcome = answer if failure is None else failure
         detail = outcome.status_code if isinstance(outcome, Answer) else outcome.detail
         log_attempt(call.method, call.path, detail, attempt, started)
-        return self._settle(call, outcome, attempt, slot, started)
+        return await self._settle(call, outcome, attempt, slot, started)
 
     async def _admit(self, call: Call) -> Slot | Failure:
         """Wait for a slot of the limiter (``_attempt.admission``), awaiting each sleep.
@@ -218,18 +223,55 @@ class AsyncTransport:
             RateLimitError: The wait is longer than ``max_retry_wait`` (nothing is sent).
         """
         flow = admission(call, self.limiter, self._clock)
-        try:
-            wait = next(flow)
-            while True:
-                await self._sleep(wait)
-                wait = flow.send(None)
-        except StopIteration as end:
-            return end.value  # type: ignore[no-any-return]
+        step: Callable[[], float] = flow.__next__
+        while True:
+            if self._offload:
+                done, value = await self._offloaded(step)
+            else:
+                done, value = _run(step)
+            if done:
+                return cast("Slot | Failure", value)
+            await self._sleep(cast(float, value))
+            step = functools.partial(flow.send, None)
 
-    def _settle(
+    async def _offloaded(self, step: Callable[[], float]) -> tuple[bool, object]:
+        """Run a step of the admission flow (the limiter's calls) in the default executor; if
+        the task is cancelled meanwhile, the step still ends, and a slot it granted is given
+        back."""
+        future = asyncio.get_running_loop().run_in_executor(None, _run, step)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            future.add_done_callback(self._give_back)
+            raise
+
+    def _give_back(self, future: asyncio.Future[tuple[bool, object]]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return
+        done, value = future.result()
+        if done and isinstance(value, Slot):
+            self._spent(self._clock(), value)
+
+    def _spent(self, now: float, slot: Slot) -> None:
+        """Tell the limiter that ``slot`` went unanswered (status 0), without waiting for it."""
+        if self._offload:
+            loop = asyncio.get_running_loop()
+            loop.run_in_executor(None, self.limiter.feedback, now, 0, None, slot)
+        else:
+            self.limiter.feedback(now, 0, None, slot)
+
+    async def _settle(
         self, call: Call, outcome: Outcome, attempt: int, slot: Slot | None, started: float | None
     ) -> Outcome:
-        return settle(call, outcome, attempt, slot, started, self.limiter, self.hooks, self._clock)
+        if not self._offload or slot is None:
+            return settle(
+                call, outcome, attempt, slot, started, self.limiter, self.hooks, self._clock
+            )
+        told = _Told()
+        settle(call, outcome, attempt, slot, started, told, self.hooks, self._clock)
+        loop = asyncio.get_running_loop()
+        await asyncio.shield(loop.run_in_executor(None, self.limiter.feedback, *told.args))
+        return outcome
 
     async def _exchange(
         self,
@@ -266,6 +308,31 @@ class AsyncTransport:
                 return Answer(response.status_code, headers, reader.body())
             finally:
                 await response.aclose()
+
+
+def _run(step: Callable[[], float]) -> tuple[bool, object]:
+    """One step of a flow: ``(False, what it yielded)`` or ``(True, what it returned)``
+    (a StopIteration cannot cross a future)."""
+    try:
+        return False, step()
+    except StopIteration as end:
+        return True, end.value
+
+
+class _Told:
+    """Stands for an offloaded limiter in ``settle``: keeps the feedback to send it from the
+    executor."""
+
+    args: tuple[float, int, float | None, Slot]
+
+    def reserve(self, now: float, max_wait: float) -> Slot:  # pragma: no cover - never called
+        raise NotImplementedError
+
+    def admit(self, slot: Slot, now: float) -> float | None:  # pragma: no cover - never called
+        raise NotImplementedError
+
+    def feedback(self, now: float, status: int, retry_after: float | None, slot: Slot) -> None:
+        self.args = (now, status, retry_after, slot)
 
 
 def _httpx_timeout(timeout: Timeout) -> httpx.Timeout:

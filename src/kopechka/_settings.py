@@ -104,5 +104,5 @@ def check_limiter(rate_limit: object) -> Limiter:
         return rate_limit
     raise ValueError(
         "rate_limit must be None, a number of requests per second, or a limiter "
-        f"(reserve, confirm, feedback), got {rate_limit!r}"
+        f"(reserve, admit, feedback), got {rate_limit!r}"
     )

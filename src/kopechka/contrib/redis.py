@@ -17,7 +17,8 @@ request, plus one per answer. It must not hold a lock of its own (redis-py's poo
 ``os.fork()``: a child opens its own connections) and must not raise a Redis error into a call: if
 Redis cannot be reached the limiter logs a warning and falls back to an in-process limiter until it
 can, asking Redis again every few seconds (the server's 429s still pace the client). Give it a
-``redis.Redis`` with short timeouts: redis-py retries a lost connection by itself first.
+``redis.Redis`` with short timeouts: redis-py retries a lost connection by itself first. The
+async client calls it in the event loop's default executor, never on the loop itself.
 
 Why a script of our own rather than a rate-limiting library: pyrate-limiter, limits and
 throttled-py all answer "allowed, or retry in N seconds", so waiting callers poll and stampede,

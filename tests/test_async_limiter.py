@@ -1,0 +1,105 @@
+"""The async client and a limiter that may block (``RedisLimiter``, or a user's): its calls run in
+the loop's default executor, never on the loop's thread; a slot it grants to a task cancelled
+meanwhile is given back; the in-process limiter is called in place. A real Redis case is in
+tests/test_redis_limiter.py."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+
+from kopechka._limits import RateLimiter, Slot
+from kopechka.testing import Sandbox
+
+
+class Recording:
+    """A limiter that does I/O, as far as the client can tell: an in-process one underneath,
+    every call recorded with the thread it ran on; ``reserve`` can be held by a test."""
+
+    def __init__(self) -> None:
+        self.inner = RateLimiter()
+        self.calls: list[tuple[str, str, object]] = []
+        self.hold = threading.Event()
+        self.hold.set()
+        self.lock = threading.Lock()
+
+    def _note(self, name: str, arg: object) -> None:
+        with self.lock:
+            self.calls.append((name, threading.current_thread().name, arg))
+
+    def reserve(self, now: float, max_wait: float) -> Slot:
+        self.hold.wait(10)
+        slot = self.inner.reserve(now, max_wait)
+        self._note("reserve", slot)
+        return slot
+
+    def admit(self, slot: Slot, now: float) -> float | None:
+        self._note("admit", slot)
+        return self.inner.admit(slot, now)
+
+    def feedback(self, now: float, status: int, retry_after: float | None, slot: Slot) -> None:
+        self._note("feedback", (status, slot))
+        self.inner.feedback(now, status, retry_after, slot)
+
+
+def _wait_until(done: Callable[[], bool], limit: float = 10.0) -> None:
+    ends = time.monotonic() + limit
+    while not done() and time.monotonic() < ends:
+        time.sleep(0.01)
+
+
+def test_a_limiter_that_may_block_is_never_called_on_the_loop() -> None:
+    limiter = Recording()
+
+    async def main() -> str:
+        async with sb.async_client(rate_limit=limiter) as client:
+            await asyncio.gather(*(client.get_balance() for _ in range(8)))
+        return threading.current_thread().name
+
+    with Sandbox() as sb:
+        loop_thread = asyncio.run(main())
+    names = [name for name, _, _ in limiter.calls]
+    assert names.count("reserve") == 8
+    assert names.count("feedback") == 8
+    assert all(thread != loop_thread for _, thread, _ in limiter.calls)
+    statuses = [arg[0] for name, _, arg in limiter.calls if name == "feedback"]  # type: ignore[index]
+    assert statuses == [200] * 8
+
+
+def test_the_in_process_limiter_is_called_in_place() -> None:
+    """No executor hop for the default limiter: it only takes a lock."""
+
+    async def main() -> object:
+        async with sb.async_client() as client:
+            await client.get_balance()
+            return client._transport._offload
+
+    with Sandbox() as sb:
+        assert asyncio.run(main()) is False
+
+
+def test_a_slot_granted_to_a_cancelled_task_is_given_back() -> None:
+    limiter = Recording()
+    limiter.hold.clear()  # reserve blocks (a slow Redis) until the task is cancelled
+
+    async def main() -> None:
+        async with sb.async_client(rate_limit=limiter) as client:
+            task = asyncio.create_task(client.get_balance())
+            await asyncio.sleep(0.2)  # the task waits on the executor, inside reserve
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            limiter.hold.set()  # the reserve ends now, for a task that is gone
+            await asyncio.to_thread(
+                _wait_until, lambda: any(name == "feedback" for name, _, _ in limiter.calls)
+            )
+            assert sb.requests == []  # nothing was sent for it
+
+    with Sandbox() as sb:
+        asyncio.run(main())
+    (granted,) = [arg for name, _, arg in limiter.calls if name == "reserve"]
+    assert ("feedback", (0, granted)) in [(name, arg) for name, _, arg in limiter.calls]
+    assert limiter.inner.state.inflight == ()  # nothing of it counts as in flight any more
