@@ -427,9 +427,10 @@ def write_section(lines: list[str], cpu_lines: list[str], seconds: float, repeat
         "|---|---|---|---|---|---|---|",
         *lines,
         "",
-        "Adaptive, every 429 is in the cold start: nothing is paced until the first 429, so the "
-        "requests in flight when the server's window fills are refused (at most about one per "
-        "thread, once; they weigh 1 to 8% of a 10 s run, less in a longer one), and none comes "
+        "Adaptive, every 429 is in the cold start: nothing is paced until the first 429, and "
+        "until then the start window lets 4 requests be in flight (twice as many every half "
+        "second), so when the server's window fills only those few are refused, once (before "
+        "the start window, one per thread: 5.1-5.4% of a 10 s run, up to 7.9%), and none comes "
         "after (the figure after the first second). `rate_limit=20` starts paced.",
         "",
         "| figure | with the limiter | without | ratio | goal | |",
