@@ -5,6 +5,7 @@ documentation's own examples)."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,13 @@ from .faces import FACES, Face
 settings.register_profile("kopechka", deadline=None, derandomize=bool(os.environ.get("CI")))
 settings.register_profile("thorough", deadline=None, max_examples=3000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "kopechka"))
+
+# A suite started in the background of a non-interactive shell (``cmd &``, as CI runs its lanes)
+# inherits SIGINT ignored, and so would every child it starts: the tests that press Ctrl-C on a
+# child would wait for nothing. Ctrl-C means what it means at a terminal, for the suite and its
+# children (an ignored signal stays ignored across exec; a handled one is reset to the default).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # What the library (through requests) reads from the environment: a developer's shell that sets any

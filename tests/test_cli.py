@@ -492,7 +492,12 @@ def test_sandbox_command_serves_until_interrupted() -> None:
                 assert client.get_balance() == Decimal("7")
         finally:
             proc.send_signal(signal.SIGINT)
-            assert proc.wait(timeout=10) == 0
+            try:
+                code = proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # or leaving the block would wait for it forever
+                raise
+    assert code == 0
 
 
 def test_helpers_in_process(capsys: pytest.CaptureFixture[str]) -> None:

@@ -49,7 +49,11 @@ def serve(*args: str) -> Iterator[Served]:
             yield Served(url, url.removesuffix("/api/v1"), banner, proc)
         finally:
             proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=10)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # or leaving the block would wait for it forever
+                raise
 
 
 def stop(served: Served) -> tuple[int, str]:
