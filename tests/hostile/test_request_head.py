@@ -6,8 +6,10 @@ proxy the environment named at construction."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
+import warnings
 from collections.abc import Callable
 
 import httpx
@@ -113,8 +115,13 @@ def test_a_remote_base_url_goes_through_the_proxy_named_at_construction(
     monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.getsockname()[1]}")
     client = KopechkaClient(SECRET, base_url="https://api.kopechka.example/api/v1", max_retries=0)
     monkeypatch.delenv("HTTPS_PROXY")  # read at construction, not on each request
-    with client, pytest.raises(KopechkaError):
-        client.get_balance()
+    with warnings.catch_warnings():
+        # urllib3 2.0 (the floor) leaves the socket of a refused tunnel to the collector: it is
+        # closed here, not in whichever test happens to run next
+        warnings.simplefilter("ignore", ResourceWarning)
+        with client, pytest.raises(KopechkaError):
+            client.get_balance()
+        gc.collect()
     thread.join(10)
     assert seen[0].startswith(b"CONNECT api.kopechka.example:443")
     assert SECRET.encode() not in seen[0]  # the key travels inside the tunnel only
