@@ -9,12 +9,14 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from kopechka import KopechkaClient, RateLimitError
+from kopechka._attempt import Call, admission
 from kopechka._limits import (
     BETA,
     INCREASE,
@@ -33,6 +35,7 @@ from kopechka._limits import (
     limit_state,
     reserve,
 )
+from kopechka._policy import Failure, RetryPolicy
 from kopechka.testing import Sandbox
 
 from .conftest import Sleeps
@@ -105,6 +108,96 @@ def test_the_start_window_doubles_in_time_and_then_ends() -> None:
     state, slots = burst(state, 100, START_SPAN)
     assert all(s.wait == 0.0 for s in slots)
     assert state.inflight == ()  # the window is over: nothing is counted any more
+
+
+def test_a_429_that_teaches_nothing_starts_the_window_over() -> None:
+    state, slots = burst(limit_state(None), 4, 0.0)
+    state = answer(state, 0.1, slots[0], 429, retry_after=0.5)  # no answer before it: no rate
+    assert (state.quota, state.first, len(state.inflight)) == (0.0, -1.0, 3)
+    state, after = burst(state, 3, 0.6)  # the three from before still count against 4
+    assert [s.wait for s in after] == pytest.approx([0.0, START_POLL, START_POLL])
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _resume(flow: Any, first: bool) -> tuple[bool, Any]:
+    """One step of an admission flow: (False, seconds to sleep) or (True, what it returned)."""
+    try:
+        return False, next(flow) if first else flow.send(None)
+    except StopIteration as end:
+        return True, end.value
+
+
+def _call(max_retry_wait: float = 30.0, deadline: float | None = None) -> Call:
+    policy = RetryPolicy(max_retries=2, max_retry_wait=max_retry_wait)
+    return Call("GET", "/balance", None, None, True, deadline, policy, 1)
+
+
+def test_the_start_window_holds_a_request_until_there_is_room_however_long() -> None:
+    """Against a server that answers nothing for seconds, held requests leave as the window
+    grows (5 at 0.16 s, 6 at 0.29 s ...), not all at once after a fixed number of looks."""
+    clock, limiter = FakeClock(), RateLimiter()
+    for _ in range(START_WINDOW):  # in flight, never answered
+        assert limiter.reserve(0.0, 30.0).wait == 0.0
+    held = [admission(_call(), limiter, clock) for _ in range(6)]
+    sent_at: list[float] = []
+    pending = [(0.0, i, True) for i in range(len(held))]
+    for _ in range(100_000):  # bounded: each flow ends within the start window's 4 s
+        if not pending:
+            break
+        pending.sort()
+        at, i, first = pending.pop(0)
+        clock.now = max(clock.now, at)
+        done, value = _resume(held[i], first)
+        if done:
+            assert isinstance(value, Slot)
+            sent_at.append(clock.now)
+            continue
+        pending.append((clock.now + value, i, False))
+    assert len(sent_at) == 6
+    for n, at in enumerate(sorted(sent_at), start=START_WINDOW + 1):
+        room = START_WINDOW * 2 ** (at / START_DOUBLING)
+        assert room >= n - 1e-9, (n, at)  # never more in flight than the window holds
+
+
+@pytest.mark.parametrize("max_retry_wait", [0.0, 0.005])
+def test_a_start_window_wait_is_not_a_cooldown(max_retry_wait: float) -> None:
+    """``max_retry_wait`` bounds the server's cooldowns; the start window's short holds are the
+    client's own (``max_retry_wait=0`` must not turn them into RateLimitError)."""
+    clock, limiter = FakeClock(), RateLimiter()
+    for _ in range(START_WINDOW):
+        limiter.reserve(0.0, 30.0)
+    flow = admission(_call(max_retry_wait=max_retry_wait), limiter, clock)
+    done, value = _resume(flow, first=True)
+    assert (done, value) == (False, START_POLL)
+    for _ in range(1000):  # bounded
+        clock.now += value
+        done, value = _resume(flow, first=False)
+        if done:
+            break
+    assert isinstance(value, Slot)
+
+
+def test_a_held_request_ends_at_its_deadline() -> None:
+    clock, limiter = FakeClock(), RateLimiter()
+    for _ in range(START_WINDOW):
+        limiter.reserve(0.0, 30.0)
+    flow = admission(_call(deadline=0.055), limiter, clock)
+    done, value = _resume(flow, first=True)
+    for _ in range(1000):  # bounded
+        if done:
+            break
+        clock.now += value
+        done, value = _resume(flow, first=False)
+    assert isinstance(value, Failure)
+    assert value.timed_out
+    assert clock.now <= 0.055
 
 
 def test_the_first_429_ends_the_start_window() -> None:

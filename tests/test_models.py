@@ -3,6 +3,7 @@ schemas that are ready before the first (possibly concurrent) use."""
 
 from __future__ import annotations
 
+import decimal
 import json
 import subprocess
 import sys
@@ -330,9 +331,19 @@ def test_integer_fields_refuse_fractions_instead_of_truncating() -> None:
     assert wire.decode(wire.list_orders(1, 10), Answer(whole.encode())).pagination.page == 2
 
 
-def test_only_models_without_fractions_are_parsed_by_pydantic() -> None:
-    """The fast parser only where no number could be rounded: a fraction anywhere in a schema
-    (nested models and lists included) keeps a model on the exact path."""
+@pytest.mark.parametrize("raw", ["1e30", "1e-40", "-1e29"])
+def test_the_exactness_rule_holds_whatever_the_decimal_context_writes(raw: str) -> None:
+    """Under ``capitals=0`` ``str`` writes the exponent as "e": still an exponent."""
+    with decimal.localcontext() as context:
+        context.capitals = 0
+        assert "e" in str(Decimal(raw))
+        with pytest.raises(ValueError, match="at most 28 digits"):
+            _exact(Decimal(raw))
+
+
+def test_only_models_without_numbers_are_parsed_by_pydantic() -> None:
+    """The fast parser only where no number could be rounded: a number (or a field that could
+    hold one) anywhere in a schema, nested models and lists included, keeps a model exact."""
     native = {
         body.__name__: _models._native(body)
         for body in (
@@ -352,7 +363,15 @@ def test_only_models_without_fractions_are_parsed_by_pydantic() -> None:
     class Nested(_models.ExactJSONModel):
         rates: list[dict[str, Rate]] | None = None
 
+    class Count(_models.ExactJSONModel):
+        count: int  # 1.2345678901234567e19 would be rounded to an int by pydantic's parser
+
+    class Loose(_models.ExactJSONModel):
+        extra: dict[str, Any] = {}
+
     assert not _models._native(Nested)
+    assert not _models._native(Count)
+    assert not _models._native(Loose)
 
 
 def _messages_body(contents: list[str]) -> bytes:

@@ -77,10 +77,30 @@ EVENTS: list[tuple[float, str, Any]] = [
 ]
 
 
-def replay_pure(rate: float | None) -> tuple[LimitState, list[Any]]:
+# The start window's own paths: holds and admits, a 429 that teaches nothing (the window starts
+# over, the requests in flight still count), and the window's end after 4 s.
+START_EVENTS: list[tuple[float, str, Any]] = [
+    *[(0.0, "reserve", 100.0) for _ in range(6)],  # 4 go, 2 held
+    (0.005, "admit", 4),  # still full
+    (0.008, "answer", 0),
+    (0.01, "admit", 4),  # room: it goes
+    (0.02, "429", (1, 0.1)),  # two answers so far: teaches nothing
+    *[(0.2, "reserve", 100.0) for _ in range(3)],  # slots 2, 3 and 4 still in flight
+    (0.3, "answer", 2),
+    (0.31, "admit", 7),
+    (0.4, "answer", 3),
+    (0.4, "answer", 4),
+    (4.5, "reserve", 0.0),  # the window is over: unpaced, nothing counted
+    (4.5, "answer", 6),
+]
+
+
+def replay_pure(
+    rate: float | None, events: list[tuple[float, str, Any]] = EVENTS
+) -> tuple[LimitState, list[Any]]:
     state, slots = limit_state(rate), []
     seen: list[Any] = []
-    for now, op, arg in EVENTS:
+    for now, op, arg in events:
         if op == "reserve":
             state, slot = _limits.reserve(state, now, arg, lambda: 0.25)
             slots.append(slot)
@@ -95,12 +115,14 @@ def replay_pure(rate: float | None) -> tuple[LimitState, list[Any]]:
     return state, seen
 
 
-def replay_redis(made: Any) -> tuple[dict[str, float], list[Any]]:
+def replay_redis(
+    made: Any, events: list[tuple[float, str, Any]] = EVENTS
+) -> tuple[dict[str, float], list[Any]]:
     made._now_from_caller = True
     made._rand = lambda: 0.25
     slots: list[Slot] = []
     seen: list[Any] = []
-    for now, op, arg in EVENTS:
+    for now, op, arg in events:
         if op == "reserve":
             slot = made.reserve(now, arg)
             slots.append(slot)
@@ -123,6 +145,19 @@ def test_the_script_and_the_pure_arithmetic_agree(redis_client: Any, rate: float
     assert scripted == pure
     for name in ("quota", "window", "known", "tat", "cooldown_until", "epoch", "accepted"):
         assert stored[name] == pytest.approx(getattr(state, name)), name
+
+
+@needs_redis
+def test_the_script_and_the_pure_arithmetic_agree_on_the_start_window(redis_client: Any) -> None:
+    state, pure = replay_pure(None, START_EVENTS)
+    made = limiter(redis_client)
+    stored, scripted = replay_redis(made, START_EVENTS)
+    assert scripted == pure
+    assert ("admit", 0.01) in pure  # held ...
+    assert ("admit", 0.0) in pure  # ... then let through
+    for name in ("quota", "epoch", "accepted", "first", "start_window"):
+        assert stored[name] == pytest.approx(getattr(state, name)), name
+    assert redis_client.zcard(made._keys[2]) == len(state.inflight)
 
 
 @needs_redis

@@ -29,9 +29,11 @@ import asyncio
 import copy
 import functools
 import http.cookiejar
+import logging
 import os
 import ssl
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
@@ -72,6 +74,8 @@ from ._policy import (
 from ._wire import is_loopback
 
 __all__ = ["ASYNC_POOL_SIZE", "AsyncTransport"]
+
+logger = logging.getLogger("kopechka")
 
 ASYNC_POOL_SIZE = 32
 """Requests in flight at once, and connections kept open, by the async client's own pool: hundreds
@@ -254,11 +258,18 @@ class AsyncTransport:
 
     def _spent(self, now: float, slot: Slot) -> None:
         """Tell the limiter that ``slot`` went unanswered (status 0), without waiting for it."""
-        if self._offload:
-            loop = asyncio.get_running_loop()
-            loop.run_in_executor(None, self.limiter.feedback, now, 0, None, slot)
-        else:
+        if not self._offload:
             self.limiter.feedback(now, 0, None, slot)
+            return
+        try:
+            future = asyncio.get_running_loop().run_in_executor(
+                None, self.limiter.feedback, now, 0, None, slot
+            )
+        except RuntimeError:  # the loop is closing (its executor shut down): a thread of its own
+            args = (now, 0, None, slot)
+            threading.Thread(target=self.limiter.feedback, args=args, daemon=True).start()
+            return
+        future.add_done_callback(_log_failure)
 
     async def _settle(
         self, call: Call, outcome: Outcome, attempt: int, slot: Slot | None, started: float | None
@@ -308,6 +319,12 @@ class AsyncTransport:
                 return Answer(response.status_code, headers, reader.body())
             finally:
                 await response.aclose()
+
+
+def _log_failure(future: asyncio.Future[None]) -> None:
+    """A feedback nobody awaits: its failure is logged, not left "never retrieved"."""
+    if not future.cancelled() and future.exception() is not None:
+        logger.warning("the rate limiter's feedback failed: %r", future.exception())
 
 
 def _run(step: Callable[[], float]) -> tuple[bool, object]:

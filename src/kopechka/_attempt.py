@@ -27,7 +27,7 @@ from ._exceptions import (
     RateLimitError,
 )
 from ._hooks import AttemptEvent, Hook, operation, path_template, run_hooks
-from ._limits import Limiter, Slot
+from ._limits import START_POLL, START_SPAN, Limiter, Slot
 from ._policy import Answer, Failure, Outcome, RetryPolicy, body_too_large
 from ._wire import header, parse_retry_after
 
@@ -162,6 +162,9 @@ def log_attempt(method: str, path: str, outcome: object, attempt: int, started: 
 CALL_IDS = itertools.count(1)
 MAX_ADMISSIONS = 16
 """Times a slot may be voided by new 429s before the attempt goes anyway (the policy bounds it)."""
+MAX_LOOKS = MAX_ADMISSIONS + math.ceil(START_SPAN / START_POLL) + 1
+"""Looks at a slot before it goes anyway: the window guard's, and the start window's every
+``START_POLL`` seconds for as long as it lasts (it holds no request longer)."""
 
 
 @dataclass(slots=True)
@@ -221,10 +224,12 @@ def admission(
                 return Failure(timed_out=True, reached_server=False, detail="the deadline passed")
             raise _cooldown_error(call, slot.wait, bound)
         wait: float | None = slot.wait
-        for _ in range(MAX_ADMISSIONS):
+        for _ in range(MAX_LOOKS):
             if wait is None or wait <= 0:
                 break
             asleep = call.now(clock())
+            if call.deadline is not None and asleep + wait > call.deadline:
+                return Failure(timed_out=True, reached_server=False, detail="the deadline passed")
             yield wait
             call.floor = asleep + wait
             wait = limiter.admit(slot, call.now(clock()))

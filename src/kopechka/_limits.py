@@ -40,7 +40,9 @@ The model: the server allows ``quota`` requests per ``window`` seconds. ``rate_l
   initial window, in time rather than round trips (a round trip on a fast link is too short to
   grow by). A crowd of threads then meets the server's limit with a handful of requests in flight,
   not one per thread: the first 429 costs at most that handful. A waiting request looks again
-  every ``START_POLL`` seconds.
+  every ``START_POLL`` seconds (a wait of the client's own: ``max_retry_wait`` does not apply to
+  it, the caller's deadline does). A 429 that teaches the rate ends the window; one that teaches
+  nothing (too few answers) starts it over, small.
 * **Learning (``rate_limit=None``).** Nothing is paced until the first 429. Then the server has
   said it all: it accepted ``S`` requests of ours from the start of the period until it asked for
   ``Retry-After`` seconds of silence, so ``quota = S`` per ``window = elapsed + Retry-After`` (late
@@ -290,13 +292,15 @@ def reserve(
     start = max(now, state.cooldown_until)
     if state.quota > 0 or start_window:
         state = replace(state, inflight=tuple(t for t in state.inflight if t > now - _LOST))
+    held = False  # by the start window: a wait of ours, not the server's (no max_wait for it)
     if state.quota > 0:
         at = max(state.tat, start, _window_open(state, now))
     else:
         at = start + (rand() * state.spread if cooling else 0.0)
         if start_window and at <= now and _start_full(state, now):
-            at = now + START_POLL
-    slot = Slot(wait=at - now, epoch=state.epoch, at=at, granted=at - now <= max_wait)
+            at, held = now + START_POLL, True
+    granted = at - now <= max_wait or (held and max_wait >= 0)
+    slot = Slot(wait=at - now, epoch=state.epoch, at=at, granted=granted)
     if not slot.granted:
         return state, slot
     state = replace(
@@ -381,9 +385,11 @@ def _new_event(state: LimitState, now: float, wait: float, rand: Callable[[], fl
         state, window=window, known=known, tat=until, cooldown_until=until,
         spread=wait * _JITTER_SHARE, epoch=state.epoch + 1, period_start=-1.0, accepted=0,
         learn_span=span if learning else 0.0, learn_accepted=state.accepted if learning else 0,
-        inflight=state.inflight if not learning else (),  # the start window's: now void
     )  # fmt: skip
-    return _learn(new)
+    learned = _learn(new)
+    if learned.quota <= 0 and learned.first >= 0:  # taught nothing: the start window starts over
+        learned = replace(learned, first=-1.0)
+    return learned
 
 
 def _span(elapsed: float, wait: float) -> float:

@@ -10,8 +10,8 @@ Money is lossless: pydantic reads a JSON number as a float before it becomes a `
 ``model_validate_json`` here parses the raw bytes with every number kept as written
 (``json.loads(..., parse_float=Decimal)``) and validates the result; an amount that ``Decimal``
 arithmetic could not carry exactly (more than 28 digits written out in full) is refused, never
-rounded. A model with no number that could be rounded anywhere in its schema (the messages, for
-one: the body polled by every wait) is read by pydantic's own JSON parser, several times faster;
+rounded. A model with no number anywhere in its schema, only strings, booleans, times and the
+like (the messages, for one: the body polled by every wait) is read by pydantic's own JSON parser;
 when that parser refuses a body (a lone surrogate in a mail, say), the exact path reads it, so
 the result or the error is the exact path's. Schemas are built when a class is declared, not on
 first use: a lazily built schema raced on first concurrent use with some pydantic releases.
@@ -65,9 +65,10 @@ def _aware(value: datetime) -> datetime:
 def _exact(value: Decimal) -> Decimal:
     # the common case first, as text (``as_tuple`` costs six times more): a finite amount that
     # ``str`` writes without an exponent has all its digits in the text, point and sign aside
+    # (the exponent is "e" under a context with ``capitals=0``)
     if value.is_finite():
         text = str(value)
-        if len(text) <= MONEY_DIGITS and "E" not in text:
+        if len(text) <= MONEY_DIGITS and "E" not in text and "e" not in text:
             return value
     exponent = value.as_tuple().exponent  # a str for NaN and infinities
     if (
@@ -102,27 +103,37 @@ def loads_exact(data: str | bytes | bytearray) -> Any:
         raise ValueError("nested too deep") from exc
 
 
-_INEXACT = frozenset({"decimal", "float"})
+_NATIVE_SAFE = frozenset({
+    "model", "model-fields", "model-field", "str", "bool", "datetime", "enum", "literal", "list",
+    "nullable", "default", "union", "function-after", "no-info", "definitions", "definition-ref",
+})  # fmt: skip
+"""The schema nodes pydantic's JSON parser reads exactly as ``loads_exact`` does: no number at all
+(an ``int`` field, a ``decimal``, a ``float``, ``any`` or a ``dict`` could hold one it rounds)."""
 _NATIVE: dict[type, bool] = {}
-"""Per model class: True when no field anywhere in its schema holds a fraction."""
+"""Per model class: True when every node of its validation schema is in ``_NATIVE_SAFE``."""
 
 
-def _holds_fractions(schema: object) -> bool:
-    """Whether a pydantic core schema has a ``decimal`` or ``float`` anywhere in it (its
-    definitions and nested models included)."""
+def _native_safe(schema: object) -> bool:
+    """Whether every typed node of a pydantic core schema (its definitions and nested models
+    included; serialization aside) is one pydantic's own JSON parser reads exactly."""
     if isinstance(schema, dict):
-        if schema.get("type") in _INEXACT:
-            return True
-        return any(_holds_fractions(value) for value in schema.values())
+        kind = schema.get("type")
+        if isinstance(kind, str) and kind not in _NATIVE_SAFE:
+            return False
+        return all(
+            _native_safe(value)
+            for key, value in schema.items()
+            if key not in ("serialization", "metadata")
+        )
     if isinstance(schema, (list, tuple)):
-        return any(_holds_fractions(value) for value in schema)
-    return False
+        return all(_native_safe(value) for value in schema)
+    return True
 
 
 def _native(cls: type[BaseModel]) -> bool:
     native = _NATIVE.get(cls)
     if native is None:
-        native = _NATIVE[cls] = not _holds_fractions(cls.__pydantic_core_schema__)
+        native = _NATIVE[cls] = _native_safe(cls.__pydantic_core_schema__)
     return native
 
 

@@ -101,12 +101,12 @@ local function new_event(wait)
     s.window = math.min(MAX_INTERVAL * s.quota, math.max(s.window / BETA, measured))
     untill = untill + rand * old_interval
   end
-  if learning then redis.call('DEL', KEYS[3]) end  -- the start window's: now void
   s.tat = untill; s.cooldown_until = untill; s.spread = wait * JITTER_SHARE
   s.epoch = s.epoch + 1; s.period_start = -1; s.accepted = 0
   if learning then s.learn_span = span; s.learn_accepted = accepted
   else s.learn_span = 0; s.learn_accepted = 0 end
   learn()
+  if s.quota <= 0 and s.first >= 0 then s.first = -1 end  -- taught nothing: the window starts over
 end
 
 local function accepted_answer()
@@ -128,6 +128,7 @@ if op == 'reserve' then
   local cooling = now < s.cooldown_until
   local start = math.max(now, s.cooldown_until)
   local at
+  local held = false  -- by the start window: a wait of ours, not the server's
   if s.quota > 0 or start_window then
     redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. fmt(now - LOST))
   end
@@ -136,10 +137,10 @@ if op == 'reserve' then
   else
     at = start
     if cooling then at = start + rand * s.spread end
-    if start_window and at <= now and start_full() then at = now + START_POLL end
+    if start_window and at <= now and start_full() then at = now + START_POLL; held = true end
   end
   local wait = at - now
-  if wait > max_wait then return {0, fmt(wait), s.epoch, fmt(at)} end
+  if wait > max_wait and not (held and max_wait >= 0) then return {0, fmt(wait), s.epoch, fmt(at)} end
   if s.quota > 0 then s.tat = at + interval() end
   if s.period_start < 0 then s.period_start = at end
   if s.first < 0 and wait <= 0 then s.first = at end
