@@ -273,6 +273,18 @@ def test_a_callers_http_client_is_used_and_never_closed(sandbox: Sandbox) -> Non
     run(main)
 
 
+def test_a_closed_client_refuses_to_send(sandbox: Sandbox) -> None:
+    async def main() -> None:
+        client = sandbox.async_client()
+        assert await client.get_balance() == Decimal("100")
+        await client.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            await client.get_balance()
+
+    run(main)
+    assert [r.path for r in sandbox.requests] == ["/api/v1/balance"]
+
+
 def test_redirects_are_not_followed_even_by_a_client_that_would(canned: tuple[Canned, str]) -> None:
     app, url = canned
     elsewhere = Canned()

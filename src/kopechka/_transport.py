@@ -22,6 +22,7 @@ import copy
 import http.client
 import http.cookiejar
 import itertools
+import json as jsonlib
 import logging
 import os
 import time
@@ -29,12 +30,13 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 import tenacity
 import urllib3
 from requests.adapters import HTTPAdapter
+from requests.cookies import RequestsCookieJar
 from requests.structures import CaseInsensitiveDict
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -122,7 +124,8 @@ class Transport:
             merged = CaseInsensitiveDict(self.session.headers)
             merged.update(self._headers)
             proxies = {} if loopback else dict(self.session.proxies)
-            self._direct = _Direct(dict(merged.items()), proxies)
+            headers = {name: value for name, value in merged.items() if isinstance(value, str)}
+            self._direct = _Direct(_prefix(base_url), headers, proxies)
         self._sleep = sleep
         self._clock = clock
         self._forked = False
@@ -219,7 +222,7 @@ class Transport:
         with Bound(attempt_budget(timeout, now=now, deadline=call.deadline)) as bound:
             try:
                 answer = self._exchange(
-                    call.method, self.base_url + call.path, call.params, call.json, timeout, bound
+                    call.method, call.path, call.params, call.json, timeout, bound
                 )
             except _NETWORK_ERRORS as exc:
                 failure = _classify(exc, timed_out=bound.fired)
@@ -254,7 +257,7 @@ class Transport:
     def _exchange(
         self,
         method: str,
-        url: str,
+        path: str,
         params: Mapping[str, str] | None,
         json: Mapping[str, str] | None,
         timeout: Timeout,
@@ -264,7 +267,7 @@ class Transport:
         if direct is None:
             response = self.session.request(
                 method,
-                url,
+                self.base_url + path,
                 params=params,
                 json=json,
                 headers=self._headers,
@@ -274,12 +277,8 @@ class Transport:
                 proxies=self._proxies,
             )
         else:
-            prepared = requests.PreparedRequest()
-            prepared.prepare(
-                method=method, url=url, headers=direct.headers, params=params, json=json
-            )
             response = self.session.send(
-                prepared,
+                direct.prepare(method, path, params, json),
                 timeout=timeout,
                 allow_redirects=False,
                 stream=True,
@@ -312,8 +311,49 @@ class _Direct:
     """The own session's settings, merged once: what ``Session.request`` would merge each time
     (the session's default headers under ours; the proxies read from the environment)."""
 
-    headers: dict[str, str | bytes]
+    prefix: str
+    """``base_url`` as requests writes it in a request (host IDNA-encoded, path requoted)."""
+    headers: dict[str, str]
     proxies: dict[str, str]
+
+    def prepare(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        json: Mapping[str, str] | None,
+    ) -> requests.PreparedRequest:
+        """The request ``PreparedRequest.prepare`` would build, byte for byte, from parts that
+        need none of its checks: the base URL was prepared once (``_prefix``), ``_wire``'s paths
+        are quoted already, the headers are ours. ``prepare`` costs 25-50 µs a call (a cookie jar
+        built and asked for a header; the query's parameters run through ``isinstance`` checks
+        against typing protocols), a third of a request's own CPU.
+        """
+        request = requests.PreparedRequest()
+        request.method = method
+        request.url = self.prefix + path + ("?" + urlencode(params) if params else "")
+        request.headers = CaseInsensitiveDict(self.headers)
+        if json is not None:
+            body = jsonlib.dumps(json, allow_nan=False).encode("utf-8")
+            request.headers["Content-Length"] = str(len(body))
+            request.headers["Content-Type"] = "application/json"
+            request.body = body
+        elif method not in ("GET", "HEAD"):
+            request.headers["Content-Length"] = "0"
+        # no cookie to send; and on a redirect (never followed) requests reads this jar
+        request.prepare_cookies(_NO_COOKIES)
+        return request
+
+
+_NO_COOKIES = RequestsCookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+"""An empty jar that takes no cookie: the one every request the own session prepares carries."""
+
+
+def _prefix(base_url: str) -> str:
+    """``base_url`` as ``PreparedRequest.prepare_url`` writes it (without its trailing slash)."""
+    probe = requests.PreparedRequest()
+    probe.prepare_url(base_url + "/", None)
+    return str(probe.url).removesuffix("/")
 
 
 _TRANSPORTS: weakref.WeakSet[Transport] = weakref.WeakSet()

@@ -6,6 +6,7 @@ proxy the environment named at construction."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import socket
 import threading
@@ -59,30 +60,66 @@ def _calls(client: KopechkaClient) -> None:
     client.list_orders(page=2, limit=5, status="active")
 
 
-def test_the_request_head_is_the_same_through_either_session(raw_server: Make) -> None:
+def _every_shape(client: KopechkaClient) -> None:
+    """A call of every shape the client sends: a JSON body (non-ASCII text in it), a query that
+    needs escaping, an escaped order id in the path, and POST and DELETE without a body."""
+    for call in (
+        lambda: client.create_order("пример.рф", "x.com"),
+        lambda: client.list_orders(page=2, limit=5, status="in progress & more", domain="ü.de"),
+        lambda: client.get_order("API-1/../x y?z#w"),
+        lambda: client.cancel_order("API-1"),
+        lambda: client.start_polling("API-1"),
+        client.get_balance,
+    ):
+        with contextlib.suppress(KopechkaError):  # the answers do not matter here
+            call()
+
+
+def test_the_request_is_the_same_through_either_session(raw_server: Make) -> None:
     server = _order_server(raw_server)
     with KopechkaClient(SECRET, base_url=server.url, max_retries=0) as own:
         _calls(own)
+        _every_shape(own)
     caller = requests.Session()
     caller.trust_env = False
     with KopechkaClient(SECRET, base_url=server.url, session=caller, max_retries=0) as theirs:
         _calls(theirs)
+        _every_shape(theirs)
     caller.close()
-    heads = [_fields(r) for r in server.requests]
-    own_post, own_get, their_post, their_get = heads
-    assert own_post == their_post
-    assert own_get == their_get
+    half = len(server.requests) // 2
+    assert half == 8
+    # byte for byte: request line, every header in its order, and the body
+    assert server.requests[:half] == server.requests[half:]
+    heads = [_fields(r) for r in server.requests[:half]]
+    own_post, own_get, _, _, own_get_order, own_delete, own_polling, _ = heads
     assert own_post["request-line"] == "POST /api/v1/orders HTTP/1.1"
     assert own_get["request-line"] == "GET /api/v1/orders?page=2&limit=5&status=active HTTP/1.1"
+    assert own_get_order["request-line"] == "GET /api/v1/orders/API-1%2F..%2Fx%20y%3Fz%23w HTTP/1.1"
     assert own_post["x-api-key"] == SECRET
     assert own_post["accept"] == "application/json"
     assert own_post["accept-encoding"] == "gzip, deflate"
     assert own_post["user-agent"] == USER_AGENT
     assert own_post["connection"] == "keep-alive"
     assert own_post["content-type"] == "application/json"
+    assert own_delete["content-length"] == own_polling["content-length"] == "0"
+    assert server.requests[0].endswith(b'{"domain": "example.com", "site": "x.com"}')
     assert set(own_get) == {
         "request-line", "host", "user-agent", "accept-encoding", "accept", "connection", "x-api-key"
     }  # fmt: skip
+
+
+def test_a_base_url_path_is_escaped_as_requests_escapes_it(raw_server: Make) -> None:
+    server = _order_server(raw_server)
+    base = server.url.replace("/api/v1", "/ä b/v%41")
+    with KopechkaClient(SECRET, base_url=base, max_retries=0) as own:
+        _every_shape(own)
+    caller = requests.Session()
+    caller.trust_env = False
+    with KopechkaClient(SECRET, base_url=base, session=caller, max_retries=0) as theirs:
+        _every_shape(theirs)
+    caller.close()
+    assert server.requests[:6] == server.requests[6:]
+    assert _fields(server.requests[-1])["request-line"] == "GET /%C3%A4%20b/vA/balance HTTP/1.1"
 
 
 def test_cookies_a_server_sets_are_neither_kept_nor_sent_back(raw_server: Make) -> None:
