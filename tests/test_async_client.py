@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -316,35 +314,6 @@ def test_loopback_never_goes_through_a_proxy(
             return await client.get_balance()
 
     assert run(main) == Decimal("100")
-
-
-def test_a_remote_base_url_uses_the_environment_proxy_read_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    proxy = socket.create_server(("127.0.0.1", 0))
-    seen: list[bytes] = []
-
-    def accept() -> None:
-        with proxy:
-            conn, _ = proxy.accept()
-            with conn:
-                seen.append(conn.recv(4096))
-
-    threading.Thread(target=accept, daemon=True).start()
-    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.getsockname()[1]}")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    client = AsyncKopechkaClient("test-key", base_url="https://api.kopechka.example/api/v1")
-    monkeypatch.delenv("HTTPS_PROXY")  # read at construction, not on each request
-
-    async def main() -> None:
-        with pytest.raises(KopechkaError):
-            await client.get_balance()
-        await client.close()
-
-    run(main)
-    assert seen[0].startswith(b"CONNECT api.kopechka.example:443")
-    assert b"test-key" not in seen[0]  # the key travels inside the tunnel only
 
 
 def test_a_missing_ca_bundle_is_refused_at_construction(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,9 +11,11 @@ import pytest
 
 from kopechka import APIError, KopechkaClient, RateLimitError
 from kopechka._hooks import AttemptEvent, check_hooks, path_template
+from kopechka._limits import RateLimiter, Slot
 from kopechka.testing import Sandbox
 
 from .conftest import Sleeps
+from .faces import Face
 
 
 def recorder() -> tuple[list[AttemptEvent], dict[str, list[Any]]]:
@@ -40,6 +42,50 @@ def test_hooks_see_each_attempt_and_its_fate(sandbox: Sandbox, sleeps: Sleeps) -
     text = repr(events)
     for secret in (sandbox.api_key, order.order_id, order.email):
         assert secret not in text
+
+
+class _Heard(RateLimiter):
+    """The in-process limiter, or (``blocking``) a subclass the async client treats as one that
+    may do I/O and calls from an executor; each feedback noted in ``order``."""
+
+    def __init__(self, order: list[str]) -> None:
+        super().__init__()
+        self.order = order
+
+    def feedback(self, now: float, status: int, retry_after: float | None, slot: Slot) -> None:
+        self.order.append(f"limiter {status}")
+        super().feedback(now, status, retry_after, slot)
+
+
+class _Blocking:
+    """Not a ``RateLimiter``: the async client calls it from an executor."""
+
+    def __init__(self, inner: _Heard) -> None:
+        self.inner = inner
+
+    def reserve(self, now: float, max_wait: float) -> Slot:
+        return self.inner.reserve(now, max_wait)
+
+    def admit(self, slot: Slot, now: float) -> float | None:
+        return self.inner.admit(slot, now)
+
+    def feedback(self, now: float, status: int, retry_after: float | None, slot: Slot) -> None:
+        self.inner.feedback(now, status, retry_after, slot)
+
+
+@pytest.mark.parametrize("blocking", [False, True], ids=["in-process", "may-block"])
+def test_the_limiter_hears_of_an_answer_before_the_hooks(
+    face: Face, sandbox: Sandbox, blocking: bool
+) -> None:
+    """Both faces, whatever the limiter: a hook that reads the limiter sees the answer counted."""
+    order: list[str] = []
+    heard = _Heard(order)
+    hooks = {"response": [lambda e: order.append(f"hook {e.status}")]}
+    limiter = _Blocking(heard) if blocking else heard
+    with face.sandbox_client(sandbox, rate_limit=limiter, event_hooks=hooks) as client:
+        client.get_balance()
+        assert getattr(client._transport, "_offload", False) is (blocking and face.is_async)
+    assert order == ["limiter 200", "hook 200"]
 
 
 def test_a_network_failure_reaches_the_hooks(sleeps: Sleeps) -> None:

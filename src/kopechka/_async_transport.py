@@ -56,6 +56,7 @@ from ._attempt import (
     ended,
     log_attempt,
     network_error,
+    report,
     settle,
 )
 from ._config import USER_AGENT
@@ -278,14 +279,13 @@ class AsyncTransport:
     async def _settle(
         self, call: Call, outcome: Outcome, attempt: int, slot: Slot | None, started: float | None
     ) -> Outcome:
-        if not self._offload or slot is None:
-            return settle(
-                call, outcome, attempt, slot, started, self.limiter, self.hooks, self._clock
-            )
-        told = _Told()
-        settle(call, outcome, attempt, slot, started, told, self.hooks, self._clock)
-        loop = asyncio.get_running_loop()
-        await asyncio.shield(loop.run_in_executor(None, self.limiter.feedback, *told.args))
+        feedback = settle(call, outcome, attempt, slot, self._clock)
+        if feedback is not None and not self._offload:
+            self.limiter.feedback(*feedback)
+        elif feedback is not None:
+            loop = asyncio.get_running_loop()
+            await asyncio.shield(loop.run_in_executor(None, self.limiter.feedback, *feedback))
+        report(call, outcome, attempt, started, self.hooks)
         return outcome
 
     async def _exchange(
@@ -360,22 +360,6 @@ def _run(step: Callable[[], float]) -> tuple[bool, object]:
         return False, step()
     except StopIteration as end:
         return True, end.value
-
-
-class _Told:
-    """Stands for an offloaded limiter in ``settle``: keeps the feedback to send it from the
-    executor."""
-
-    args: tuple[float, int, float | None, Slot]
-
-    def reserve(self, now: float, max_wait: float) -> Slot:  # pragma: no cover - never called
-        raise NotImplementedError
-
-    def admit(self, slot: Slot, now: float) -> float | None:  # pragma: no cover - never called
-        raise NotImplementedError
-
-    def feedback(self, now: float, status: int, retry_after: float | None, slot: Slot) -> None:
-        self.args = (now, status, retry_after, slot)
 
 
 def _httpx_timeout(timeout: Timeout) -> httpx.Timeout:

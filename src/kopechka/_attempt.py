@@ -2,11 +2,12 @@
 
 This module owns a call's state across its attempts (``Call``), the wait for the limiter's slot as
 a flow of sleeps (``admission``: the sync driver sleeps in its thread, the async one awaits),
-settling an outcome (the retry decision, the limiter's feedback, the response hooks), reading a
-body within the cap (gzip and deflate decoded by hand with a bounded ``zlib``, so a bomb stops at
-``max_body``), the typed error for a classified network failure, and the one DEBUG line logged
-per attempt. The sync driver (``_transport``, requests) and the async one (``_async_transport``,
-httpx) feed it plain values. It imports no HTTP library, and neither sleeps nor sends.
+settling an outcome (``settle``: the retry decision and the limiter's feedback, which each driver
+delivers; then ``report`` to the response hooks), reading a body within the cap (gzip and deflate
+decoded by hand with a bounded ``zlib``, so a bomb stops at ``max_body``), the typed error for a
+classified network failure, and the one DEBUG line logged per attempt. The sync driver
+(``_transport``, requests) and the async one (``_async_transport``, httpx) feed it plain values.
+It imports no HTTP library, and neither sleeps nor sends.
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ __all__ = [
     "CALL_IDS",
     "BodyReader",
     "Call",
+    "Feedback",
     "admission",
     "ended",
     "log_attempt",
     "network_error",
+    "report",
     "settle",
 ]
 
@@ -238,17 +241,16 @@ def admission(
     return slot
 
 
+Feedback = tuple[float, int, float | None, Slot]
+"""What the limiter is told of a slot that went: ``(now, status, retry_after, slot)``, the
+arguments of ``Limiter.feedback`` (status 0: no answer)."""
+
+
 def settle(
-    call: Call,
-    outcome: Outcome,
-    attempt: int,
-    slot: Slot | None,
-    started: float | None,
-    limiter: Limiter,
-    hooks: Mapping[str, tuple[Hook, ...]],
-    clock: Callable[[], float],
-) -> Outcome:
-    """Decide on a retry (``call.waits``), tell the limiter, and tell the response hooks."""
+    call: Call, outcome: Outcome, attempt: int, slot: Slot | None, clock: Callable[[], float]
+) -> Feedback | None:
+    """Decide on a retry (``call.waits``); return what the limiter is to be told of the slot,
+    if one went (each driver delivers it: in place, or from an executor), before ``report``."""
     now = call.now(clock())
     wait = call.policy.wait(
         outcome, idempotent=call.idempotent, retries_done=attempt - 1, now=now,
@@ -256,18 +258,26 @@ def settle(
     )  # fmt: skip
     call.waits[attempt] = wait
     call.floor = now + (wait or 0.0)  # the end of the retry's sleep, even a recorded one
-    if slot is not None:  # every slot that went gets one feedback (0: no answer)
-        status = outcome.status_code if isinstance(outcome, Answer) else 0
-        retry_after = (
-            parse_retry_after(outcome.headers)
-            if isinstance(outcome, Answer) and status == 429
-            else None
-        )
-        limiter.feedback(now, status, retry_after, slot)
+    if slot is None:
+        return None
+    status, retry_after = 0, None
+    if isinstance(outcome, Answer):
+        status = outcome.status_code
+        retry_after = parse_retry_after(outcome.headers) if status == 429 else None
+    return (now, status, retry_after, slot)  # every slot that went gets one feedback
+
+
+def report(
+    call: Call,
+    outcome: Outcome,
+    attempt: int,
+    started: float | None,
+    hooks: Mapping[str, tuple[Hook, ...]],
+) -> None:
+    """Tell the response hooks how a settled attempt went, and whether it will be retried."""
     if hooks["response"]:
         elapsed = None if started is None else time.perf_counter() - started
-        run_hooks(hooks["response"], call.event(attempt, outcome, wait, elapsed))
-    return outcome
+        run_hooks(hooks["response"], call.event(attempt, outcome, call.waits[attempt], elapsed))
 
 
 def ended(call: Call, exc: BaseException, hooks: Mapping[str, tuple[Hook, ...]]) -> None:

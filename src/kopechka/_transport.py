@@ -50,6 +50,7 @@ from ._attempt import (
     ended,
     log_attempt,
     network_error,
+    report,
     settle,
 )
 from ._config import DEFAULT_POOL_SIZE, USER_AGENT
@@ -252,7 +253,11 @@ class Transport:
     def _settle(
         self, call: Call, outcome: Outcome, attempt: int, slot: Slot | None, started: float | None
     ) -> Outcome:
-        return settle(call, outcome, attempt, slot, started, self.limiter, self.hooks, self._clock)
+        feedback = settle(call, outcome, attempt, slot, self._clock)
+        if feedback is not None:
+            self.limiter.feedback(*feedback)
+        report(call, outcome, attempt, started, self.hooks)
+        return outcome
 
     def _exchange(
         self,

@@ -1,7 +1,7 @@
 """What goes on the wire: the same request head through the client's own session (prepared from
 settings merged once) as through a caller's session (``Session.request``); cookies a server sets
 are neither kept nor sent back by the client's own session; a remote base URL goes through the
-proxy the environment named at construction."""
+proxy the environment named at construction (both faces)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import requests
 from kopechka import AsyncKopechkaClient, KopechkaClient, KopechkaError
 from kopechka._config import USER_AGENT
 
+from ..faces import Face
 from .conftest import SECRET, Conn, RawServer, Script, answer
 
 Make = Callable[[Script], RawServer]
@@ -133,7 +134,7 @@ def test_cookies_a_server_sets_are_neither_kept_nor_sent_back(raw_server: Make) 
 
 
 def test_a_remote_base_url_goes_through_the_proxy_named_at_construction(
-    monkeypatch: pytest.MonkeyPatch,
+    face: Face, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     proxy = socket.create_server(("127.0.0.1", 0))
     proxy.settimeout(10)
@@ -150,7 +151,9 @@ def test_a_remote_base_url_goes_through_the_proxy_named_at_construction(
     for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.getsockname()[1]}")
-    client = KopechkaClient(SECRET, base_url="https://api.kopechka.example/api/v1", max_retries=0)
+    client = face.client(
+        api_key=SECRET, base_url="https://api.kopechka.example/api/v1", max_retries=0
+    )
     monkeypatch.delenv("HTTPS_PROXY")  # read at construction, not on each request
     with warnings.catch_warnings():
         # urllib3 2.0 (the floor) leaves the socket of a refused tunnel to the collector: it is
