@@ -65,6 +65,7 @@ def test_a_limiter_that_may_block_is_never_called_on_the_loop() -> None:
     assert names.count("reserve") == 8
     assert names.count("feedback") == 8
     assert all(thread != loop_thread for _, thread, _ in limiter.calls)
+    assert all(thread.startswith("kopechka-limiter") for _, thread, _ in limiter.calls)
     statuses = [arg[0] for name, _, arg in limiter.calls if name == "feedback"]  # type: ignore[index]
     assert statuses == [200] * 8
 
@@ -103,3 +104,61 @@ def test_a_slot_granted_to_a_cancelled_task_is_given_back() -> None:
     (granted,) = [arg for name, _, arg in limiter.calls if name == "reserve"]
     assert ("feedback", (0, granted)) in [(name, arg) for name, _, arg in limiter.calls]
     assert limiter.inner.state.inflight == ()  # nothing of it counts as in flight any more
+
+
+def test_a_busy_default_executor_does_not_hold_a_request_back() -> None:
+    """The program's blocking work fills the loop's default executor; the limiter's calls run on
+    the client's own threads, so a request still goes at once."""
+    limiter = Recording()
+    release = threading.Event()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        busy = [loop.run_in_executor(None, release.wait, 20) for _ in range(40)]  # > its threads
+        try:
+            async with sb.async_client(rate_limit=limiter) as client:
+                await asyncio.wait_for(client.get_balance(), 5)
+        finally:
+            release.set()
+            await asyncio.gather(*busy)
+
+    with Sandbox() as sb:
+        asyncio.run(main())
+    assert [name for name, _, _ in limiter.calls] == ["reserve", "feedback"]
+
+
+def test_a_slot_granted_after_the_client_closed_is_still_given_back() -> None:
+    limiter = Recording()
+    limiter.hold.clear()
+
+    async def main() -> None:
+        client = sb.async_client(rate_limit=limiter)
+        task = asyncio.create_task(client.get_balance())
+        await asyncio.sleep(0.2)  # inside reserve, on the limiter's thread
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await client.close()  # the limiter's threads are told to end
+        limiter.hold.set()  # the reserve ends now: its slot goes back from a thread of its own
+        await asyncio.to_thread(
+            _wait_until, lambda: any(name == "feedback" for name, _, _ in limiter.calls)
+        )
+
+    with Sandbox() as sb:
+        asyncio.run(main())
+    (granted,) = [arg for name, _, arg in limiter.calls if name == "reserve"]
+    assert ("feedback", (0, granted)) in [(name, arg) for name, _, arg in limiter.calls]
+    assert limiter.inner.state.inflight == ()
+
+
+def test_closing_a_derived_client_leaves_the_limiter_threads_to_their_owner() -> None:
+    limiter = Recording()
+
+    async def main() -> None:
+        async with sb.async_client(rate_limit=limiter) as client:
+            await client.with_options(max_retries=0).close()
+            assert await client.get_balance() == 100
+
+    with Sandbox() as sb:
+        asyncio.run(main())
+    assert [name for name, _, _ in limiter.calls] == ["reserve", "feedback"]

@@ -18,14 +18,16 @@ What it guarantees against a hostile server, proxy or environment:
   caller's deadline), however slowly the body drips;
 * the limiter (``rate_limit=``, the shared cooldown after a 429) and the event hooks work as in
   the sync client, through the same ``_attempt`` pieces; a limiter other than the in-process one
-  (``RedisLimiter``, or yours) is called in the loop's default executor, so the loop never waits
-  on its round trips (a slot it grants to a task cancelled meanwhile is given back);
+  (``RedisLimiter``, or yours) is called from a few threads of the client's own, so the loop never
+  waits on its round trips, nor do they queue behind the program's work in the default executor
+  (a slot it grants to a task cancelled meanwhile is given back);
 * no more than ``max_body`` bytes are kept, after decompression.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import copy
 import functools
 import http.cookiejar
@@ -37,6 +39,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import cast
 from urllib.parse import urlsplit
@@ -82,6 +85,10 @@ ASYNC_POOL_SIZE = 32
 """Requests in flight at once, and connections kept open, by the async client's own pool: hundreds
 of concurrent waits share them (httpcore's pool does work in proportion to its connections on every
 request, so more is slower on a busy loop). A request waits for its turn within its timeout."""
+
+LIMITER_THREADS = 4
+"""Threads per client that call a limiter other than the in-process one (``RedisLimiter``, or
+yours): each call is one short round trip, so a few carry a crowd of requests."""
 
 _NETWORK_ERRORS = (httpx.TransportError, OSError)
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -136,8 +143,14 @@ class AsyncTransport:
         # here is a plain queue (500 concurrent waits: 3 s instead of 30)
         self._gate = asyncio.Semaphore(ASYNC_POOL_SIZE)
         self.limiter: Limiter = limiter if limiter is not None else RateLimiter()
-        # the in-process limiter only takes a lock: called in place; any other may do I/O
+        # the in-process limiter only takes a lock: called in place; any other may do I/O, and
+        # is called from threads of this client's own (the default executor may be busy with
+        # the program's blocking work: a request must not queue behind it)
         self._offload = not isinstance(self.limiter, RateLimiter)
+        self._executor: ThreadPoolExecutor | None = None
+        if self._offload:
+            self._executor = ThreadPoolExecutor(LIMITER_THREADS, "kopechka-limiter")
+        self.owns_executor = self._offload
         self.hooks: Mapping[str, tuple[Hook, ...]] = hooks or {"request": (), "response": ()}
 
     def derive(self, *, timeout: Timeout, policy: RetryPolicy) -> AsyncTransport:
@@ -145,11 +158,15 @@ class AsyncTransport:
         httpx client (its owner does)."""
         derived = copy.copy(self)
         derived.timeout, derived.policy, derived.owns_client = timeout, policy, False
+        derived.owns_executor = False
         derived._timeouts = {timeout: _httpx_timeout(timeout)}
         return derived
 
     async def aclose(self) -> None:
-        """Close the client if this transport created it."""
+        """Close the client, and the limiter's threads, if this transport created them (a
+        feedback already handed to those threads is still delivered)."""
+        if self.owns_executor and self._executor is not None:
+            self._executor.shutdown(wait=False)
         if self.owns_client:
             await self.client.aclose()
 
@@ -244,10 +261,10 @@ class AsyncTransport:
             step = functools.partial(flow.send, None)
 
     async def _offloaded(self, step: Callable[[], float]) -> tuple[bool, object]:
-        """Run a step of the admission flow (the limiter's calls) in the default executor; if
+        """Run a step of the admission flow (the limiter's calls) in the limiter's threads; if
         the task is cancelled meanwhile, the step still ends, and a slot it granted is given
         back."""
-        future = asyncio.get_running_loop().run_in_executor(None, _run, step)
+        future = asyncio.get_running_loop().run_in_executor(self._executor, _run, step)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -266,11 +283,10 @@ class AsyncTransport:
         if not self._offload:
             self.limiter.feedback(now, 0, None, slot)
             return
+        assert self._executor is not None
         try:
-            future = asyncio.get_running_loop().run_in_executor(
-                None, self.limiter.feedback, now, 0, None, slot
-            )
-        except RuntimeError:  # the loop is closing (its executor shut down): a thread of its own
+            future = self._executor.submit(self.limiter.feedback, now, 0, None, slot)
+        except RuntimeError:  # the client was closed (its limiter threads with it): a thread
             args = (now, 0, None, slot)
             threading.Thread(target=self.limiter.feedback, args=args, daemon=True).start()
             return
@@ -284,7 +300,9 @@ class AsyncTransport:
             self.limiter.feedback(*feedback)
         elif feedback is not None:
             loop = asyncio.get_running_loop()
-            await asyncio.shield(loop.run_in_executor(None, self.limiter.feedback, *feedback))
+            await asyncio.shield(
+                loop.run_in_executor(self._executor, self.limiter.feedback, *feedback)
+            )
         report(call, outcome, attempt, started, self.hooks)
         return outcome
 
@@ -347,7 +365,7 @@ class AsyncTransport:
         return await self._direct.handle_async_request(request)
 
 
-def _log_failure(future: asyncio.Future[None]) -> None:
+def _log_failure(future: concurrent.futures.Future[None]) -> None:
     """A feedback nobody awaits: its failure is logged, not left "never retrieved"."""
     if not future.cancelled() and future.exception() is not None:
         logger.warning("the rate limiter's feedback failed: %r", future.exception())
