@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import platform
@@ -259,6 +260,7 @@ def cpu_cost(n: int, rounds: int = 9) -> tuple[float, float]:
     """CPU per get_balance against the canned server: (with the limiter, without), best of rounds,
     interleaved so that drift in the machine's load hits both alike."""
     from kopechka import KopechkaClient
+    from kopechka._limits import START_SPAN
 
     command = [sys.executable, str(HERE / "canned_server.py")]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
@@ -269,10 +271,16 @@ def cpu_cost(n: int, rounds: int = 9) -> tuple[float, float]:
                 KopechkaClient(KEY, base_url=url) as limited,
                 KopechkaClient(KEY, base_url=url, rate_limit=_NoLimiter()) as bare,
             ):
+                created = time.monotonic()
                 best = {"limited": float("inf"), "bare": float("inf")}
                 for client in (limited, bare):
                     for _ in range(n // 10):
                         client.get_balance()
+                # the steady state, as in run.py: past the start window (its first seconds take
+                # a slower path), with the start-up's objects out of the collector's way
+                time.sleep(max(0.0, created + START_SPAN - time.monotonic()))
+                gc.collect()
+                gc.freeze()
                 for _ in range(rounds):
                     for name, client in (("limited", limited), ("bare", bare)):
                         cpu = time.process_time()

@@ -1,6 +1,8 @@
-"""The async client and a limiter that may block (``RedisLimiter``, or a user's): its calls run in
-the loop's default executor, never on the loop's thread; a slot it grants to a task cancelled
-meanwhile is given back; the in-process limiter is called in place. A real Redis case is in
+"""The async client and a limiter that may block (``RedisLimiter``, or a user's): its calls run on
+the client's own threads, never on the loop's thread nor behind the default executor's work; a
+slot it grants to a task cancelled meanwhile is given back, also once the client is closed or the
+loop is gone; an answer is told to it even after the client closed, and to the hooks even when the
+task is cancelled meanwhile; the in-process limiter is called in place. A real Redis case is in
 tests/test_redis_limiter.py."""
 
 from __future__ import annotations
@@ -11,19 +13,24 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
+
 from kopechka._limits import RateLimiter, Slot
 from kopechka.testing import Sandbox
 
 
 class Recording:
     """A limiter that does I/O, as far as the client can tell: an in-process one underneath,
-    every call recorded with the thread it ran on; ``reserve`` can be held by a test."""
+    every call recorded with the thread it ran on; ``reserve`` and ``feedback`` can be held by a
+    test."""
 
     def __init__(self) -> None:
         self.inner = RateLimiter()
         self.calls: list[tuple[str, str, object]] = []
         self.hold = threading.Event()
         self.hold.set()
+        self.hold_feedback = threading.Event()
+        self.hold_feedback.set()
         self.lock = threading.Lock()
 
     def _note(self, name: str, arg: object) -> None:
@@ -41,6 +48,7 @@ class Recording:
         return self.inner.admit(slot, now)
 
     def feedback(self, now: float, status: int, retry_after: float | None, slot: Slot) -> None:
+        self.hold_feedback.wait(10)
         self._note("feedback", (status, slot))
         self.inner.feedback(now, status, retry_after, slot)
 
@@ -162,3 +170,89 @@ def test_closing_a_derived_client_leaves_the_limiter_threads_to_their_owner() ->
     with Sandbox() as sb:
         asyncio.run(main())
     assert [name for name, _, _ in limiter.calls] == ["reserve", "feedback"]
+
+
+def test_a_call_in_flight_when_the_client_closes_still_tells_the_limiter() -> None:
+    """Closing ends the limiter's threads; an answer (or failure) that comes after is still told
+    to the limiter, from a thread of its own, and the call ends with the client's error."""
+    limiter = Recording()
+
+    async def main() -> BaseException | None:
+        client = sb.async_client(rate_limit=limiter, max_retries=0)
+        sb.fail(delay=0.5, path="/balance")  # the answer comes after the close
+        task = asyncio.create_task(client.get_balance())
+        await asyncio.sleep(0.2)
+        await client.close()
+        done, _ = await asyncio.wait({task}, timeout=10)
+        assert task in done
+        return task.exception()
+
+    with Sandbox() as sb:
+        error = asyncio.run(main())
+    assert error is not None
+    assert "cannot schedule" not in str(error)
+    (granted,) = [arg for name, _, arg in limiter.calls if name == "reserve"]
+    (told,) = [arg for name, _, arg in limiter.calls if name == "feedback"]
+    assert told[1] == granted  # type: ignore[index]
+    assert limiter.inner.state.inflight == ()
+
+
+def test_a_slot_granted_after_the_event_loop_ended_is_still_given_back() -> None:
+    """Ctrl-C, or ``asyncio.run`` returning: the loop is gone when the limiter grants the slot of
+    a cancelled task; it goes back from the limiter's thread all the same."""
+    limiter = Recording()
+    limiter.hold.clear()
+
+    async def main() -> None:
+        client = sb.async_client(rate_limit=limiter)
+        task = asyncio.create_task(client.get_balance())
+        await asyncio.sleep(0.2)  # inside reserve, on the limiter's thread
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    with Sandbox() as sb:
+        asyncio.run(main())  # the loop is closed from here on
+        limiter.hold.set()
+        _wait_until(lambda: any(name == "feedback" for name, _, _ in limiter.calls))
+        assert sb.requests == []
+    (granted,) = [arg for name, _, arg in limiter.calls if name == "reserve"]
+    assert ("feedback", (0, granted)) in [(name, arg) for name, _, arg in limiter.calls]
+    assert limiter.inner.state.inflight == ()
+
+
+def test_a_task_cancelled_while_the_limiter_hears_of_its_answer_still_tells_the_hooks() -> None:
+    limiter = Recording()
+    limiter.hold_feedback.clear()
+    statuses: list[int | None] = []
+    hooks = {"response": [lambda event: statuses.append(event.status)]}
+
+    async def main() -> None:
+        async with sb.async_client(rate_limit=limiter, event_hooks=hooks) as client:
+            task = asyncio.create_task(client.get_balance())
+            await asyncio.to_thread(_wait_until, lambda: len(sb.requests) == 1)
+            await asyncio.sleep(0.2)  # the answer came: the limiter is being told of it
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            limiter.hold_feedback.set()
+
+    with Sandbox() as sb:
+        asyncio.run(main())
+    assert statuses[0] == 200  # then the call's end, cancelled
+    assert [arg[0] for name, _, arg in limiter.calls if name == "feedback"] == [200]  # type: ignore[index]
+
+
+def test_a_closed_client_refuses_to_send_before_asking_the_limiter() -> None:
+    limiter = Recording()
+
+    async def main() -> None:
+        client = sb.async_client(rate_limit=limiter)
+        await client.close()
+        with pytest.raises(RuntimeError, match="client is closed"):
+            await client.get_balance()
+
+    with Sandbox() as sb:
+        asyncio.run(main())
+        assert sb.requests == []
+    assert limiter.calls == []

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from kopechka import (
     APIConnectionError,
@@ -221,6 +222,15 @@ def test_environment_supplies_key_and_base_url(
 def test_bad_configuration(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=f"{next(iter(kwargs))} must be"):
         KopechkaClient("k", **kwargs)
+
+
+def test_a_host_idna_refuses_is_refused_at_construction() -> None:
+    with pytest.raises(ValueError, match="base_url is not a valid URL") as info:
+        KopechkaClient("k", base_url="https://-\u00e4-.com/api")
+    assert not isinstance(info.value, requests.RequestException)  # the library's own error
+    idna = KopechkaClient("k", base_url="https://b\u00fccher.example/api")
+    assert idna._transport._direct is not None
+    assert idna._transport._direct.prefix == "https://xn--bcher-kva.example/api"  # as requests
 
 
 def test_timeout_forms() -> None:

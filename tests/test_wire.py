@@ -142,6 +142,7 @@ def test_bad_arguments_raise_value_error(make: Callable[[], object]) -> None:
         ("http://127.0.0.1:1/api/v1", "http://127.0.0.1:1/api/v1"),
         ("http://127.8.9.10/api", "http://127.8.9.10/api"),
         ("http://[::1]:8025/api/v1", "http://[::1]:8025/api/v1"),
+        ("https://api.kopechka.com/a%2Fb%c3%bc/v1", "https://api.kopechka.com/a%2Fb%c3%bc/v1"),
     ],
 )
 def test_base_url_accepted(url: str, expected: str) -> None:
@@ -159,6 +160,10 @@ def test_base_url_accepted(url: str, expected: str) -> None:
         "api.kopechka.com/api/v1",
         "https://user:pw@api.kopechka.com",
         "https://api.kopechka.com/api?x=1",
+        "https://api.kopechka.com/api?",  # an empty query: the paths would become its text
+        "https://api.kopechka.com/api#",
+        "https://api.kopechka.com/api%zz",  # requests would escape the % again, and the path
+        "https://api.kopechka.com/api%4",
         "https://api.kopechka.com:99999/",
         "",
     ],

@@ -41,7 +41,7 @@ import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import cast
+from typing import TypeVar, cast
 from urllib.parse import urlsplit
 
 try:
@@ -91,6 +91,8 @@ LIMITER_THREADS = 4
 yours): each call is one short round trip, so a few carry a crowd of requests."""
 
 _NETWORK_ERRORS = (httpx.TransportError, OSError)
+_CLOSED = "the client is closed: create another one"
+T = TypeVar("T")
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
@@ -133,7 +135,7 @@ class AsyncTransport:
         # The own client has nothing to merge per request (no base URL, cookies, params or auth):
         # requests are built from its headers merged with ours once, here. A caller's client
         # builds them (``build_request``), applying whatever the caller configured.
-        self._direct_headers = httpx.Headers(self.client.headers)
+        self._direct_headers = httpx.Headers(self.client.headers if self._direct else None)
         self._direct_headers.update(self._headers)
         self._sleep = sleep
         self._clock = clock
@@ -163,12 +165,13 @@ class AsyncTransport:
         return derived
 
     async def aclose(self) -> None:
-        """Close the client, and the limiter's threads, if this transport created them (a
-        feedback already handed to those threads is still delivered)."""
-        if self.owns_executor and self._executor is not None:
-            self._executor.shutdown(wait=False)
+        """Close the client, and the limiter's threads, if this transport created them (what
+        those threads were handed is still done; a limiter call after this runs in a thread of
+        its own)."""
         if self.owns_client:
             await self.client.aclose()
+        if self.owns_executor and self._executor is not None:
+            self._executor.shutdown(wait=False)
 
     async def send(
         self,
@@ -187,7 +190,10 @@ class AsyncTransport:
             APIConnectionError: The network failed and retrying did not help (or was not allowed).
             APITimeoutError: Likewise, for a timeout, or the deadline passed.
             APIResponseValidationError: The answer is larger than ``max_body``.
+            RuntimeError: The client was closed.
         """
+        if self.client.is_closed:
+            raise RuntimeError(_CLOSED)
         policy = (
             self.policy if max_retries is None else replace(self.policy, max_retries=max_retries)
         )
@@ -263,15 +269,15 @@ class AsyncTransport:
     async def _offloaded(self, step: Callable[[], float]) -> tuple[bool, object]:
         """Run a step of the admission flow (the limiter's calls) in the limiter's threads; if
         the task is cancelled meanwhile, the step still ends, and a slot it granted is given
-        back."""
-        future = asyncio.get_running_loop().run_in_executor(self._executor, _run, step)
+        back from the thread that ran it (even if the event loop is gone by then)."""
+        future = self._submit(_run, step)
         try:
-            return await asyncio.shield(future)
+            return await asyncio.shield(asyncio.wrap_future(future))
         except asyncio.CancelledError:
             future.add_done_callback(self._give_back)
             raise
 
-    def _give_back(self, future: asyncio.Future[tuple[bool, object]]) -> None:
+    def _give_back(self, future: concurrent.futures.Future[tuple[bool, object]]) -> None:
         if future.cancelled() or future.exception() is not None:
             return
         done, value = future.result()
@@ -283,27 +289,39 @@ class AsyncTransport:
         if not self._offload:
             self.limiter.feedback(now, 0, None, slot)
             return
+        self._submit(self.limiter.feedback, now, 0, None, slot).add_done_callback(_log_failure)
+
+    def _submit(self, fn: Callable[..., T], *args: object) -> concurrent.futures.Future[T]:
+        """Call ``fn`` in the limiter's threads; once the client is closed (they are told to
+        end), in a thread of its own: a slot is always told about, a call in flight ends."""
         assert self._executor is not None
         try:
-            future = self._executor.submit(self.limiter.feedback, now, 0, None, slot)
-        except RuntimeError:  # the client was closed (its limiter threads with it): a thread
-            args = (now, 0, None, slot)
-            threading.Thread(target=self.limiter.feedback, args=args, daemon=True).start()
-            return
-        future.add_done_callback(_log_failure)
+            return self._executor.submit(fn, *args)
+        except RuntimeError:  # shut down
+            future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+            def run() -> None:
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(fn(*args))
+                    except BaseException as exc:  # handed to whoever waits on the future
+                        future.set_exception(exc)
+
+            threading.Thread(target=run, name="kopechka-limiter-late", daemon=True).start()
+            return future
 
     async def _settle(
         self, call: Call, outcome: Outcome, attempt: int, slot: Slot | None, started: float | None
     ) -> Outcome:
         feedback = settle(call, outcome, attempt, slot, self._clock)
-        if feedback is not None and not self._offload:
-            self.limiter.feedback(*feedback)
-        elif feedback is not None:
-            loop = asyncio.get_running_loop()
-            await asyncio.shield(
-                loop.run_in_executor(self._executor, self.limiter.feedback, *feedback)
-            )
-        report(call, outcome, attempt, started, self.hooks)
+        try:
+            if feedback is not None and not self._offload:
+                self.limiter.feedback(*feedback)
+            elif feedback is not None:
+                done = self._submit(self.limiter.feedback, *feedback)
+                await asyncio.shield(asyncio.wrap_future(done))
+        finally:  # a cancellation while the limiter is told still reaches the hooks
+            report(call, outcome, attempt, started, self.hooks)
         return outcome
 
     async def _exchange(
@@ -356,7 +374,7 @@ class AsyncTransport:
             RuntimeError: The client was closed (as ``AsyncClient.send`` would say).
         """
         if self.client.is_closed:
-            raise RuntimeError("the client is closed: create another one")
+            raise RuntimeError(_CLOSED)
         request = httpx.Request(
             method, url, params=params, json=json, headers=self._direct_headers,
             extensions={"timeout": limits.as_dict()},

@@ -355,9 +355,16 @@ _NO_COOKIES = RequestsCookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowe
 
 
 def _prefix(base_url: str) -> str:
-    """``base_url`` as ``PreparedRequest.prepare_url`` writes it (without its trailing slash)."""
+    """``base_url`` as ``PreparedRequest.prepare_url`` writes it (without its trailing slash).
+
+    Raises:
+        ValueError: requests cannot write it (a host IDNA refuses, say).
+    """
     probe = requests.PreparedRequest()
-    probe.prepare_url(base_url + "/", None)
+    try:
+        probe.prepare_url(base_url + "/", None)
+    except requests.RequestException as exc:
+        raise ValueError(f"base_url is not a valid URL: {base_url!r} ({exc})") from None
     return str(probe.url).removesuffix("/")
 
 
@@ -456,6 +463,15 @@ class _Adapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = pools
 
 
+class _Session(requests.Session):
+    """The own session: it follows no redirect, not even to build ``Response.next`` (which
+    ``Session.send`` does for every 3xx with a ``Location``, reading the whole body first,
+    decompressed and uncapped: a compressed bomb in a 302 would have exhausted memory)."""
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        return None
+
+
 def _new_session(base_url: str) -> requests.Session:
     """The client's own session: a pool for 32 threads, no retries of its own, and the
     environment (proxies, CA bundle) read once here instead of on every request.
@@ -466,7 +482,7 @@ def _new_session(base_url: str) -> requests.Session:
     loopback). netrc credentials are not wanted: the key travels as ``X-API-Key``. Cookies are
     refused: the API sets none, and a server's would only accumulate.
     """
-    session = requests.Session()
+    session = _Session()
     adapter = _Adapter(pool_connections=4, pool_maxsize=DEFAULT_POOL_SIZE, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)

@@ -201,12 +201,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def normalize_base_url(url: object) -> str:
     """Check a base URL and return it without a trailing slash.
 
     Raises:
-        ValueError: Not an http(s) URL, carries credentials, a query or a fragment, or is plain
-            ``http://`` to a host that is not loopback (the key would travel in clear text).
+        ValueError: Not an http(s) URL, carries credentials, a query or a fragment (even an
+            empty one: a ``?`` or ``#``), a ``%`` that escapes nothing, or is plain ``http://``
+            to a host that is not loopback (the key would travel in clear text).
     """
     text = _text("base_url", url).strip()
     try:
@@ -217,8 +221,10 @@ def normalize_base_url(url: object) -> str:
         raise ValueError(f"base_url is not a valid URL: {text!r}") from exc
     if parts.scheme not in {"http", "https"} or not host:
         raise ValueError(f"base_url must be an http(s) URL with a host, got {text!r}")
-    if parts.username or parts.password or parts.query or parts.fragment:
+    if parts.username or parts.password or "?" in text or "#" in text:
         raise ValueError("base_url must not carry credentials, a query or a fragment")
+    if _BAD_ESCAPE.search(text):
+        raise ValueError(f"base_url has a % not followed by two hex digits: {text!r}")
     if parts.scheme == "http" and not is_loopback(host):
         raise ValueError(
             f"refusing plain http:// to {host}: the API key would travel in clear text; use https://"

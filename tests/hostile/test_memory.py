@@ -74,10 +74,11 @@ def endless_chunked(conn: Conn, _: bytes) -> None:
     conn.forever(b"10000\r\n" + b"y" * 0x10000 + b"\r\n", limit_bytes=GIB)
 
 
-def bombing(encoding: str, wbits: int, status: int = 200) -> Script:
+def bombing(encoding: str, wbits: int, status: int = 200, **fields: str) -> Script:
     def script(conn: Conn, _: bytes) -> None:
         body = bomb(wbits)
-        conn.send(head(status, Content_Encoding=encoding, Content_Length=str(len(body))) + body)
+        length = str(len(body))
+        conn.send(head(status, Content_Encoding=encoding, Content_Length=length, **fields) + body)
 
     return script
 
@@ -92,9 +93,11 @@ def bombing(encoding: str, wbits: int, status: int = 200) -> Script:
         bombing("deflate", zlib.MAX_WBITS),
         bombing("deflate", -zlib.MAX_WBITS),
         bombing("gzip", 16 + zlib.MAX_WBITS, status=500),
+        # requests reads a redirect's body whole to build Response.next, even unfollowed
+        bombing("gzip", 16 + zlib.MAX_WBITS, status=302, Location="/api/v1/elsewhere"),
     ],
     ids=["declared-1GiB", "endless", "endless-chunked", "gzip-bomb", "deflate-bomb",
-         "raw-deflate-bomb", "gzip-bomb-on-500"],
+         "raw-deflate-bomb", "gzip-bomb-on-500", "gzip-bomb-on-302"],
 )  # fmt: skip
 def test_huge_answers_stop_at_the_cap(raw_server: Make, script: Script) -> None:
     server = raw_server(script)
