@@ -19,6 +19,7 @@ What it guarantees against a hostile server, proxy or environment:
 from __future__ import annotations
 
 import copy
+import functools
 import http.client
 import http.cookiejar
 import itertools
@@ -270,17 +271,24 @@ class Transport:
     ) -> Answer:
         direct = self._direct
         if direct is None:
-            response = self.session.request(
-                method,
-                self.base_url + path,
-                params=params,
-                json=json,
-                headers=self._headers,
-                timeout=timeout,
-                allow_redirects=False,
-                stream=True,
-                proxies=self._proxies,
-            )
+            # the session's own response hooks, then ours (a request's list replaces the
+            # session's): a redirect is read here, within the cap, before requests reads it whole
+            guard = functools.partial(_read_redirect, self.session, self.max_body, bound)
+            try:
+                response = self.session.request(
+                    method,
+                    self.base_url + path,
+                    params=params,
+                    json=json,
+                    headers=self._headers,
+                    hooks={"response": [*self.session.hooks.get("response", ()), guard]},
+                    timeout=timeout,
+                    allow_redirects=False,
+                    stream=True,
+                    proxies=self._proxies,
+                )
+            except _Redirected as redirected:
+                return redirected.answer
         else:
             response = self.session.send(
                 direct.prepare(method, path, params, json),
@@ -380,6 +388,33 @@ os.register_at_fork(after_in_child=_mark_forked)
 
 
 # --- reading an answer -------------------------------------------------------------------------
+
+
+class _Redirected(Exception):  # noqa: N818 - not an error: it carries the answer out of requests
+    """A redirect answer read by ``_read_redirect``, carried out of ``Session.send``."""
+
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(answer.status_code)
+        self.answer = answer
+
+
+def _read_redirect(
+    session: requests.Session, max_body: int, bound: Bound, response: requests.Response, **_: Any
+) -> None:
+    """A response hook for a caller's session: ``Session.send`` reads the whole body of a
+    redirect (decompressed, uncapped) to build ``Response.next``, even one it does not follow.
+    Read it first, within the cap and the attempt's bound, and leave with it.
+
+    Raises:
+        _Redirected: The answer is a redirect (its body read).
+        APIResponseValidationError: Its body is larger than ``max_body``.
+    """
+    if session.get_redirect_target(response) is None:
+        return
+    with response:
+        headers = dict(response.headers)
+        content = _read_body(response.raw, headers, max_body, bound)
+    raise _Redirected(Answer(response.status_code, headers, content))
 
 
 def _read_body(raw: Any, headers: Mapping[str, str], max_body: int, bound: Bound) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -51,13 +52,18 @@ def fixed(status: int, body: bytes, headers: dict[str, str] | None = None) -> Sc
     ],
 )  # fmt: skip
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
-def test_no_redirect_carries_the_key(raw_server: Make, location: str, status: int) -> None:
+@pytest.mark.parametrize("own_session", [True, False])
+def test_no_redirect_carries_the_key(
+    raw_server: Make, location: str, status: int, own_session: bool
+) -> None:
     other = raw_server(fixed(200, b'{"success": true, "data": {"balance": 1}}'))
     server = raw_server(lambda conn, req: None)
     target = location.format(other=other.port, port=server.port)
     server.script = fixed(status, b"", {"Location": target})
+    session = None if own_session else requests.Session()
     with (
-        KopechkaClient(SECRET, base_url=server.url) as client,
+        contextlib.closing(session or requests.Session()),
+        KopechkaClient(SECRET, base_url=server.url, session=session) as client,
         pytest.raises(APIStatusError) as info,
     ):
         client.get_balance()
@@ -69,16 +75,35 @@ def test_no_redirect_carries_the_key(raw_server: Make, location: str, status: in
 
 @pytest.mark.parametrize("location", [":abc", "http://127.0.0.1:99999/x", "http://[::1/x",
                                       "http://[zz]/x", "\x00\r\n", "h" * 100_000])  # fmt: skip
-def test_malformed_location_gives_a_typed_error(raw_server: Make, location: str) -> None:
+@pytest.mark.parametrize("own_session", [True, False])
+def test_malformed_location_gives_a_typed_error(
+    raw_server: Make, location: str, own_session: bool
+) -> None:
     raw = location.encode("latin-1", "replace").replace(b"\r\n", b"")
     head = b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\nLocation: " + raw + b"\r\n\r\n"
     server = raw_server(lambda conn, _: conn.forever(head, limit_bytes=1))
+    session = None if own_session else requests.Session()
     with (
-        KopechkaClient(SECRET, base_url=server.url) as client,
+        contextlib.closing(session or requests.Session()),
+        KopechkaClient(SECRET, base_url=server.url, session=session) as client,
         pytest.raises(KopechkaError) as info,
     ):
         client.get_balance()
     assert len(str(info.value)) < 1000
+
+
+def test_a_callers_session_keeps_its_response_hooks(raw_server: Make) -> None:
+    """The client adds its redirect guard after the session's own hooks, never in their place."""
+    server = raw_server(fixed(200, b'{"success": true, "data": {"balance": 1}}'))
+    seen: list[int] = []
+    session = requests.Session()
+    session.hooks["response"].append(lambda response, **_: seen.append(response.status_code))
+    with session, KopechkaClient(SECRET, base_url=server.url, session=session) as client:
+        assert client.get_balance() == 1
+        server.script = fixed(302, b"moved", {"Location": "/elsewhere"})
+        with pytest.raises(APIStatusError, match="not followed"):
+            client.get_balance()
+    assert seen == [200, 302]
 
 
 # --- proxies -----------------------------------------------------------------------------------

@@ -27,7 +27,11 @@ CHILD = textwrap.dedent(
     import resource, sys
     resource.setrlimit(resource.RLIMIT_AS, ({cap} * 2**20, {cap} * 2**20))
     from kopechka import KopechkaClient, KopechkaError
-    client = KopechkaClient("k", base_url=sys.argv[1], max_retries=0, timeout=(5, 20), **{kwargs})
+    kwargs = {kwargs}
+    if kwargs.pop("callers_session", False):
+        import requests
+        kwargs["session"] = requests.Session()
+    client = KopechkaClient("k", base_url=sys.argv[1], max_retries=0, timeout=(5, 20), **kwargs)
     try:
         print("answer", client.get_balance())
     except KopechkaError as exc:
@@ -102,6 +106,15 @@ def bombing(encoding: str, wbits: int, status: int = 200, **fields: str) -> Scri
 def test_huge_answers_stop_at_the_cap(raw_server: Make, script: Script) -> None:
     server = raw_server(script)
     out = run_child(server.url)
+    assert out.startswith("APIResponseValidationError"), out
+    assert "larger than 10485760 bytes" in out
+
+
+def test_a_redirect_bomb_stops_at_the_cap_through_a_callers_session_too(raw_server: Make) -> None:
+    """requests reads a redirect's body whole (for ``Response.next``) in any session; the client
+    reads it first, within the cap, through a session of the caller's as through its own."""
+    server = raw_server(bombing("gzip", 16 + zlib.MAX_WBITS, status=302, Location="/x"))
+    out = run_child(server.url, callers_session=True)
     assert out.startswith("APIResponseValidationError"), out
     assert "larger than 10485760 bytes" in out
 
