@@ -90,25 +90,35 @@ def test_the_in_process_limiter_is_called_in_place() -> None:
         assert asyncio.run(main()) is False
 
 
-def test_a_slot_granted_to_a_cancelled_task_is_given_back() -> None:
+@pytest.mark.parametrize("then", ["client open", "client closed", "loop ended"])
+def test_a_slot_granted_to_a_cancelled_task_is_given_back(then: str) -> None:
+    """Whether the client is still open, closed meanwhile (its limiter threads told to end), or
+    the event loop is gone (Ctrl-C, ``asyncio.run`` returning) when the limiter grants it."""
     limiter = Recording()
     limiter.hold.clear()  # reserve blocks (a slow Redis) until the task is cancelled
 
+    def told() -> bool:
+        return any(name == "feedback" for name, _, _ in limiter.calls)
+
     async def main() -> None:
-        async with sb.async_client(rate_limit=limiter) as client:
-            task = asyncio.create_task(client.get_balance())
-            await asyncio.sleep(0.2)  # the task waits on the executor, inside reserve
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        client = sb.async_client(rate_limit=limiter)
+        task = asyncio.create_task(client.get_balance())
+        await asyncio.sleep(0.2)  # the task waits on the limiter's thread, inside reserve
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if then == "client closed":
+            await client.close()
+        if then != "loop ended":
             limiter.hold.set()  # the reserve ends now, for a task that is gone
-            await asyncio.to_thread(
-                _wait_until, lambda: any(name == "feedback" for name, _, _ in limiter.calls)
-            )
-            assert sb.requests == []  # nothing was sent for it
+            await asyncio.to_thread(_wait_until, told)
+            await client.close()
 
     with Sandbox() as sb:
         asyncio.run(main())
+        limiter.hold.set()
+        _wait_until(told)
+        assert sb.requests == []  # nothing was sent for it
     (granted,) = [arg for name, _, arg in limiter.calls if name == "reserve"]
     assert ("feedback", (0, granted)) in [(name, arg) for name, _, arg in limiter.calls]
     assert limiter.inner.state.inflight == ()  # nothing of it counts as in flight any more
@@ -133,30 +143,6 @@ def test_a_busy_default_executor_does_not_hold_a_request_back() -> None:
     with Sandbox() as sb:
         asyncio.run(main())
     assert [name for name, _, _ in limiter.calls] == ["reserve", "feedback"]
-
-
-def test_a_slot_granted_after_the_client_closed_is_still_given_back() -> None:
-    limiter = Recording()
-    limiter.hold.clear()
-
-    async def main() -> None:
-        client = sb.async_client(rate_limit=limiter)
-        task = asyncio.create_task(client.get_balance())
-        await asyncio.sleep(0.2)  # inside reserve, on the limiter's thread
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await client.close()  # the limiter's threads are told to end
-        limiter.hold.set()  # the reserve ends now: its slot goes back from a thread of its own
-        await asyncio.to_thread(
-            _wait_until, lambda: any(name == "feedback" for name, _, _ in limiter.calls)
-        )
-
-    with Sandbox() as sb:
-        asyncio.run(main())
-    (granted,) = [arg for name, _, arg in limiter.calls if name == "reserve"]
-    assert ("feedback", (0, granted)) in [(name, arg) for name, _, arg in limiter.calls]
-    assert limiter.inner.state.inflight == ()
 
 
 def test_closing_a_derived_client_leaves_the_limiter_threads_to_their_owner() -> None:
@@ -194,30 +180,6 @@ def test_a_call_in_flight_when_the_client_closes_still_tells_the_limiter() -> No
     (granted,) = [arg for name, _, arg in limiter.calls if name == "reserve"]
     (told,) = [arg for name, _, arg in limiter.calls if name == "feedback"]
     assert told[1] == granted  # type: ignore[index]
-    assert limiter.inner.state.inflight == ()
-
-
-def test_a_slot_granted_after_the_event_loop_ended_is_still_given_back() -> None:
-    """Ctrl-C, or ``asyncio.run`` returning: the loop is gone when the limiter grants the slot of
-    a cancelled task; it goes back from the limiter's thread all the same."""
-    limiter = Recording()
-    limiter.hold.clear()
-
-    async def main() -> None:
-        client = sb.async_client(rate_limit=limiter)
-        task = asyncio.create_task(client.get_balance())
-        await asyncio.sleep(0.2)  # inside reserve, on the limiter's thread
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    with Sandbox() as sb:
-        asyncio.run(main())  # the loop is closed from here on
-        limiter.hold.set()
-        _wait_until(lambda: any(name == "feedback" for name, _, _ in limiter.calls))
-        assert sb.requests == []
-    (granted,) = [arg for name, _, arg in limiter.calls if name == "reserve"]
-    assert ("feedback", (0, granted)) in [(name, arg) for name, _, arg in limiter.calls]
     assert limiter.inner.state.inflight == ()
 
 
