@@ -30,7 +30,6 @@ import asyncio
 import concurrent.futures
 import copy
 import functools
-import http.cookiejar
 import logging
 import os
 import ssl
@@ -442,11 +441,9 @@ def new_transport(base_url: str) -> httpx.AsyncHTTPTransport:
 
 def new_client(transport: httpx.AsyncHTTPTransport) -> httpx.AsyncClient:
     """The async client's own ``httpx.AsyncClient`` over ``transport``: it owns and closes the
-    transport. Cookies are refused: the API sets none, and a server's would only accumulate."""
-    client = httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False)
-    # the API sets no cookie; a server's would grow the jar for the life of the client
-    client.cookies.jar.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-    return client
+    transport. Requests go to the transport directly (``_send_direct``), so no cookie a server
+    sets is ever read into its jar."""
+    return httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False)
 
 
 def _environ_proxy(base_url: str, host: str) -> str | None:

@@ -299,10 +299,7 @@ class Transport:
                 verify=self.session.verify,
                 cert=None,
             )
-        with response:
-            headers = dict(response.headers)
-            content = _read_body(response.raw, headers, self.max_body, bound)
-            return Answer(response.status_code, headers, content)
+        return _answer(response, self.max_body, bound)
 
     def _after_fork(self) -> None:
         """In a fork's child: drop the parent's pooled connections without touching them."""
@@ -409,12 +406,16 @@ def _read_redirect(
         _Redirected: The answer is a redirect (its body read).
         APIResponseValidationError: Its body is larger than ``max_body``.
     """
-    if session.get_redirect_target(response) is None:
-        return
+    if session.get_redirect_target(response) is not None:
+        raise _Redirected(_answer(response, max_body, bound))
+
+
+def _answer(response: requests.Response, max_body: int, bound: Bound) -> Answer:
+    """The response as plain values, its body read within the cap and the bound; closed after."""
     with response:
         headers = dict(response.headers)
         content = _read_body(response.raw, headers, max_body, bound)
-    raise _Redirected(Answer(response.status_code, headers, content))
+        return Answer(response.status_code, headers, content)
 
 
 def _read_body(raw: Any, headers: Mapping[str, str], max_body: int, bound: Bound) -> bytes:
