@@ -15,7 +15,6 @@ This module needs httpx (``pip install "kopechka[async]"``); importing it withou
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import threading
 import time
@@ -60,7 +59,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncKopechkaClient", "AsyncMailbox"]
 
-logger = logging.getLogger("kopechka")
 
 R = TypeVar("R")
 STOP_CHECK = 0.05

@@ -39,7 +39,7 @@ from ._exceptions import (
     SpendLimitError,
 )
 from ._ledger import Ledger
-from ._models import Cancellation, Domain, MessageList, Order, OrderPage
+from ._models import CLOSED, Cancellation, Domain, MessageList, Order, OrderPage
 from ._policy import OrderWalk
 
 __all__ = [
@@ -73,7 +73,8 @@ PAGE_SIZE = 100
 MAX_PAGES = 100
 """Pages of live orders read per status (passes included): 10,000 orders at most."""
 LIVE = frozenset({"pending", "active"})
-CLOSED = frozenset({"cancelled", "canceled", "expired", "completed"})
+SETTLED = CLOSED | {"completed"}
+"""Order statuses with nothing to refund: closed, or mail came."""
 
 # --- the requests a flow may ask for ----------------------------------------------------------
 
@@ -235,7 +236,7 @@ def exit_decision(*, got_mail: bool, status: str | None) -> str:
     the server refunds only an order without mail)."""
     if got_mail:
         return "keep"
-    if status is not None and status in CLOSED:
+    if status is not None and status in SETTLED:
         return "nothing"
     return "cancel"
 
@@ -543,4 +544,4 @@ def _closed_meanwhile(order_id: str) -> Flow[str | None]:
     except Exception:
         return None
     status = str(listing.order.status)
-    return status if status in CLOSED else None
+    return status if status in SETTLED else None

@@ -1,6 +1,10 @@
-"""The package's import graph has no circle: no module imports, at run time, one that imports it
-back (directly or further round), hidden in a function or not. Imports under ``TYPE_CHECKING``
-are for the type checker only and are left out."""
+"""Rules the package's source keeps, read from the source itself:
+
+- its import graph has no circle: no module imports, at run time, one that imports it back
+  (directly or further round), hidden in a function or not (imports under ``TYPE_CHECKING`` are
+  for the type checker only and are left out);
+- one set of closed order statuses (``_models.CLOSED``): every other set of statuses derives from it;
+- every module logger is used."""
 
 from __future__ import annotations
 
@@ -88,3 +92,45 @@ def test_a_function_local_import_counts() -> None:
     tree = ast.parse("def f():\n    from . import x\nif TYPE_CHECKING:\n    import y\n")
     kinds = [type(n).__name__ for n in _runtime_nodes(tree) if isinstance(n, ast.stmt)]
     assert kinds == ["FunctionDef", "ImportFrom"]
+
+
+def _trees() -> Iterator[tuple[str, ast.Module]]:
+    for name, path in sorted(MODULES.items()):
+        yield name, ast.parse(path.read_text(encoding="utf-8"))
+
+
+def _status_literals(tree: ast.AST) -> list[int]:
+    """The lines of set literals (``{...}``, ``frozenset({...})``) that spell a closed status."""
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Set)
+        and any(
+            isinstance(e, ast.Constant) and e.value in {"expired", "canceled"} for e in node.elts
+        )
+    ]
+
+
+def test_one_set_of_closed_statuses() -> None:
+    found = {name: lines for name, tree in _trees() if (lines := _status_literals(tree))}
+    assert list(found) == ["kopechka._models"], found
+    assert len(found["kopechka._models"]) == 1
+
+
+def test_every_module_logger_is_used() -> None:
+    unused = []
+    for name, tree in _trees():
+        assigned = any(
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "logger" for t in node.targets)
+            for node in tree.body
+        )
+        used = any(
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "logger"
+            for node in ast.walk(tree)
+        )
+        if assigned and not used:
+            unused.append(name)
+    assert unused == []
