@@ -381,6 +381,10 @@ def test_the_key_is_scrubbed_from_an_echoing_error(canned: tuple[Canned, str]) -
 # --- the event loop, and httpx as an optional extra --------------------------------------------
 
 
+STALL_BOUND = 0.15
+
+
+@pytest.mark.timing
 def test_the_event_loop_never_stalls_while_50_waits_run() -> None:
     script = HERE / "async_heartbeat.py"
     stalls: list[float] = []
@@ -391,11 +395,13 @@ def test_the_event_loop_never_stalls_while_50_waits_run() -> None:
         assert out.returncode == 0, out.stdout + out.stderr
         result = json.loads(out.stdout)
         assert result["codes"] == 50
-        # a blocking client stalls the loop for a whole request or sleep (200 ms)
+        # a blocking client stalls the loop for a whole request or sleep (200 ms); the bound is
+        # below that and generous for a loaded machine under coverage (the figure itself is
+        # measured in benchmarks/, not here)
         stalls.append(result["worst_stall"])
-        if stalls[-1] < 0.05:
+        if stalls[-1] < STALL_BOUND:
             break
-    assert min(stalls) < 0.05, stalls
+    assert min(stalls) < STALL_BOUND, stalls
 
 
 BLOCK_HTTPX = """
