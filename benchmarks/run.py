@@ -164,7 +164,7 @@ def cpu_per_call(url: str, n: int, rounds: int) -> None:
     print("client CPU per call against like-for-like bare sessions (plain HTTP, keep-alive)")
     for face, measure, bare_name in (
         ("sync", like_for_like.measure_sync, "bare requests.Session"),
-        ("async", like_for_like.measure_async, "bare httpx.AsyncClient"),
+        ("async", like_for_like.measure_async, f"bare {like_for_like.STACK}.AsyncClient"),
     ):
         for name, (bare, ours) in measure(url, n, rounds).items():
             ratio = ours / bare

@@ -1,15 +1,15 @@
 """``AsyncKopechkaClient`` and ``AsyncMailbox``: the asyncio face, on the core of the sync one.
 
 Every endpoint method builds its call with ``_wire`` and awaits ONE funnel, ``_request``, which
-sends it through ``_async_transport`` (httpx) and decodes the answer with ``_wire``. Waits are
-``_waitflow``'s flow run by its async driver; leaving a mailbox is its exit flow. Nothing here
-decides what to retry, what an answer means or when a wait ends: the settings, the policy, the
-wire format and the flows are the ones ``KopechkaClient`` uses, and so is ``_face``'s
-``BaseClient`` (the constructor's checks, the settings, ``with_options``, the repr). Only sending
-and sleeping differ.
+sends it through ``_async_transport`` (httpx2, or httpx) and decodes the answer with ``_wire``.
+Waits are ``_waitflow``'s flow run by its async driver; leaving a mailbox is its exit flow. Nothing
+here decides what to retry, what an answer means or when a wait ends: the settings, the policy, the
+wire format and the flows are the ones ``KopechkaClient`` uses, and so is ``_face``'s ``BaseClient``
+(the constructor's checks, the settings, ``with_options``, the repr). Only sending and sleeping
+differ.
 
-This module needs httpx (``pip install "kopechka[async]"``); importing it without httpx raises
-``ImportError`` naming the extra. No method blocks the event loop.
+This module needs httpx2 or httpx (the ``async`` extra, see ``_httpx``); importing it without
+either raises ``ImportError`` naming the extra. No method blocks the event loop.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from ._waitflow import (
 )
 
 if TYPE_CHECKING:
-    import httpx
+    from ._httpx import httpx
 
 __all__ = ["AsyncKopechkaClient", "AsyncMailbox"]
 
@@ -81,8 +81,9 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         timeout: Seconds: one number for connect and read, or a (connect, read) pair.
         max_retries: Extra attempts after the first; 0 disables retrying.
         max_retry_wait: A ``Retry-After`` longer than this many seconds fails at once.
-        http_client: An ``httpx.AsyncClient`` of yours (proxies, certificates, transports), used
-            as you configured it and never closed by this client. Redirects are never followed.
+        http_client: An ``httpx2.AsyncClient`` or ``httpx.AsyncClient`` of yours (proxies,
+            certificates, transports), used as you configured it and never closed by this
+            client. Redirects are never followed.
         sleep: How the client waits between attempts and looks (a coroutine function, for
             tests); ``asyncio.sleep`` by default.
         clock: The monotonic clock that deadlines are measured on; ``time.monotonic`` by default.

@@ -13,12 +13,12 @@ import threading
 import warnings
 from collections.abc import Callable
 
-import httpx
 import pytest
 import requests
 
 from kopechka import AsyncKopechkaClient, KopechkaClient, KopechkaError
 from kopechka._config import USER_AGENT
+from kopechka._httpx import httpx
 
 from ..faces import Face
 from .conftest import SECRET, Conn, RawServer, Script, answer
