@@ -240,14 +240,15 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         Args:
             page: The page number, from 1.
             limit: Orders per page, at least 1.
-            status: Only orders with this status.
+            status: Only orders with this status: pending, active, cancelled or expired.
             domain: Only orders on this domain.
 
         Returns:
             The orders and the pagination beside them.
 
         Raises:
-            ValueError: ``page`` or ``limit`` below 1, or an empty ``status``/``domain``.
+            ValueError: ``page`` or ``limit`` below 1, a ``status`` not among those four, or
+                an empty ``domain``.
             APIError: The call failed (see the error tree).
         """
         return await self._request(_wire.list_orders(page, limit, status, domain))
@@ -262,7 +263,7 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         """Yield every order (``async for``), fetching page after page only as they are consumed.
 
         Args:
-            status: Only orders with this status.
+            status: Only orders with this status: pending, active, cancelled or expired.
             domain: Only orders on this domain.
             page_size: Orders fetched per request, at least 1.
 
@@ -270,7 +271,8 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
             An async iterator over the orders; nothing is fetched until it is first advanced.
 
         Raises:
-            ValueError: ``page_size`` below 1, or an empty ``status``/``domain`` (at once).
+            ValueError: ``page_size`` below 1, a ``status`` not among those four, or an empty
+                ``domain`` (at once).
             APIError: A page could not be fetched (see the error tree).
         """
         _wire.list_orders(1, page_size, status, domain)  # check the arguments before iterating

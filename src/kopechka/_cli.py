@@ -40,6 +40,7 @@ from ._format import (
 )
 from ._signals import Terminated
 from ._version import __version__
+from ._wire import ORDER_FILTERS
 
 __all__ = ["console_main", "main"]
 
@@ -253,7 +254,7 @@ def _wait_options(parser: argparse.ArgumentParser) -> None:
 def _order_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """The commands on orders; returns ``buy``'s parser (the money options extend it)."""
     orders = add("orders", "list your orders")
-    orders.add_argument("--status", help="only orders with this status (active, pending...)")
+    orders.add_argument("--status", choices=ORDER_FILTERS, help="only orders with this status")
     orders.add_argument("--domain", help="only orders on this domain")
     orders.add_argument("--all", action="store_true", help="every page, not just one")
     orders.add_argument("--page", type=positive_int, default=1, help="which page (default 1)")
