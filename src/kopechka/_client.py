@@ -95,12 +95,12 @@ class KopechkaClient(BaseClient[Transport]):
             ``AttemptEvent`` before each attempt is sent and after its answer (method, path
             template, status, attempt, will-retry, elapsed; never the key, a body, a code or an
             e-mail). A hook that raises is logged and skipped.
-
-    The environment variable ``KOPECHKA_LOG`` (``debug``, ``info`` or ``warning``), read here,
-    sets the level of the logger ``kopechka`` and prints its records on stderr.
         budget: A cap on what this client may spend over its life (all threads): a purchase
             that would pass it raises ``SpendLimitError`` before buying; a refund of one of its
             orders gives the amount back. ``None``: no cap.
+
+    The environment variable ``KOPECHKA_LOG`` (``debug``, ``info`` or ``warning``), read here,
+    sets the level of the logger ``kopechka`` and prints its records on stderr.
 
     Raises:
         KopechkaError: No API key was given or found in the environment, or it is not printable
