@@ -66,7 +66,7 @@ def _every_shape(client: KopechkaClient) -> None:
     needs escaping, an escaped order id in the path, and POST and DELETE without a body."""
     for call in (
         lambda: client.create_order("пример.рф", "x.com"),
-        lambda: client.list_orders(page=2, limit=5, status="in progress & more", domain="ü.de"),
+        lambda: client.list_orders(page=2, limit=5, status="active", domain="ü.de & more"),
         lambda: client.get_order("API-1/../x y?z#w"),
         lambda: client.cancel_order("API-1"),
         lambda: client.start_polling("API-1"),
