@@ -131,3 +131,33 @@ def floors(session: nox.Session) -> None:
         session.error(f"floors not installed as pinned: {got} != {wanted}")
     session.log(f"floors installed: {got}")
     session.run("python", *PYTEST, *session.posargs)
+
+
+# The suites that run the async face (alone, or parametrized over both faces).
+ASYNC_SUITES = [
+    "tests/test_async_client.py",
+    "tests/test_async_limiter.py",
+    "tests/test_httpx_stacks.py",
+    "tests/test_endpoints.py",
+    "tests/test_mail.py",
+    "tests/test_retries.py",
+    "tests/test_observability.py",
+    "tests/test_redis_limiter.py",
+    "tests/hostile/test_request_head.py",
+    "tests/reliability/test_fault_matrix.py",
+]
+
+
+@nox.session(name="tests-httpx", python=next(v for v in PYTHONS if Version(v) >= Version("3.11")))
+def tests_httpx(session: nox.Session) -> None:
+    """The async suites on httpx alone (httpx2 absent): the stack the async face falls back to."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pip", "uninstall", "-y", "httpx2", "httpcore2")
+    session.install("httpx>=0.27,<1", "sniffio>=1.3")
+    session.run(
+        "python", "-c",
+        "import importlib.util as u, kopechka._httpx as h;"
+        "assert u.find_spec('httpx2') is None, 'httpx2 is still installed';"
+        "assert h.httpx.__name__ == 'httpx', h.httpx; print('async stack:', h.httpx.__name__)",
+    )  # fmt: skip
+    session.run("python", *PYTEST, *ASYNC_SUITES, *session.posargs)

@@ -130,9 +130,7 @@ def test_buy_code_refunds_on_signal(sandbox: Sandbox, signum: int, said: str) ->
 
 
 def _refund_note(signum: int, order_id: str) -> str:
-    if signum == signal.SIGINT:
-        return ""
-    return f"; order {order_id} cancelled, 5.00 refunded"
+    return f"; order {order_id} cancelled, 5.00 refunded"  # Ctrl-C says so as the others do
 
 
 def test_wait_stops_on_sigterm_and_leaves_the_order(sandbox: Sandbox) -> None:

@@ -1,15 +1,15 @@
 """``AsyncKopechkaClient`` and ``AsyncMailbox``: the asyncio face, on the core of the sync one.
 
 Every endpoint method builds its call with ``_wire`` and awaits ONE funnel, ``_request``, which
-sends it through ``_async_transport`` (httpx) and decodes the answer with ``_wire``. Waits are
-``_waitflow``'s flow run by its async driver; leaving a mailbox is its exit flow. Nothing here
-decides what to retry, what an answer means or when a wait ends: the settings, the policy, the
-wire format and the flows are the ones ``KopechkaClient`` uses, and so is ``_face``'s
-``BaseClient`` (the constructor's checks, the settings, ``with_options``, the repr). Only sending
-and sleeping differ.
+sends it through ``_async_transport`` (httpx2, or httpx) and decodes the answer with ``_wire``.
+Waits are ``_waitflow``'s flow run by its async driver; leaving a mailbox is its exit flow. Nothing
+here decides what to retry, what an answer means or when a wait ends: the settings, the policy, the
+wire format and the flows are the ones ``KopechkaClient`` uses, and so is ``_face``'s ``BaseClient``
+(the constructor's checks, the settings, ``with_options``, the repr). Only sending and sleeping
+differ.
 
-This module needs httpx (``pip install "kopechka[async]"``); importing it without httpx raises
-``ImportError`` naming the extra. No method blocks the event loop.
+This module needs httpx2 or httpx (the ``async`` extra, see ``_httpx``); importing it without
+either raises ``ImportError`` naming the extra. No method blocks the event loop.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from ._waitflow import (
 )
 
 if TYPE_CHECKING:
-    import httpx
+    from ._httpx import httpx
 
 __all__ = ["AsyncKopechkaClient", "AsyncMailbox"]
 
@@ -81,8 +81,9 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         timeout: Seconds: one number for connect and read, or a (connect, read) pair.
         max_retries: Extra attempts after the first; 0 disables retrying.
         max_retry_wait: A ``Retry-After`` longer than this many seconds fails at once.
-        http_client: An ``httpx.AsyncClient`` of yours (proxies, certificates, transports), used
-            as you configured it and never closed by this client. Redirects are never followed.
+        http_client: An ``httpx2.AsyncClient`` or ``httpx.AsyncClient`` of yours (proxies,
+            certificates, transports), used as you configured it and never closed by this
+            client. Redirects are never followed.
         sleep: How the client waits between attempts and looks (a coroutine function, for
             tests); ``asyncio.sleep`` by default.
         clock: The monotonic clock that deadlines are measured on; ``time.monotonic`` by default.
@@ -239,14 +240,15 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         Args:
             page: The page number, from 1.
             limit: Orders per page, at least 1.
-            status: Only orders with this status.
+            status: Only orders with this status: pending, active, cancelled or expired.
             domain: Only orders on this domain.
 
         Returns:
             The orders and the pagination beside them.
 
         Raises:
-            ValueError: ``page`` or ``limit`` below 1, or an empty ``status``/``domain``.
+            ValueError: ``page`` or ``limit`` below 1, a ``status`` not among those four, or
+                an empty ``domain``.
             APIError: The call failed (see the error tree).
         """
         return await self._request(_wire.list_orders(page, limit, status, domain))
@@ -261,7 +263,7 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         """Yield every order (``async for``), fetching page after page only as they are consumed.
 
         Args:
-            status: Only orders with this status.
+            status: Only orders with this status: pending, active, cancelled or expired.
             domain: Only orders on this domain.
             page_size: Orders fetched per request, at least 1.
 
@@ -269,7 +271,8 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
             An async iterator over the orders; nothing is fetched until it is first advanced.
 
         Raises:
-            ValueError: ``page_size`` below 1, or an empty ``status``/``domain`` (at once).
+            ValueError: ``page_size`` below 1, a ``status`` not among those four, or an empty
+                ``domain`` (at once).
             APIError: A page could not be fetched (see the error tree).
         """
         _wire.list_orders(1, page_size, status, domain)  # check the arguments before iterating

@@ -1,11 +1,11 @@
-"""Sending one call with httpx, under the pure policy of ``_policy``: the async driver.
+"""Sending one call with httpx2 (or httpx), under the pure policy of ``_policy``: the async driver.
 
-The only module that imports httpx. It sends an attempt, reads the answer within the body cap
-(``_attempt.BodyReader``) and the attempt's wall-clock budget, classifies network failures, and
-asks ``_policy`` whether and when to try again, in a loop of a few lines: the same decisions as the
-sync driver, awaited. It returns the final ``Answer`` whatever its status, and raises only
-``APIConnectionError``/``APITimeoutError`` (network) and ``APIResponseValidationError`` (an answer
-too large to read). Cancelling the task cancels the attempt at once.
+The only module that sends with the HTTP stack ``_httpx`` chose. It sends an attempt, reads the
+answer within the body cap (``_attempt.BodyReader``) and the attempt's wall-clock budget, classifies
+network failures, and asks ``_policy`` whether and when to try again, in a loop of a few lines: the
+same decisions as the sync driver, awaited. It returns the final ``Answer`` whatever its status, and
+raises only ``APIConnectionError``/``APITimeoutError`` (network) and ``APIResponseValidationError``
+(an answer too large to read). Cancelling the task cancels the attempt at once.
 
 What it guarantees against a hostile server, proxy or environment:
 
@@ -40,15 +40,9 @@ import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from types import ModuleType
 from typing import TypeVar, cast
 from urllib.parse import urlsplit
-
-try:
-    import httpx
-except ImportError as exc:  # pragma: no cover - exercised in a subprocess without httpx
-    raise ImportError(
-        'AsyncKopechkaClient needs httpx, the optional extra: pip install "kopechka[async]"'
-    ) from exc
 
 from ._attempt import (
     CALL_IDS,
@@ -63,6 +57,7 @@ from ._attempt import (
 )
 from ._config import USER_AGENT
 from ._hooks import Hook, run_hooks
+from ._httpx import httpx, network_errors, stack_of
 from ._limits import Limiter, RateLimiter, Slot
 from ._policy import (
     DEFAULT_MAX_BODY,
@@ -89,10 +84,8 @@ LIMITER_THREADS = 4
 """Threads per client that call a limiter other than the in-process one (``RedisLimiter``, or
 yours): each call is one short round trip, so a few carry a crowd of requests."""
 
-_NETWORK_ERRORS = (httpx.TransportError, OSError)
 _CLOSED = "the client is closed: create another one"
 T = TypeVar("T")
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class AsyncTransport:
@@ -125,6 +118,10 @@ class AsyncTransport:
             self._direct = new_transport(base_url)
             http_client = new_client(self._direct)
         self.client = http_client
+        # a caller's client may be of the other stack (httpx beside httpx2): its own timeouts
+        # and exceptions, so that either stack's failures map to the same kopechka errors
+        self._stack = stack_of(http_client)
+        self._errors = network_errors(self._stack)
         self._headers = {
             "X-API-Key": api_key,
             "User-Agent": USER_AGENT,
@@ -138,7 +135,7 @@ class AsyncTransport:
         self._direct_headers.update(self._headers)
         self._sleep = sleep
         self._clock = clock
-        self._timeouts = {timeout: _httpx_timeout(timeout)}
+        self._timeouts = {timeout: _httpx_timeout(self._stack, timeout)}
         # at most a pool's worth of requests inside httpx at once: httpcore matches every queued
         # request against every connection each time one starts or ends (quadratic); waiting
         # here is a plain queue (500 concurrent waits: 3 s instead of 30)
@@ -160,7 +157,7 @@ class AsyncTransport:
         derived = copy.copy(self)
         derived.timeout, derived.policy, derived.owns_client = timeout, policy, False
         derived.owns_executor = False
-        derived._timeouts = {timeout: _httpx_timeout(timeout)}
+        derived._timeouts = {timeout: _httpx_timeout(self._stack, timeout)}
         return derived
 
     async def aclose(self) -> None:
@@ -235,8 +232,8 @@ class AsyncTransport:
                     answer = await exchange
             else:  # pragma: no cover - Python 3.10 has no asyncio.timeout
                 answer = await asyncio.wait_for(exchange, budget)
-        except _NETWORK_ERRORS as exc:
-            failure = _classify(exc)
+        except self._errors as exc:
+            failure = _classify(self._stack, exc)
         except asyncio.TimeoutError:  # the wall-clock budget ran out (queued, or a dripping answer)
             failure = Failure(timed_out=True, reached_server=sending[0], detail="TimeoutError")
         except BaseException:  # an answer too large, a cancellation: the slot is spent
@@ -332,7 +329,7 @@ class AsyncTransport:
         timeout: Timeout,
         sending: list[bool],
     ) -> Answer:
-        limits = self._timeouts.get(timeout) or _httpx_timeout(timeout)
+        limits = self._timeouts.get(timeout) or _httpx_timeout(self._stack, timeout)
         async with self._gate:
             sending[0] = True
             if self._direct is None:
@@ -397,14 +394,17 @@ def _run(step: Callable[[], float]) -> tuple[bool, object]:
         return True, end.value
 
 
-def _httpx_timeout(timeout: Timeout) -> httpx.Timeout:
+def _httpx_timeout(stack: ModuleType, timeout: Timeout) -> httpx.Timeout:
     connect, read = timeout
-    return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+    return cast(
+        "httpx.Timeout", stack.Timeout(connect=connect, read=read, write=read, pool=connect)
+    )
 
 
-def _classify(exc: BaseException) -> Failure:
-    timed_out = isinstance(exc, (httpx.TimeoutException, TimeoutError))
-    never_sent = isinstance(exc, _NEVER_SENT)
+def _classify(stack: ModuleType, exc: BaseException) -> Failure:
+    """The same ``Failure`` for the same failure on either stack (tested on both)."""
+    timed_out = isinstance(exc, (stack.TimeoutException, TimeoutError))
+    never_sent = isinstance(exc, (stack.ConnectError, stack.ConnectTimeout, stack.PoolTimeout))
     return Failure(timed_out=timed_out, reached_server=not never_sent, detail=type(exc).__name__)
 
 

@@ -95,12 +95,12 @@ class KopechkaClient(BaseClient[Transport]):
             ``AttemptEvent`` before each attempt is sent and after its answer (method, path
             template, status, attempt, will-retry, elapsed; never the key, a body, a code or an
             e-mail). A hook that raises is logged and skipped.
-
-    The environment variable ``KOPECHKA_LOG`` (``debug``, ``info`` or ``warning``), read here,
-    sets the level of the logger ``kopechka`` and prints its records on stderr.
         budget: A cap on what this client may spend over its life (all threads): a purchase
             that would pass it raises ``SpendLimitError`` before buying; a refund of one of its
             orders gives the amount back. ``None``: no cap.
+
+    The environment variable ``KOPECHKA_LOG`` (``debug``, ``info`` or ``warning``), read here,
+    sets the level of the logger ``kopechka`` and prints its records on stderr.
 
     Raises:
         KopechkaError: No API key was given or found in the environment, or it is not printable
@@ -253,14 +253,15 @@ class KopechkaClient(BaseClient[Transport]):
         Args:
             page: The page number, from 1.
             limit: Orders per page, at least 1.
-            status: Only orders with this status.
+            status: Only orders with this status: pending, active, cancelled or expired.
             domain: Only orders on this domain.
 
         Returns:
             The orders and the pagination beside them.
 
         Raises:
-            ValueError: ``page`` or ``limit`` below 1, or an empty ``status``/``domain``.
+            ValueError: ``page`` or ``limit`` below 1, a ``status`` not among those four, or
+                an empty ``domain``.
             APIError: The call failed (see the error tree).
         """
         return self._request(_wire.list_orders(page, limit, status, domain))
@@ -279,7 +280,7 @@ class KopechkaClient(BaseClient[Transport]):
         rest moves up a page) or new orders arrive. Memory holds one page and the ids yielded.
 
         Args:
-            status: Only orders with this status.
+            status: Only orders with this status: pending, active, cancelled or expired.
             domain: Only orders on this domain.
             page_size: Orders fetched per request, at least 1.
 
@@ -287,7 +288,8 @@ class KopechkaClient(BaseClient[Transport]):
             An iterator over the orders; nothing is fetched until it is first advanced.
 
         Raises:
-            ValueError: ``page_size`` below 1, or an empty ``status``/``domain``.
+            ValueError: ``page_size`` below 1, a ``status`` not among those four, or an empty
+                ``domain``.
             APIError: A page could not be fetched (see the error tree).
         """
         _wire.list_orders(1, page_size, status, domain)  # check the arguments before iterating

@@ -92,7 +92,9 @@ class APIStatusError(APIError):
     Attributes:
         status_code: The HTTP status of the answer.
         body: The decoded JSON body, or the text when it was not JSON (``None`` when empty).
-        response: The underlying HTTP response object, for inspection.
+        response: A plain copy of the answer (``status_code``, ``headers``, the first 2,000
+            characters of the body), the key scrubbed from it; never the requests or httpx
+            response, so it holds no request and no headers sent.
     """
 
     def __init__(self, message: str, *, status_code: int, body: Any = None, response: Any = None):

@@ -145,15 +145,30 @@ def get_domains() -> Call[list[Domain]]:
     return Call("GET", "/domains", DomainsBody)
 
 
+ORDER_FILTERS = ("pending", "active", "cancelled", "expired")
+"""The statuses ``GET /orders`` filters on. The server answers any other with no orders, which
+reads as "none of them": a misspelt filter is refused instead."""
+
+
+def order_filter(status: object) -> str:
+    """The ``status`` query value of ``GET /orders``.
+
+    Raises:
+        ValueError: ``status`` is not one of ``ORDER_FILTERS`` (the message lists them).
+    """
+    value = status.value if isinstance(status, OrderStatus) else _text("status", status)
+    if value not in ORDER_FILTERS:
+        raise ValueError(f"status must be one of {', '.join(ORDER_FILTERS)}; got {value!r}")
+    return value
+
+
 def list_orders(
     page: object, limit: object, status: object = None, domain: object = None
 ) -> Call[OrderPage]:
     """``GET /orders`` with its query."""
     params = {"page": str(_positive("page", page)), "limit": str(_positive("limit", limit))}
     if status is not None:
-        params["status"] = (
-            status.value if isinstance(status, OrderStatus) else _text("status", status)
-        )
+        params["status"] = order_filter(status)
     if domain is not None:
         params["domain"] = _text("domain", domain)
     return Call("GET", "/orders", PageBody, params=params)

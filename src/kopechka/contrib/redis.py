@@ -41,7 +41,8 @@ try:
     import redis
 except ImportError as exc:  # pragma: no cover - the extra is not installed
     raise ImportError(
-        'kopechka.contrib.redis needs the redis package: pip install "kopechka[redis]"'
+        'kopechka.contrib.redis needs the redis package: pip install ".[redis]" from a checkout, '
+        'pip install "kopechka[redis]" from PyPI'
     ) from exc
 
 __all__ = ["RedisLimiter"]

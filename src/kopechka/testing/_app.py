@@ -194,10 +194,11 @@ class SandboxApp:
             return self.state.deliver(target, sender, subject, content, after=after)
 
     def snapshot(self) -> dict[str, Any]:
-        """The balance, order count and time, for checks and the admin route."""
+        """The balance (a decimal string: exact for any JSON reader, none of which reads a number
+        as a ``Decimal`` by default), order count and time, for checks and the admin route."""
         with self.lock:
             return {
-                "balance": self.state.balance,
+                "balance": str(self.state.balance),
                 "orders": self.state.order_count(),
                 "now": self.state.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             }

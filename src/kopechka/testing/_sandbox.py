@@ -190,9 +190,9 @@ class Sandbox(AppServer):
 
         Raises:
             ValueError: The sandbox listens on a non-loopback address only (plain HTTP).
-            ImportError: httpx is not installed.
+            ImportError: neither httpx2 nor httpx is installed.
         """
-        from .._async_client import AsyncKopechkaClient  # noqa: PLC0415 - httpx is optional
+        from .._async_client import AsyncKopechkaClient  # noqa: PLC0415 - httpx2/httpx are optional
 
         kwargs.setdefault("api_key", self.api_key)
         if self.virtual_time:

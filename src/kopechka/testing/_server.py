@@ -248,11 +248,18 @@ class _Handler(BaseHTTPRequestHandler):
         target = _UNPRINTABLE.sub(_escape, str(getattr(self, "path", "") or "-"))[:300]
         elapsed = (time.perf_counter() - self._started) * 1000.0
         outcome = str(status) if status else "dropped"
-        log(f'{self.client_address[0]} "{method} {target}" {outcome} {size}B '
+        log(f'{_timestamp()} {self.client_address[0]} "{method} {target}" {outcome} {size}B '
             f"{elapsed:.1f}ms key={key}")  # fmt: skip
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve  # noqa: N815 - http.server names
     do_HEAD = do_OPTIONS = do_TRACE = do_CONNECT = do_QUERY = _serve  # noqa: N815
+
+
+def _timestamp() -> str:
+    """The wall-clock time of an access log line, in UTC to the millisecond (the virtual clock of
+    the orders has no say here: the log tells when a request came)."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -266,8 +273,8 @@ class AppServer:
         app: What answers the requests.
         host: The address to listen on.
         port: The port, 0 for a free one.
-        access_log: Called with one line per request (method, path, status, size, time; the key
-            masked), or ``None`` for no log.
+        access_log: Called with one line per request (when, in UTC; peer, method, path, status,
+            size, time taken; the key masked), or ``None`` for no log.
     """
 
     def __init__(
