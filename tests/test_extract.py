@@ -386,6 +386,103 @@ NEW_MAILS: list[tuple[str, str, str, str | None]] = [
 ]
 
 
+# Codes as senders write them (0.3): digits grouped by dashes after a label (returned without the
+# dashes, as the code is typed), one digit per character beside a reference number, a letter code
+# with one dash alone under "is below", a letter code in its own cell under a heading.
+# (name, content, expected)
+SENDER_FORMATS: list[tuple[str, str, str | None]] = [
+    ("pairs with dashes", "Your code: 71-44-02", "714402"),
+    ("four pairs with dashes", "Your verification code is 90-21-77-13.", "90217713"),
+    ("pairs with dashes, russian", "Ваш код: 90-21-77-13\nНикому его не сообщайте.", "90217713"),
+    (
+        "pairs with dashes, no date",
+        "Verification code 12-34-56. It expires in 10 minutes.",
+        "123456",
+    ),
+    (
+        "pairs with dashes in html",
+        '<p>Your login code</p><p style="font-size:28px"><b>71-44-02</b></p>'
+        "<p>Sent 12.03.2024 at 10:42.</p>",
+        "714402",
+    ),
+    ("a date with dashes stays a date", "Your trial ends 31-12-24.", None),
+    ("a date after the code stays a date", "Your code: 4821, sent 31-12-2024", "4821"),
+    (
+        "spaced digits, reference number in the next cell",
+        "<p>Your code:</p><table><tr><td>4</td><td>8</td><td>2</td><td>9</td><td>1</td><td>3</td>"
+        "<td>30571942</td></tr></table>",
+        "482913",
+    ),
+    (
+        "spaced digits, reference number above",
+        '<p style="color:#999">30571942</p><p>Your code:</p>'
+        '<p style="letter-spacing:6px">4&nbsp;8&nbsp;2&nbsp;9&nbsp;1&nbsp;3</p>',
+        "482913",
+    ),
+    (
+        "spaced digits, reference number on the same line",
+        "<div>Verification code 4 8 2 9 1 3 30571942</div>",
+        "482913",
+    ),
+    (
+        "spaced digits, reference number below",
+        "<h2>Enter this code</h2><div>4 &nbsp; 8 &nbsp; 2 &nbsp; 9 &nbsp; 1 &nbsp; 3</div>"
+        "<p>30571942</p>",
+        "482913",
+    ),
+    (
+        "letter code with a dash below, three capitals then digits",
+        "Confirm your email address\n\nYour confirmation code is below \u2014 enter it in your "
+        "open browser window.\n\nABC-1234\n\nThanks, the team",
+        "ABC-1234",
+    ),
+    (
+        "letter code with a dash below, digits first",
+        "Your confirmation code is below:\n\n7TQ-KXR\n\nLLC, 500 Howard Street, CA 94105",
+        "7TQ-KXR",
+    ),
+    (
+        "letter code with a dash below, html",
+        "<p>Your confirmation code is below</p><p>X7Q2-9TKD</p><p>ref 48213901</p>",
+        "X7Q2-9TKD",
+    ),
+    (
+        "letter code in a cell under a one-time password heading",
+        "<h2>One-time password</h2><table><tr><td style='font-size:28px'>X7B2K9</td></tr></table>"
+        "<p>Valid for 10 minutes.</p>",
+        "X7B2K9",
+    ),
+    (
+        "letter code in a cell under a heading, a line between",
+        "<h1>Your one-time password</h1><table><tr><td>Use it to sign in</td></tr>"
+        "<tr><td>8KD3JQ</td></tr></table>",
+        "8KD3JQ",
+    ),
+    ("one time password, plain", "Your one time password:\n\nA1B2C3", "A1B2C3"),
+]
+
+# A code right after its label wins over whatever else holds digits. (content, expected)
+LABEL_WINS: list[tuple[str, str | None]] = [
+    ("Your code: 123456 12.03.2024", "123456"),  # a date
+    ("Your code: 123456 1234567890", "123456"),  # a longer number
+    ("Your code: 123456 1a2b3c", "123456"),  # digits and letters
+    ("Your code: 123456\n1234\n", "123456"),  # a bare number alone on its line
+    ("Your code: 123456 " + "1" * 50, "123456"),  # digit noise
+    ("Your code: 123456a", "123456"),  # a letter right after the code
+    ("<p>Your code: <b>123456</b>Expires in 10 minutes</p>", "123456"),  # tags joined it
+    ("Your code: 123456 100 руб", "123456"),  # a price after it
+    ("Your code: 123456 for 1 500 ₽", "123456"),
+    ("Total $1234.56\n\n9999\n\nYour code: 123456", "123456"),  # numbers before it
+    ("Your code: 123456\n\nOrder placed 2024-03-12, call 8 800 555 35 35", "123456"),
+    ("Код подтверждения: 123456 12.03.2024", "123456"),  # a keyword after the code word
+    ("Your code: 804 291 12.03.2024", "804291"),  # groups joined
+    ("Your code: 71-44-02 1234567890", "714402"),
+    ("Code: 4821AB", "4821AB"),  # capitals after the digits: a letter code, whole
+    ("Your code: 1234567890", None),  # a longer number is no code, labelled or not
+    ("Your code: 12.03.2024", None),
+]
+
+
 @pytest.mark.parametrize(("name", "content", "expected"), MAILS, ids=[m[0] for m in MAILS])
 def test_realistic_mails(name: str, content: str, expected: str | None) -> None:
     assert extract_code(content) == expected
@@ -398,6 +495,18 @@ def test_codes_as_sites_send_them(
     name: str, subject: str, content: str, expected: str | None
 ) -> None:
     assert extract_code(content, subject=subject) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"), SENDER_FORMATS, ids=[m[0] for m in SENDER_FORMATS]
+)
+def test_codes_as_senders_write_them(name: str, content: str, expected: str | None) -> None:
+    assert extract_code(content) == expected
+
+
+@pytest.mark.parametrize(("content", "expected"), LABEL_WINS)
+def test_a_code_right_after_its_label_wins(content: str, expected: str | None) -> None:
+    assert extract_code(content) == expected
 
 
 def test_tables_are_large_enough() -> None:
