@@ -52,7 +52,7 @@ _RAW = ("script", "style", "title", "noscript", "template", "iframe", "xmp", "no
 _RAW_END = {name: re.compile(rf"</{name}(?![^\s/>])", re.IGNORECASE) for name in _RAW}
 _BLOCKS = frozenset(
     {"p", "div", "br", "tr", "li", "ul", "ol", "table", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
-     "section", "article", "header", "footer", "center", "blockquote", "pre", "body", "dd", "dt"}
+     "section", "article", "header", "footer", "center", "blockquote", "pre", "dd", "dt"}
 )  # fmt: skip
 _CELLS = frozenset({"td", "th"})
 # A tag's attributes: quoted values may hold '>'; an unclosed one runs to the end.
@@ -236,8 +236,7 @@ _MONTHS = (
 )
 # Words near a code: those that name one (all a letter code listens to), and the others.
 _CODE_WORDS = (
-    "codes code otp pin passcode pass_code token 2fa mfa one-time_password one_time_password код*"
-    " парол*"
+    "codes code otp pin passcode token 2fa mfa one-time_password one_time_password код* парол*"
 )
 _KEYWORDS = "one-time one_time verification verify confirm* security подтвержд* одноразов*"
 _LABELS = (  # what a number may be instead of a code
@@ -376,7 +375,7 @@ _STREET_SOURCE = (
     r"[ \t]+(?:[A-Z][a-z]+[ \t]+){1,3}(?:Road|Rd|Street|St|Avenue|Ave|Boulevard|Blvd|Drive|Dr|"
     r"Lane|Ln|Way|Parkway|Pkwy|Court|Ct|Place|Pl|Square|Sq|Highway|Hwy|Terrace|Circle)\b"
 )
-_ACRONYMS = frozenset({"HTTP", "HTTPS", "HTML", "XHTML", "SMTP", "SFTP", "RSVP", "CMYK", "PDF"})
+_ACRONYMS = frozenset({"HTTP", "HTTPS", "HTML", "XHTML", "SMTP", "SFTP", "RSVP", "CMYK"})
 _VOWELS = frozenset("AEIOU")
 _PREFIXED = re.compile(r"[A-Z]{1,2}-\d{4,8}")  # G-719204, FB-48213: the digits are the code
 _LINE_BLANKS = re.compile(r"[ \t\r\-:.]*")
