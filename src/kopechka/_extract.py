@@ -16,18 +16,22 @@ The code heuristic, in order:
 
 1. Spans that hold digits but no code are blanked: links, e-mail addresses, colours, dates, times,
    prices, percentages, phone numbers, numbers after ``#`` or ``№``.
-2. Candidates: 4-8 digits standing alone, or written in equal groups (``804 291``, ``137-954``), or
-   one digit per cell or space (``7 4 1 2 9 3``); a run of more than 8 digits is one longer number
-   (a phone, a card), never a code. Codes of capital letters and digits (``F7K2M``, ``KXR-7TQ``),
-   kept as the mail spells them, count only near a word that names a code (*code*, *OTP*, *код*;
-   not *verify*); capitals without a digit only when the mail marks them outright (``code:
-   QJHRV``, or alone on the line after such a word) and hold no vowel, so that a word in capitals
-   (``HELLO``, ``STEAM``) is never a code.
+2. Candidates: 4-8 digits standing alone, or written in equal groups (``804 291``, ``137-954``,
+   ``71-44-02``), or one digit per cell or space (``7 4 1 2 9 3``, also beside a longer number); a
+   run of more than 8 digits is one longer number (a phone, a card), never a code. Codes of capital
+   letters and digits (``F7K2M``, ``KXR-7TQ``), kept as the mail spells them, count only near a
+   word that names a code (*code*, *OTP*, *one-time password*, *код*; not *verify*); capitals
+   without a digit only when the mail marks them outright (``code: QJHRV``, or alone on the line
+   after such a word) and hold no vowel, so that a word in capitals (``HELLO``, ``STEAM``) is
+   never a code. Right after a label (a word that names a code, then blanks, a colon or *is*),
+   digits are read up to the first character that cannot continue them, whatever follows
+   (``Your code: 123456 12.03.2024``).
 3. A number labelled as something else (order, account, member, ticket number; номер заказа, лицевой
    счёт; a promo or zip code) is not a code; when a code word governs the label ("code for your
    account: 4821") the number only scores lower.
-4. Each candidate is scored: close to a word like *code*, *код*, *OTP*, *PIN* scores highest;
-   alone on its line, or six digits long, scores a little; part of a postal address or looking like
+4. Each candidate is scored: right after its label scores above anything else; close to a word
+   like *code*, *код*, *OTP*, *PIN* scores highest among the rest; alone on its line, or six digits
+   long, scores a little; part of a postal address or looking like
    a year scores lower. The best score wins; ties go to the first. The subject is read the same
    way, and its code wins over the content's only with a better score.
 """
