@@ -406,6 +406,8 @@ SENDER_FORMATS: list[tuple[str, str, str | None]] = [
         "714402",
     ),
     ("a date with dashes stays a date", "Your trial ends 31-12-24.", None),
+    ("pairs shaped like a date, right after the label", "Your code: 10-11-12", "101112"),
+    ("a date with dots right after the label", "Your code: 10.11.12", None),
     ("a date after the code stays a date", "Your code: 4821, sent 31-12-2024", "4821"),
     (
         "spaced digits, reference number in the next cell",

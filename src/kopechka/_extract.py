@@ -381,6 +381,7 @@ _STREET_SOURCE = (
 )
 _ACRONYMS = frozenset({"HTTP", "HTTPS", "HTML", "XHTML", "SMTP", "SFTP", "RSVP", "CMYK"})
 _VOWELS = frozenset("AEIOU")
+_PAIRS = re.compile(r"\d\d(?:-\d\d){2,3}")
 _PREFIXED = re.compile(r"[A-Z]{1,2}-\d{4,8}")  # G-719204, FB-48213: the digits are the code
 _LINE_BLANKS = re.compile(r"[ \t\r\-:.]*")
 _NEAR = 80.0  # a letter code or a spaced one counts only this close to a code word
@@ -595,8 +596,13 @@ class _Context:
         pattern = _patterns().labelled
         for start in sorted(self.after_label):
             match = pattern.match(self.text, start, start + 40)
-            if match is not None:
-                yield from self._kept(_split_run(match.group(0), start))
+            if match is None:
+                continue
+            found = _split_run(match.group(0), start)
+            if _PAIRS.fullmatch(match.group(0)):
+                yield from found  # "code: 10-11-12" is a code, though shaped like a date
+            else:
+                yield from self._kept(found)
 
     def blanked(self, start: int, end: int) -> bool:
         """Whether the span overlaps a blanked one."""
