@@ -433,6 +433,27 @@ SENDER_FORMATS: list[tuple[str, str, str | None]] = [
         "482913",
     ),
     (
+        "spaced by thin spaces, reference number above",
+        "<p>48213377</p><p>Use this code to sign in:</p>"
+        "<p>5&thinsp;0&thinsp;2&thinsp;8&thinsp;1&thinsp;7</p>",
+        "502817",
+    ),
+    (
+        "spaced by hair spaces, reference number below",
+        "<p>Your code:</p><p>5&#8202;0&#8202;2&#8202;8&#8202;1&#8202;7</p><p>4821337</p>",
+        "502817",
+    ),
+    (
+        "zero-width spaces between the digits",
+        "<p>Your code:</p><p>5&#8203;0&#8203;2&#8203;8&#8203;1&#8203;7</p><p>4821337</p>",
+        "502817",
+    ),
+    (
+        "zero-width spaces in plain text",
+        "Your code:\n5\u200b0\u200b2\u200b8\u200b1\u200b7",
+        "502817",
+    ),
+    (
         "letter code with a dash below, three capitals then digits",
         "Confirm your email address\n\nYour confirmation code is below \u2014 enter it in your "
         "open browser window.\n\nABC-1234\n\nThanks, the team",
@@ -597,6 +618,9 @@ def test_html_to_text() -> None:
         ("<p>a</p><b class='never closed>c", "a"),
         ("<p>a &lt; b</p><p>3 < 4</p>", "a < b\n3 < 4"),
         ("<p>&#65;&#x42;&#0000000067;</p>", "ABC"),
+        ("<p>a&nbsp;&thinsp;&#8202;&#x3000;b</p>", "a b"),  # spaces of any width: one space
+        ("<p>a&#8203;&shy;&#x2060;&#xfeff;b</p>", "ab"),  # shown as nothing
+        ("<p>a\u202f\u205f\u2000b</p>", "a b"),
         ("<p>&#99999999999999999999;</p>", "\ufffd"),
         ("<SCRIPT>x</script ><P>y", "y"),
         ("<p>x</p><style>never closed <p>y</p>", "x"),

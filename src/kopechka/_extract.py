@@ -92,6 +92,9 @@ _ATTRIBUTE = re.compile(  # name, then a value: quoted, or up to a blank
     r"""([^\s"'=/]+)(?:\s*=\s*(?:"([^"]*)"?|'([^']*)'?|([^\s"']*)))?"""
 )
 _BLANKS = re.compile(r"[ \t\r\f\v]+")
+# Shown as a space (no-break, thin, hair and the like) or as nothing (zero-width, soft hyphen).
+_WIDE_SPACES = re.compile("[\xa0\u2000-\u200a\u202f\u205f\u3000]")
+_NO_SPACES = re.compile("[\xad\u200b\u2060\ufeff]")
 _LINE_BREAKS = re.compile(r" ?\n[ \n]*")
 _URL = re.compile(r"https?://[^\s<>\"'\[\]{}|\\^`]+", re.IGNORECASE)
 _TRAILING = ".,;:!?'\""
@@ -180,6 +183,11 @@ def _reduce(text: str) -> _Reducer:
     return out
 
 
+def _as_shown(text: str) -> str:
+    """Spaces of any width as a space, characters shown as nothing dropped."""
+    return _NO_SPACES.sub("", _WIDE_SPACES.sub(" ", text))
+
+
 def html_to_text(text: str) -> str:
     """Reduce HTML to readable text: entities decoded, tags as spaces or line breaks.
 
@@ -191,7 +199,7 @@ def html_to_text(text: str) -> str:
     Returns:
         The text, one block per line, runs of blanks folded.
     """
-    raw = _BLANKS.sub(" ", "".join(_reduce(text).parts).replace("\xa0", " "))
+    raw = _BLANKS.sub(" ", _as_shown("".join(_reduce(text).parts)))
     return _LINE_BREAKS.sub("\n", raw).strip()
 
 
@@ -773,15 +781,16 @@ def extract_code(
         ``"804291"``), or a code of capitals and digits as the mail spells it (``"KXR-7TQ"``);
         as matched when ``pattern`` is given.
     """
-    text = html_to_text(content) if looks_like_html(content) else content
+    is_html = looks_like_html(content)
+    text = html_to_text(content) if is_html else content
     if pattern is not None:
         for where in (text, subject):
             match = re.search(pattern, where)
             if match is not None:
                 return match.group(1) if match.re.groups else match.group(0)
         return None
-    found = _best_code(text)
-    in_subject = _best_code(subject)
+    found = _best_code(text if is_html else _as_shown(text))  # html_to_text did it
+    in_subject = _best_code(_as_shown(subject))
     if in_subject is not None and (found is None or in_subject[0] > found[0]):
         found = in_subject
     return None if found is None else found[2]

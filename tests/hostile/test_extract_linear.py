@@ -113,6 +113,8 @@ SHAPES = [
     Shape("single digits and long numbers", "1 22222222 "),
     Shape("one-time passwords", "one-time password X7B2K9 ", code="X7B2K9"),
     Shape("prices in groups", "123456 100 руб "),
+    Shape("digits and zero-width spaces", "1\u200b", subject=True),
+    Shape("digits and thin spaces", "1&thinsp;", prefix="<p>", text="1 " * 50),
     Shape("links", "http://", links=1),
     Shape("link with closing brackets", ")", prefix="http://x", links=1),
     Shape("many links", '<a href="https://x.io/">y</a>', prefix="<p>", links=1),
