@@ -502,6 +502,10 @@ LABEL_WINS: list[tuple[str, str | None]] = [
     ("Your code: 71-44-02 1234567890", "714402"),
     ("Code: 4821AB", "4821AB"),  # capitals after the digits: a letter code, whole
     ("Your code: 1234567890", None),  # a longer number is no code, labelled or not
+    ("Your code: 1234 5678 9012", None),  # also in groups
+    ("Your code: 123 456 789", None),
+    ("Your code: 12 34 56 78 90", None),
+    ("Your code: 1234-5678-9012", None),
     ("Your code: 12.03.2024", None),
 ]
 

@@ -378,7 +378,8 @@ _LABEL_GAP_SOURCE = (
 )
 # The code there, when no other pass took it: what follows it cannot continue a number (a date,
 # a long number, a letter code's capitals), whatever stands after that.
-_LABELLED_SOURCE = (
+_LABELLED_SOURCE = (  # not the start of more than 8 digits in groups (1234 5678 9012)
+    r"(?!\d{4}(?: \d{4}){2}|\d{3}(?: \d{3}){2}|\d{2}(?: \d{2}){4})"
     r"(?:\d{2}(?:-\d{2}){1,3}|\d{3}-\d{3}|\d{4}-\d{4}|\d{2}(?: \d{2}){1,3}|\d{3} \d{3}"
     r"|\d{4} \d{4}|\d{4,8})(?!\d|[.,:/-]\d|[A-Z]{1,13}(?![A-Za-z]))"
 )
