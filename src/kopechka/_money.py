@@ -289,17 +289,26 @@ def purchase(
 ) -> Flow[Order]:
     """Buy one order under the spend guards; on a lost answer, find what it may have bought.
 
-    A domain the price list does not show is left to the server (it refuses unknown domains); what
-    it charges is still checked against the caps after the fact.
+    Under a budget, a domain the price list does not show is refused before buying (fail closed:
+    a crowd of purchases at an unknown price could pass any budget). With ``max_price`` alone it is
+    left to the server (it refuses unknown domains), and what it charges is checked after the fact.
 
     Raises:
-        SpendLimitError: The listed price is above ``max_price`` or the budget (nothing bought), or
-            the charged one was (the order was then cancelled).
+        SpendLimitError: The listed price is above ``max_price`` or the budget, or the domain is
+            not listed under a budget (nothing bought), or the charged price was above a cap (the
+            order was then cancelled).
         OrderOutcomeUnknownError: The answer was lost; ``for_mailbox`` cancels a lone candidate.
         KopechkaError: The purchase failed (nothing bought), or ``GET /domains`` did.
     """
     guarded = max_price is not None or ledger.budget is not None
     price = (yield from _listed_price(ledger, domain, now)) if guarded else None
+    if price is None and ledger.budget is not None:
+        raise SpendLimitError(
+            f"{domain} is not in the price list (GET /domains): its price is unknown, so the "
+            f"budget of {ledger.budget} cannot hold: not bought",
+            price=None,
+            cap=ledger.budget,
+        )
     if max_price is not None and price is not None and price > max_price:
         raise SpendLimitError(
             f"{domain} is listed at {price}, above max_price {max_price}: not bought",
