@@ -467,36 +467,23 @@ def test_lost_answer_names_the_candidate_and_create_order_leaves_it() -> None:
     assert "do not simply retry" in str(error)
 
 
-def test_lost_answer_in_a_mailbox_cancels_the_lone_candidate() -> None:
-    server = lost_answer()
-    with pytest.raises(OrderOutcomeUnknownError, match="API-1 had no mail and was cancelled"):
-        buy(server, for_mailbox=True)
-    assert server.log[-2:] == ["GetMessages API-1", "CancelOrder API-1"]
-
-
 @pytest.mark.parametrize(
-    ("setup", "reason"),
+    "setup",
     [
-        (lambda s: s.orders.append(order("API-0", created=SENT)), "not exactly one candidate"),
-        (lambda s: s.mail.update({"API-1": 1}), "API-1 has mail: not cancelled"),
-        (lambda s: setattr(s, "settles", False), "still unanswered"),
-        (
-            lambda s: s.fail.update({"CancelOrder": connection_error(True)}),
-            "could not be cancelled",
-        ),
+        lambda s: None,
+        lambda s: s.orders.append(order("API-0", created=SENT)),
+        lambda s: s.mail.update({"API-1": 1}),
     ],
-    ids=["two candidates", "candidate has mail", "another purchase unanswered", "cancel fails"],
+    ids=["one candidate", "two candidates", "candidate has mail"],
 )
-def test_mailbox_leaves_an_uncertain_candidate(
-    setup: Callable[[Server], object], reason: str
-) -> None:
+def test_a_lost_mailbox_purchase_cancels_no_candidate(setup: Callable[[Server], object]) -> None:
+    """The farm rule: a lone candidate may be another process's live order (nothing the API
+    echoes tells this client's own apart), so it is named for the sweep, never cancelled."""
     server = lost_answer()
     setup(server)
-    ledger = Ledger(None)
-    if not server.settles:
-        ledger.begin("example.com", "x.com", None)  # another thread's purchase, unanswered
-    with pytest.raises(OrderOutcomeUnknownError, match=reason):
-        buy(server, ledger, for_mailbox=True)
+    with pytest.raises(OrderOutcomeUnknownError, match="none cancelled .*kopechka sweep"):
+        buy(server, for_mailbox=True)
+    assert not any(entry.startswith(("CancelOrder", "GetMessages")) for entry in server.log)
     assert not any(o.status == "cancelled" for o in server.orders)
 
 
@@ -531,8 +518,7 @@ def test_candidates_wait_for_another_threads_purchase_to_return() -> None:
             other_returns,
         )  # fmt: skip
     assert [o.order_id for o in info.value.candidates] == ["API-2"]
-    assert "CancelOrder API-0" not in server.log
-    assert "CancelOrder API-2" in server.log
+    assert not any(entry.startswith("CancelOrder") for entry in server.log)
 
 
 def test_candidates_that_cannot_be_listed() -> None:
@@ -573,11 +559,11 @@ def test_listing_misses_nothing_when_another_thread_cancels_meanwhile() -> None:
 
 
 @pytest.mark.parametrize("interrupt", [KeyboardInterrupt(), SystemExit(143)])
-def test_interrupted_purchase_in_a_mailbox_refunds_then_goes_on(interrupt: BaseException) -> None:
+def test_interrupted_purchase_in_a_mailbox_goes_on_at_once(interrupt: BaseException) -> None:
     server = Server(fail={"PostOrder": interrupt}, lose_answer=True)
     with pytest.raises(type(interrupt)):
         buy(server, for_mailbox=True)
-    assert server.log[-1] == "CancelOrder API-1"
+    assert server.log == ["PostOrder"]  # the sweep finds what it may have bought
 
 
 def test_interrupted_create_order_goes_on_at_once() -> None:

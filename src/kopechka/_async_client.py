@@ -520,7 +520,7 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         ``async with client.mailbox(domain, site) as box:`` buys the order (``POST /orders``);
         leaving the block, whatever ends it (an exception, the task's cancellation), cancels the
         order if it received no mail, so its price is refunded. The purchase follows the rules of
-        ``KopechkaClient.mailbox`` (a lost answer's lone candidate without mail is cancelled).
+        ``KopechkaClient.mailbox`` (a lost answer's candidates are named, never cancelled).
 
         Args:
             domain: A domain from ``get_domains()``.

@@ -531,8 +531,9 @@ class KopechkaClient(BaseClient[Transport]):
         """Buy an order and return a ``Mailbox`` for it, to use in a ``with`` block.
 
         Leaving the block cancels the order if it received no mail, so its price is refunded,
-        whatever ended the block. When the purchase's answer is lost, the one candidate without
-        mail is cancelled before ``OrderOutcomeUnknownError`` is raised (with several, none is).
+        whatever ended the block. When the purchase's answer is lost, ``OrderOutcomeUnknownError``
+        names the candidates and none is cancelled, not even a lone one: in a farm (one key, many
+        processes) it may be another worker's live order. ``sweep`` refunds it once old enough.
 
         Args:
             domain: A domain from ``get_domains()``.

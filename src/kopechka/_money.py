@@ -38,6 +38,7 @@ from ._exceptions import (
     OrderOutcomeUnknownError,
     SpendLimitError,
 )
+from . import _wire
 from ._ledger import Ledger
 from ._models import Cancellation, Domain, MessageList, Order, OrderPage
 from ._policy import OrderWalk
@@ -63,6 +64,7 @@ __all__ = [
     "purchase",
     "split_by_age",
     "sweep",
+    "unaddressable",
 ]
 
 R = TypeVar("R")
@@ -148,6 +150,12 @@ def drive(flow: Flow[R], execute: Callable[[Op], Any]) -> R:
             failure = exc
 
 
+FARM_NOTE = (
+    "none cancelled (another process on the same key could own it): "
+    "`kopechka sweep` refunds it once it is old enough"
+)
+"""What a lost mailbox purchase adds to its error: why its candidates were left alone."""
+
 # --- pure decisions -----------------------------------------------------------------------------
 
 
@@ -229,6 +237,18 @@ def split_by_age(
     return young, old
 
 
+def unaddressable(order_id: str) -> KopechkaError | None:
+    """Why an order id from the server cannot be put in a URL (``..``, a space, a control
+    character...), as the error ``sweep`` reports; ``None`` when it can."""
+    try:
+        _wire.order_path(order_id)
+    except ValueError as exc:
+        return KopechkaError(
+            f"order {order_id!r} cannot be addressed in a URL ({exc}): cancel it by hand"
+        )
+    return None
+
+
 def exit_decision(*, got_mail: bool, status: str | None) -> str:
     """What leaving a mailbox does: ``"keep"`` (mail came: it is paid for), ``"nothing"`` (the
     order is already closed: nothing to refund) or ``"cancel"`` (also when the state is unknown:
@@ -297,7 +317,10 @@ def purchase(
         SpendLimitError: The listed price is above ``max_price`` or the budget, or the domain is
             not listed under a budget (nothing bought), or the charged price was above a cap (the
             order was then cancelled).
-        OrderOutcomeUnknownError: The answer was lost; ``for_mailbox`` cancels a lone candidate.
+        OrderOutcomeUnknownError: The answer was lost. No candidate is cancelled, not even a lone
+            one for a mailbox: in a farm (one key, many processes) it may be another worker's live
+            order, and the API echoes nothing this client could recognise as its own. The sweep
+            refunds it once it is old enough.
         KopechkaError: The purchase failed (nothing bought), or ``GET /domains`` did.
     """
     guarded = max_price is not None or ledger.budget is not None
@@ -325,11 +348,9 @@ def purchase(
         if not unknown:
             raise
         lost = Lost(ledger, token, domain, site, sent_at, settle_timeout)
-        if not isinstance(exc, Exception):  # an interrupt: a mailbox still refunds, then it goes on
-            if for_mailbox:
-                yield from lost.resolve(exc, cancel_lone=True)
+        if not isinstance(exc, Exception):  # an interrupt goes on at once: the sweep finds it
             raise exc
-        error = yield from lost.resolve(exc, cancel_lone=for_mailbox)
+        error = yield from lost.resolve(exc, for_mailbox=for_mailbox)
         raise error from exc
     overrun = ledger.bought(token, order)
     yield from _enforce_caps(order, max_price, overrun)
@@ -369,8 +390,8 @@ class Lost:
     settle_timeout: float
     found: list[Order] = field(default_factory=list)
 
-    def resolve(self, cause: BaseException, *, cancel_lone: bool) -> Flow[OrderOutcomeUnknownError]:
-        """List the candidates (and cancel a lone one for a mailbox); return the error to raise."""
+    def resolve(self, cause: BaseException, *, for_mailbox: bool) -> Flow[OrderOutcomeUnknownError]:
+        """List the candidates (never cancelling one); return the error to raise."""
         try:
             live, complete = yield from live_orders(self.domain)
         except KopechkaError as exc:
@@ -387,27 +408,7 @@ class Lost:
             self.ledger.attribute(self.token, self.found[0].order_id)
         elif not self.found and complete and settled:
             self.ledger.not_bought(self.token)
-        note = (yield from self._cancel_lone(settled)) if cancel_lone else ""
-        return self._error(cause, note)
-
-    def _cancel_lone(self, settled: bool) -> Flow[str]:
-        if len(self.found) != 1:
-            return "none cancelled (not exactly one candidate): run sweep" if self.found else ""
-        order_id = self.found[0].order_id
-        if not settled:
-            return f"{order_id} not cancelled: another purchase here was still unanswered"
-        try:
-            listing: MessageList = yield GetMessages(order_id)
-            verdict = exit_decision(
-                got_mail=bool(listing.messages), status=str(listing.order.status)
-            )
-            if verdict != "cancel":
-                why = "has mail" if verdict == "keep" else f"is {listing.order.status}"
-                return f"{order_id} {why}: not cancelled"
-            cancellation: Cancellation = yield CancelOrder(order_id)
-        except KopechkaError as exc:
-            return f"{order_id} could not be cancelled ({exc}): run sweep"
-        return f"{order_id} had no mail and was cancelled, {cancellation.refund_amount} refunded"
+        return self._error(cause, FARM_NOTE if for_mailbox and self.found else "")
 
     def _error(self, cause: BaseException, note: str) -> OrderOutcomeUnknownError:
         named = ", ".join(o.order_id for o in self.found) or "none found"
@@ -465,6 +466,10 @@ def sweep(*, older_than: float, dry_run: bool, wall: Callable[[], datetime]) -> 
     unused: list[Order] = []
     failed: list[tuple[Order, KopechkaError]] = []
     for order in old:
+        refused = unaddressable(order.order_id)
+        if refused is not None:  # reported; the rest goes on
+            failed.append((order, refused))
+            continue
         try:
             listing: MessageList = yield GetMessages(order.order_id)
         except KopechkaError as exc:
