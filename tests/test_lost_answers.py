@@ -77,7 +77,7 @@ def test_mailbox_names_the_order_whose_answer_was_lost_for_the_sweep(
     sandbox: Sandbox, fast: KopechkaClient, name: str, options: dict[str, Any], cause: type
 ) -> None:
     lose_next_purchase(sandbox, options)
-    with pytest.raises(OrderOutcomeUnknownError, match="none cancelled.*kopechka sweep") as info:
+    with pytest.raises(OrderOutcomeUnknownError, match=r"none cancelled.*kopechka sweep") as info:
         fast.mailbox("example.com", "instagram.com")
     (candidate,) = info.value.candidates
     assert fast.get_order(candidate.order_id).status == "active"  # could be another worker's

@@ -481,7 +481,7 @@ def test_a_lost_mailbox_purchase_cancels_no_candidate(setup: Callable[[Server], 
     echoes tells this client's own apart), so it is named for the sweep, never cancelled."""
     server = lost_answer()
     setup(server)
-    with pytest.raises(OrderOutcomeUnknownError, match="none cancelled .*kopechka sweep"):
+    with pytest.raises(OrderOutcomeUnknownError, match=r"none cancelled .*kopechka sweep"):
         buy(server, for_mailbox=True)
     assert not any(entry.startswith(("CancelOrder", "GetMessages")) for entry in server.log)
     assert not any(o.status == "cancelled" for o in server.orders)

@@ -56,11 +56,12 @@ def test_a_lost_purchase_lists_a_candidate_it_cannot_address(
     app, url = canned
     app.set("POST", "/api/v1/orders", "<html>oops</html>", status=502)
     listing(app, [order("..", created="2999-01-01T00:00:00Z")])
-    with face.client(api_key="k", base_url=url, max_retries=0) as client:
-        with (
-            pytest.raises(OrderOutcomeUnknownError) as info,
-            client.mailbox("example.com", "x.com"),
-        ):
-            pass  # pragma: no cover - never bought
+    client = face.client(api_key="k", base_url=url, max_retries=0)
+    with (
+        client,
+        pytest.raises(OrderOutcomeUnknownError) as info,
+        client.mailbox("example.com", "x.com"),
+    ):
+        pass  # pragma: no cover - never bought
     assert [o.order_id for o in info.value.candidates] == [".."]
     assert not any(method == "DELETE" for method, *_ in app.received)

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+from . import _wire
 from ._exceptions import (
     APIConnectionError,
     APIResponseValidationError,
@@ -38,7 +39,6 @@ from ._exceptions import (
     OrderOutcomeUnknownError,
     SpendLimitError,
 )
-from . import _wire
 from ._ledger import Ledger
 from ._models import Cancellation, Domain, MessageList, Order, OrderPage
 from ._policy import OrderWalk
