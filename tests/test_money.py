@@ -378,6 +378,8 @@ class Server:
             return self._messages(op.order_id)
         if isinstance(op, money.CancelOrder):
             return self._cancel(op.order_id)
+        if isinstance(op, money.GetOrder):
+            return self.orders[self._find(op.order_id)]
         assert isinstance(op, money.Settle)
         return self.settles
 
@@ -712,12 +714,14 @@ class Exit:
     listed_status: str = "active"
     mail: int = 0
     fail: dict[str, KopechkaError] = field(default_factory=dict)
-    after_refusal: str | None = None  # the status shown when the cancel was refused
+    fail_times: int | None = None  # the failures end after this many
+    after_failure: str | None = None  # the status GET /orders/{id} shows after a failed cancel
     requests: tuple[str, ...] = ()
-    outcome: str = "cancelled"  # cancelled | nothing | failed
+    outcome: str = "cancelled"  # cancelled | learned | nothing | failed
 
 
 REFUSED = BadRequestError("Order cannot be cancelled", status_code=400)
+FAILED = InternalServerError("x", status_code=500)
 EXIT_CASES = [
     Exit("unused", requests=("GetMessages", "CancelOrder")),
     Exit("mail seen in the block", got_mail=True, outcome="nothing"),
@@ -728,26 +732,39 @@ EXIT_CASES = [
     ),
     Exit(
         "cannot check: cancels anyway",
-        fail={"GetMessages": InternalServerError("x", status_code=500)},
+        fail={"GetMessages": FAILED},
         requests=("GetMessages", "CancelOrder"),
     ),
     Exit(
-        "cancel fails",
-        fail={"CancelOrder": InternalServerError("x", status_code=500)},
-        requests=("GetMessages", "CancelOrder"),
+        "cancel fails every time: tried three times, its status read after each",
+        fail={"CancelOrder": FAILED},
+        requests=("GetMessages", *("CancelOrder", "GetOrder") * money.CANCEL_TRIES),
         outcome="failed",
+    ),
+    Exit(
+        "cancel fails once, then goes through",
+        fail={"CancelOrder": FAILED},
+        fail_times=1,
+        requests=("GetMessages", "CancelOrder", "GetOrder", "CancelOrder"),
+    ),
+    Exit(
+        "cancel went through, its answer lost: learned from the status",
+        fail={"CancelOrder": FAILED},
+        after_failure="cancelled",
+        requests=("GetMessages", "CancelOrder", "GetOrder"),
+        outcome="learned",
     ),
     Exit(
         "cancel refused: it expired in between",
         fail={"CancelOrder": REFUSED},
-        after_refusal="expired",
-        requests=("GetMessages", "CancelOrder", "GetMessages"),
+        after_failure="expired",
+        requests=("GetMessages", "CancelOrder", "GetOrder"),
         outcome="nothing",
     ),
     Exit(
-        "cancel refused while still active",
+        "cancel refused while still active: not repeated",
         fail={"CancelOrder": REFUSED},
-        requests=("GetMessages", "CancelOrder", "GetMessages"),
+        requests=("GetMessages", "CancelOrder", "GetOrder"),
         outcome="failed",
     ),
 ]
@@ -757,19 +774,28 @@ EXIT_CASES = [
 def test_mailbox_exit(case: Exit) -> None:
     server = Server(orders=[order(status=case.listed_status)], mail={"API-1": case.mail})
     server.fail = dict(case.fail)
+    failures = {kind: case.fail_times for kind in case.fail}
 
     def script(op: money.Op) -> Any:
-        answer = server(op)
-        if case.after_refusal and isinstance(op, money.GetMessages) and len(server.log) > 2:
-            shown = answer.order.model_copy(update={"status": case.after_refusal})
-            return answer.model_copy(update={"order": shown})
-        return answer
+        kind = type(op).__name__
+        if failures.get(kind) == 0:
+            server.fail.pop(kind, None)
+        elif failures.get(kind) is not None:
+            failures[kind] -= 1  # type: ignore[operator]
+        if isinstance(op, money.GetOrder) and case.after_failure:
+            server.log.append("GetOrder API-1")
+            return server.orders[0].model_copy(update={"status": case.after_failure})
+        return server(op)
 
     outcome = money.drive(
         money.mailbox_exit("API-1", got_mail=case.got_mail, status=case.status), script
     )
     assert tuple(line.split()[0] for line in server.log) == case.requests
     kind = "cancelled" if outcome.cancellation else "failed" if outcome.error else "nothing"
+    if outcome.learned:
+        kind = "learned"
+        assert outcome.cancellation is not None
+        assert outcome.cancellation.refund_amount == Decimal("5.00")
     assert kind == case.outcome
     assert (outcome.check_error is not None) == ("GetMessages" in case.fail)
 

@@ -9,6 +9,7 @@ touches the session. The constructor's arguments and the environment (``KOPECHKA
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -23,7 +24,7 @@ from ._config import (
     DEFAULT_MAX_RETRY_WAIT,
     DEFAULT_TIMEOUT,
 )
-from ._face import BaseClient
+from ._face import CLOSED, DEFAULT_CLOSE_TIMEOUT, BaseClient
 from ._hooks import Hook
 from ._limits import Limiter
 from ._mail import Mailbox
@@ -60,6 +61,8 @@ if TYPE_CHECKING:
     import requests
 
 __all__ = ["KopechkaClient"]
+
+logger = logging.getLogger("kopechka")
 
 R = TypeVar("R")
 
@@ -101,6 +104,8 @@ class KopechkaClient(BaseClient[Transport]):
         budget: A cap on what this client may spend over its life (all threads): a purchase
             that would pass it raises ``SpendLimitError`` before buying; a refund of one of its
             orders gives the amount back. ``None``: no cap.
+        close_timeout: Seconds ``close()`` (or leaving ``with``) waits for the refunds of
+            mailboxes in flight (10 by default).
 
     Raises:
         KopechkaError: No API key was given or found in the environment, or it is not printable
@@ -127,11 +132,12 @@ class KopechkaClient(BaseClient[Transport]):
         rate_limit: float | Limiter | None = None,
         event_hooks: Mapping[str, Sequence[Hook]] | None = None,
         budget: Decimal | int | str | None = None,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
         options = self._configure(
             api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
             max_retry_wait=max_retry_wait, clock=clock, max_body=max_body, rate_limit=rate_limit,
-            event_hooks=event_hooks, budget=budget,
+            event_hooks=event_hooks, budget=budget, close_timeout=close_timeout,
         )  # fmt: skip
         self._transport = Transport(**options, session=session, sleep=sleep)
         self._sleep = sleep
@@ -148,7 +154,23 @@ class KopechkaClient(BaseClient[Transport]):
         self.close()
 
     def close(self) -> None:
-        """Release the connections of the session the client created (a caller's is left open)."""
+        """Close the client: refund its mailboxes, then release the session's connections.
+
+        A closed client refuses to send (``RuntimeError``), except the refunds of its mailboxes:
+        those in flight (another thread leaving a ``with client.mailbox()`` block) are waited for,
+        up to ``close_timeout`` seconds, and a mailbox still open is refunded here (if it has no
+        mail). The session the client created is closed; a caller's is left open. Closing a
+        ``with_options`` client leaves the client it came from open.
+        """
+        if self._owns_book and not self._book.closed:
+            for box in self._book.close():
+                box._refund_claimed()
+            if not self._book.wait(self.close_timeout):
+                logger.warning(
+                    "closed with mailbox refunds still in flight after %g s: "
+                    "run `kopechka sweep` to refund what they leave",
+                    self.close_timeout,
+                )  # fmt: skip
         self._transport.close()
 
     def with_options(
@@ -190,7 +212,13 @@ class KopechkaClient(BaseClient[Transport]):
     def _request(
         self, call: _wire.Call[R], *, deadline: float | None = None, max_retries: int | None = None
     ) -> R:
-        """The funnel: send one call (retries inside) and decode its answer."""
+        """The funnel: send one call (retries inside) and decode its answer.
+
+        Raises:
+            RuntimeError: The client is closed (a mailbox's refund still goes out).
+        """
+        if self._book.refused():
+            raise RuntimeError(CLOSED)
         answer = self._transport.send(
             call.method,
             call.path,
@@ -365,7 +393,26 @@ class KopechkaClient(BaseClient[Transport]):
             return self.cancel_order(op.order_id)
         if isinstance(op, _money.GetDomains):
             return self.get_domains()
+        if isinstance(op, _money.GetOrder):
+            return self.get_order(op.order_id)
         return self._ledger.wait_settled(op.tokens, op.timeout)
+
+    def _exit_call(self, op: _money.Op, deadline: float | None) -> object:
+        """Carry out one request of a mailbox's exit; with a ``deadline`` (after an interrupt),
+        each one is tried once and must end by it."""
+        retries = None if deadline is None else 0
+        if isinstance(op, _money.GetMessages):
+            return self._request(
+                _wire.get_messages(op.order_id), deadline=deadline, max_retries=retries
+            )
+        if isinstance(op, _money.GetOrder):
+            return self._request(_wire.get_order(op.order_id), deadline=deadline, max_retries=retries)
+        if isinstance(op, _money.CancelOrder):
+            call = _wire.cancel_order(op.order_id)
+            cancellation = self._request(call, deadline=deadline, max_retries=retries)
+            self._ledger.refunded(op.order_id, cancellation.refund_amount)
+            return cancellation
+        raise TypeError(f"a mailbox's exit does not send {op!r}")  # pragma: no cover
 
     def cancel_order(self, order_id: str) -> Cancellation:
         """Cancel an order; its price is refunded if no mail was received (``DELETE``).

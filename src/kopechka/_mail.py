@@ -16,14 +16,18 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
-from ._face import BaseMailbox
+from ._face import BaseMailbox, RefundBook, refunding
 from ._models import Cancellation, Message, MessageList, Order
-from ._money import CancelOrder, GetMessages, Op, drive
+from ._money import Op, drive
 from ._waitflow import TextFilter
 
 __all__ = ["Mailbox"]
 
 logger = logging.getLogger("kopechka")
+
+INTERRUPTED_EXIT = 3.0
+"""Seconds the refund on leaving a block ended by an interrupt (Ctrl-C, a signal) may take in all:
+each request tried once, no backoff; a second interrupt abandons it at once."""
 
 
 class _MailboxClient(Protocol):
@@ -37,6 +41,11 @@ class _MailboxClient(Protocol):
     def wait_for_message(self) -> Callable[..., Message]: ...
     @property
     def wait_for_code(self) -> Callable[..., str]: ...
+    @property
+    def _book(self) -> RefundBook: ...
+    @property
+    def _clock(self) -> Callable[[], float]: ...
+    def _exit_call(self, op: Op, deadline: float | None) -> object: ...
 
 
 class Mailbox(BaseMailbox):
@@ -61,6 +70,7 @@ class Mailbox(BaseMailbox):
         self._client = client
         self.order = order
         self._start()
+        client._book.opened(self)  # close() refunds it if it is still open then
 
     def __repr__(self) -> str:
         return f"Mailbox(order_id={self.order_id!r}, email={self.email!r})"
@@ -185,23 +195,36 @@ class Mailbox(BaseMailbox):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.cancellation is not None:
+        if not self._claim():  # refunded already (or being refunded by close())
             return
+        interrupted = exc is not None and not isinstance(exc, Exception)
         try:
-            self._refund_if_unused()
-        except BaseException as interrupt:  # e.g. a second Ctrl-C while refunding
+            self._refund_if_unused(interrupted=interrupted)
+        except BaseException as interrupt:  # e.g. a second Ctrl-C while refunding: abandon it
             self.cancel_error = interrupt
+            logger.warning(
+                "refunding order %s was abandoned (%r): it may still be charged; "
+                "run `kopechka sweep` to refund it",
+                self.order_id, interrupt,
+            )  # fmt: skip
             if exc is None:
                 raise
-            logger.warning("refunding order %s was interrupted: %r", self.order_id, interrupt)
+        finally:
+            self._client._book.done(self)
         # returning None: the block's own exception, if any, propagates unchanged
 
-    def _refund_if_unused(self) -> None:
-        self._left(self.order_id, drive(self._exit_flow(self.order_id), self._execute))
+    def _refund_if_unused(self, *, interrupted: bool = False) -> None:
+        """Run the exit rules; after an interrupt, within ``INTERRUPTED_EXIT`` seconds in all."""
+        deadline = self._client._clock() + INTERRUPTED_EXIT if interrupted else None
+        with refunding():
+            outcome = drive(
+                self._exit_flow(self.order_id), lambda op: self._client._exit_call(op, deadline)
+            )
+        self._left(self.order_id, outcome)
 
-    def _execute(self, op: Op) -> object:
-        if isinstance(op, GetMessages):
-            return self._client.get_messages(op.order_id)
-        if isinstance(op, CancelOrder):
-            return self._client.cancel_order(op.order_id)
-        raise TypeError(f"a mailbox's exit does not send {op!r}")  # pragma: no cover
+    def _refund_claimed(self) -> None:
+        """``close()``'s refund of a mailbox still open (claimed for it)."""
+        try:
+            self._refund_if_unused()
+        finally:
+            self._client._book.done(self)

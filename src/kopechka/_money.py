@@ -22,9 +22,10 @@ server's ``createdAt``: a client clock ahead of the server's makes orders look o
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Generator, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -49,6 +50,7 @@ __all__ = [
     "ExitOutcome",
     "GetDomains",
     "GetMessages",
+    "GetOrder",
     "Ledger",
     "ListOrders",
     "Op",
@@ -68,6 +70,7 @@ __all__ = [
 ]
 
 R = TypeVar("R")
+logger = logging.getLogger("kopechka")
 
 CLOCK_MARGIN = 60.0
 """Seconds before ``sent_at`` that a candidate may have been created (clock skew, whole seconds)."""
@@ -76,6 +79,9 @@ MAX_PAGES = 100
 """Pages of live orders read per status (passes included): 10,000 orders at most."""
 LIVE = frozenset({"pending", "active"})
 CLOSED = frozenset({"cancelled", "canceled", "expired", "completed"})
+CANCELLED = frozenset({"cancelled", "canceled", "refunded"})
+CANCEL_TRIES = 3
+"""Times a mailbox's exit sends its cancel (safe to repeat) before it gives the order up."""
 
 # --- the requests a flow may ask for ----------------------------------------------------------
 
@@ -110,6 +116,13 @@ class GetMessages:
 
 
 @dataclass(frozen=True)
+class GetOrder:
+    """``GET /orders/{id}``; an ``Order`` (its status tells whether a cancel went through)."""
+
+    order_id: str
+
+
+@dataclass(frozen=True)
 class CancelOrder:
     """``DELETE /orders/{id}``; a ``Cancellation`` (the client credits the refund to the ledger)."""
 
@@ -124,7 +137,7 @@ class Settle:
     timeout: float
 
 
-Op = GetDomains | PostOrder | ListOrders | GetMessages | CancelOrder | Settle
+Op = GetDomains | PostOrder | ListOrders | GetMessages | GetOrder | CancelOrder | Settle
 Flow = Generator[Op, Any, R]
 
 
@@ -349,6 +362,11 @@ def purchase(
             raise
         lost = Lost(ledger, token, domain, site, sent_at, settle_timeout)
         if not isinstance(exc, Exception):  # an interrupt goes on at once: the sweep finds it
+            logger.warning(
+                "the purchase on %s for %s was interrupted before its answer (%r): it may have "
+                "bought an order; run `kopechka sweep` to refund it",
+                domain, site, exc,
+            )  # fmt: skip
             raise exc
         error = yield from lost.resolve(exc, for_mailbox=for_mailbox)
         raise error from exc
@@ -517,6 +535,8 @@ class ExitOutcome:
     """Looking for mail failed with this error (the order was cancelled all the same)."""
     reason: str = ""
     """Why nothing was cancelled, when nothing was."""
+    learned: bool = False
+    """The cancel's answer was lost; the order's status showed it went through."""
 
 
 def mailbox_exit(order_id: str, *, got_mail: bool, status: str | None) -> Flow[ExitOutcome]:
@@ -524,8 +544,11 @@ def mailbox_exit(order_id: str, *, got_mail: bool, status: str | None) -> Flow[E
 
     ``got_mail`` and ``status`` are what the mailbox already knows. An order with mail is kept (it
     is paid for); a closed one (expired, cancelled) is left alone, with no request and no warning;
-    otherwise the mail is looked at once more and an order without mail is cancelled. A refused
-    cancel is looked into: an order that expired meanwhile is no failure.
+    otherwise the mail is looked at once more and an order without mail is cancelled.
+
+    A cancel is safe to repeat: one that fails is sent again, ``CANCEL_TRIES`` times in all, and
+    after each failure the order's status (``GET /orders/{id}``) says whether it went through all
+    the same (its answer lost) or the order closed meanwhile: the outcome is learned, not guessed.
     """
     verdict = exit_decision(got_mail=got_mail, status=status)
     if verdict != "cancel":
@@ -539,22 +562,45 @@ def mailbox_exit(order_id: str, *, got_mail: bool, status: str | None) -> Flow[E
         check_error = exc
     if verdict != "cancel":
         return ExitOutcome(reason="it received mail" if verdict == "keep" else f"it is {status}")
-    try:
-        cancellation: Cancellation = yield CancelOrder(order_id)
-    except Exception as exc:
-        closed = None
-        if isinstance(exc, BadRequestError):  # refused: perhaps it expired meanwhile
-            closed = yield from _closed_meanwhile(order_id)
-        if closed is not None:
-            return ExitOutcome(check_error=check_error, reason=f"it is {closed}")
-        return ExitOutcome(error=exc, check_error=check_error)
-    return ExitOutcome(cancellation=cancellation, check_error=check_error)
+    outcome = yield from _cancel_unused(order_id)
+    return replace(outcome, check_error=check_error)
 
 
-def _closed_meanwhile(order_id: str) -> Flow[str | None]:
+def _cancel_unused(order_id: str) -> Flow[ExitOutcome]:
+    error: Exception | None = None
+    for _ in range(CANCEL_TRIES):
+        try:
+            cancellation: Cancellation = yield CancelOrder(order_id)
+        except Exception as exc:
+            error = exc
+        else:
+            return ExitOutcome(cancellation=cancellation)
+        order = yield from _order_now(order_id)
+        if order is not None and str(order.status) in CANCELLED:  # it went through: answer lost
+            refund = Cancellation(
+                message=f"cancelled (learned from its status: {order.status})",
+                refund_amount=order.price,
+            )
+            return ExitOutcome(cancellation=refund, learned=True)
+        if order is not None and str(order.status) in CLOSED:
+            return ExitOutcome(reason=f"it is {order.status}")
+        if not _worth_repeating(error):
+            break
+    return ExitOutcome(error=error)
+
+
+def _worth_repeating(error: Exception) -> bool:
+    """Whether sending a failed cancel again may help: a lost or garbled answer, a 5xx, a 429."""
+    if isinstance(error, APIConnectionError | APIResponseValidationError):
+        return True
+    return isinstance(error, APIStatusError) and (
+        error.status_code >= 500 or error.status_code == 429
+    )
+
+
+def _order_now(order_id: str) -> Flow[Order | None]:
     try:
-        listing: MessageList = yield GetMessages(order_id)
+        order: Order = yield GetOrder(order_id)
     except Exception:
         return None
-    status = str(listing.order.status)
-    return status if status in CLOSED else None
+    return order
