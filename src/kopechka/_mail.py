@@ -202,11 +202,12 @@ class Mailbox(BaseMailbox):
             self._refund_if_unused(interrupted=interrupted)
         except BaseException as interrupt:  # e.g. a second Ctrl-C while refunding: abandon it
             self.cancel_error = interrupt
-            logger.warning(
-                "refunding order %s was abandoned (%r): it may still be charged; "
-                "run `kopechka sweep` to refund it",
-                self.order_id, interrupt,
-            )  # fmt: skip
+            line = (
+                f"refunding order {self.order_id} was abandoned ({interrupt!r}): it may still be "
+                "charged; run `kopechka sweep` to refund it"
+            )
+            logger.warning("%s", line)
+            _note(exc if exc is not None else interrupt, line)  # printed with the traceback
             if exc is None:
                 raise
         finally:
@@ -228,3 +229,10 @@ class Mailbox(BaseMailbox):
             self._refund_if_unused()
         finally:
             self._client._book.done(self)
+
+
+def _note(error: BaseException, line: str) -> None:
+    """Add ``line`` to what the traceback of ``error`` prints (Python 3.11+)."""
+    add_note = getattr(error, "add_note", None)
+    if add_note is not None:
+        add_note(line)

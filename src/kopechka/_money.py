@@ -35,7 +35,6 @@ from ._exceptions import (
     APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
-    BadRequestError,
     KopechkaError,
     OrderOutcomeUnknownError,
     SpendLimitError,
