@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 
 from kopechka import (
-    APIResponseValidationError,
     Cancellation,
     InternalServerError,
     KopechkaClient,

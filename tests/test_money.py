@@ -774,7 +774,7 @@ EXIT_CASES = [
 def test_mailbox_exit(case: Exit) -> None:
     server = Server(orders=[order(status=case.listed_status)], mail={"API-1": case.mail})
     server.fail = dict(case.fail)
-    failures = {kind: case.fail_times for kind in case.fail}
+    failures = dict.fromkeys(case.fail, case.fail_times)
 
     def script(op: money.Op) -> Any:
         kind = type(op).__name__

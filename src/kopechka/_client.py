@@ -406,7 +406,9 @@ class KopechkaClient(BaseClient[Transport]):
                 _wire.get_messages(op.order_id), deadline=deadline, max_retries=retries
             )
         if isinstance(op, _money.GetOrder):
-            return self._request(_wire.get_order(op.order_id), deadline=deadline, max_retries=retries)
+            return self._request(
+                _wire.get_order(op.order_id), deadline=deadline, max_retries=retries
+            )
         if isinstance(op, _money.CancelOrder):
             call = _wire.cancel_order(op.order_id)
             cancellation = self._request(call, deadline=deadline, max_retries=retries)

@@ -138,6 +138,7 @@ def check_close_timeout(value: object) -> float:
         raise ValueError(f"close_timeout must be a finite number of seconds >= 0, got {value!r}")
     return float(value)
 
+
 T = TypeVar("T", bound="_Transport")
 C = TypeVar("C", bound="BaseClient[Any]")
 
