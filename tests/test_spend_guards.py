@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -97,7 +98,7 @@ HIDDEN = (SandboxDomain("example.com", Decimal("5.00")),
 
 
 @pytest.fixture
-def hidden() -> Sandbox:
+def hidden() -> Iterator[Sandbox]:
     with Sandbox(domains=HIDDEN, balance="1000.00") as sandbox:
         yield sandbox
 

@@ -154,7 +154,8 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         """
         if self._owns_book and not self._book.closed:
             for box in self._book.close():
-                box._refund_in_task()
+                if isinstance(box, AsyncMailbox):
+                    box._refund_in_task()
             await self._refunds_ended()
         await self._transport.aclose()
 

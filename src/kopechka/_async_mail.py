@@ -78,6 +78,7 @@ class AsyncMailbox(BaseMailbox):
 
     cancellation: Cancellation | None
     cancel_error: BaseException | None
+    _client: AsyncKopechkaClient
 
     def __init__(
         self, client: AsyncKopechkaClient, domain: str, site: str, max_price: object = None
@@ -281,7 +282,13 @@ class AsyncMailbox(BaseMailbox):
             try:
                 return await self._client._exit_call(op, None)
             except asyncio.CancelledError:
-                while task is not None and task.cancelling():
-                    task.uncancel()
+                _uncancel(task)
                 logger.debug("the refund of %s was cancelled: sending again", self.order_id)
         return await self._client._exit_call(op, None)
+
+
+def _uncancel(task: asyncio.Task[Any] | None) -> None:
+    """Withdraw the cancellation requests of ``task`` (Python 3.11+; before, nothing counts them)."""
+    uncancel = getattr(task, "uncancel", None)
+    while uncancel is not None and getattr(task, "cancelling", lambda: 0)():
+        uncancel()

@@ -164,7 +164,8 @@ class KopechkaClient(BaseClient[Transport]):
         """
         if self._owns_book and not self._book.closed:
             for box in self._book.close():
-                box._refund_claimed()
+                if isinstance(box, Mailbox):
+                    box._refund_claimed()
             if not self._book.wait(self.close_timeout):
                 logger.warning(
                     "closed with mailbox refunds still in flight after %g s: "

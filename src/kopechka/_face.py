@@ -260,10 +260,17 @@ class BaseClient(Generic[T]):
         return _money.sweep(older_than=older_than, dry_run=dry_run, wall=self._ledger.wall)
 
 
+class _Owner(Protocol):
+    """What ``BaseMailbox`` reads of its client."""
+
+    _book: RefundBook
+    _ledger: _money.Ledger
+
+
 class BaseMailbox:
     """What a mailbox learns from its waits, and the report of leaving it; no I/O."""
 
-    _client: Any
+    _client: _Owner
 
     def _start(self) -> None:
         """Set the state every mailbox starts with."""

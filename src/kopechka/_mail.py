@@ -18,7 +18,7 @@ from typing import Protocol
 
 from ._face import BaseMailbox, RefundBook, refunding
 from ._models import Cancellation, Message, MessageList, Order
-from ._money import Op, drive
+from ._money import Ledger, Op, drive
 from ._waitflow import TextFilter
 
 __all__ = ["Mailbox"]
@@ -41,8 +41,9 @@ class _MailboxClient(Protocol):
     def wait_for_message(self) -> Callable[..., Message]: ...
     @property
     def wait_for_code(self) -> Callable[..., str]: ...
-    @property
-    def _book(self) -> RefundBook: ...
+    _book: RefundBook
+    _ledger: Ledger
+
     @property
     def _clock(self) -> Callable[[], float]: ...
     def _exit_call(self, op: Op, deadline: float | None) -> object: ...
@@ -65,6 +66,7 @@ class Mailbox(BaseMailbox):
 
     cancellation: Cancellation | None
     cancel_error: BaseException | None
+    _client: _MailboxClient
 
     def __init__(self, client: _MailboxClient, order: Order) -> None:
         self._client = client
