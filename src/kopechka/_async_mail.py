@@ -288,7 +288,7 @@ class AsyncMailbox(BaseMailbox):
 
 
 def _uncancel(task: asyncio.Task[Any] | None) -> None:
-    """Withdraw the cancellation requests of ``task`` (Python 3.11+; before, nothing counts them)."""
+    """Withdraw the cancellation requests of ``task`` (3.11+; before, nothing counts them)."""
     uncancel = getattr(task, "uncancel", None)
     while uncancel is not None and getattr(task, "cancelling", lambda: 0)():
         uncancel()

@@ -41,6 +41,7 @@ class _MailboxClient(Protocol):
     def wait_for_message(self) -> Callable[..., Message]: ...
     @property
     def wait_for_code(self) -> Callable[..., str]: ...
+
     _book: RefundBook
     _ledger: Ledger
 
