@@ -194,14 +194,15 @@ def outcome_unknown(error: BaseException) -> bool:
     """Whether a failed ``POST /orders`` may have bought an order all the same.
 
     Unknown: the request may have reached the server and no usable answer came back (a read
-    timeout, a dropped connection, a 5xx, a 2xx that is not the documented JSON, an interrupt while
-    waiting for the answer). Known: any other status (a 4xx, a redirect, ``success: false``) is the
-    server's answer, and a request that surely never reached the server bought nothing.
+    timeout, a dropped connection, a 5xx, a 1xx (an interim answer is never the outcome), a 2xx
+    that is not the documented JSON, an interrupt while waiting for the answer). Known: any other
+    status (a 4xx, a redirect, ``success: false``) is the server's answer, and a request that
+    surely never reached the server bought nothing.
     """
     if isinstance(error, APIConnectionError):
         return error.may_have_reached_server
-    if isinstance(error, APIStatusError):
-        return error.status_code >= 500
+    if isinstance(error, APIStatusError):  # an interim (1xx) answer taken as final is no answer
+        return error.status_code >= 500 or error.status_code < 200
     if isinstance(error, APIResponseValidationError):
         return True
     return not isinstance(error, KopechkaError)  # an interrupt, or a failure of our own
