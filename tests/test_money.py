@@ -373,7 +373,7 @@ class Server:
         if isinstance(op, money.GetDomains):
             return [Domain(id=n, name=n, price=Decimal(p)) for n, p in self.prices.items()]
         if isinstance(op, money.ListOrders):
-            return self._page(op)
+            return (self._page(op), None) if op.dated else self._page(op)
         if isinstance(op, money.GetMessages):
             return self._messages(op.order_id)
         if isinstance(op, money.CancelOrder):

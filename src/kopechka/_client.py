@@ -213,23 +213,23 @@ class KopechkaClient(BaseClient[Transport]):
     def _request(
         self, call: _wire.Call[R], *, deadline: float | None = None, max_retries: int | None = None
     ) -> R:
-        """The funnel: send one call (retries inside) and decode its answer.
+        """The funnel: send one call (retries inside) and decode its answer."""
+        return _wire.decode(call, self._answer(call, deadline, max_retries), self._api_key)
+
+    def _answer(
+        self, call: _wire.Call[R], deadline: float | None = None, max_retries: int | None = None
+    ) -> _wire.Answer:
+        """The funnel's sending half: the final answer to one call, undecoded.
 
         Raises:
             RuntimeError: The client is closed (a mailbox's refund still goes out).
         """
         if self._book.refused():
             raise RuntimeError(CLOSED)
-        answer = self._transport.send(
-            call.method,
-            call.path,
-            params=call.params,
-            json=call.json,
-            idempotent=call.idempotent,
-            deadline=deadline,
-            max_retries=max_retries,
-        )
-        return _wire.decode(call, answer, self._api_key)
+        return self._transport.send(
+            call.method, call.path, params=call.params, json=call.json,
+            idempotent=call.idempotent, deadline=deadline, max_retries=max_retries,
+        )  # fmt: skip
 
     # --- account -------------------------------------------------------------------------------
 
@@ -386,8 +386,10 @@ class KopechkaClient(BaseClient[Transport]):
         if isinstance(op, _money.PostOrder):
             return self._request(_wire.create_order(op.domain, op.site))
         if isinstance(op, _money.ListOrders):
-            limit = _money.PAGE_SIZE
-            return self.list_orders(page=op.page, limit=limit, status=op.status, domain=op.domain)
+            call = _wire.list_orders(op.page, _money.PAGE_SIZE, op.status, op.domain)
+            answer = self._answer(call)
+            page = _wire.decode(call, answer, self._api_key)
+            return (page, _money.server_date(answer.headers)) if op.dated else page
         if isinstance(op, _money.GetMessages):
             return self.get_messages(op.order_id)
         if isinstance(op, _money.CancelOrder):

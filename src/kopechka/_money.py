@@ -16,18 +16,20 @@ library.
 Clock-skew assumption: "created since just before the request" compares the server's ``createdAt``
 with the client's wall clock at sending, less ``CLOCK_MARGIN`` (60 s). Clocks kept by NTP agree to
 well under a second; a server clock more than a minute behind the client's would hide the lost order
-from the candidates (``sweep`` still finds it). ``sweep``'s age is the client's wall clock minus the
-server's ``createdAt``: a client clock ahead of the server's makes orders look older by the skew.
+from the candidates (``sweep`` still finds it). ``sweep`` measures an order's age on the server's
+clock: the listing's ``Date`` header minus the order's ``createdAt``; only when the server sends no
+``Date`` does it fall back to the client's clock, with a WARNING.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 from . import _wire
@@ -63,6 +65,7 @@ __all__ = [
     "mailbox_exit",
     "outcome_unknown",
     "purchase",
+    "server_date",
     "split_by_age",
     "sweep",
     "unaddressable",
@@ -105,6 +108,9 @@ class ListOrders:
     page: int
     status: str
     domain: str | None = None
+    dated: bool = False
+    """Ask for ``(OrderPage, date)`` instead: the answer's ``Date`` header as an aware time, or
+    ``None`` when absent or unreadable (``server_date``)."""
 
 
 @dataclass(frozen=True)
@@ -279,11 +285,27 @@ def exit_decision(*, got_mail: bool, status: str | None) -> str:
 # --- flows ----------------------------------------------------------------------------------------
 
 
-def live_orders(domain: str | None) -> Flow[tuple[list[Order], bool]]:
+def server_date(headers: Mapping[str, str]) -> datetime | None:
+    """The ``Date`` header of an answer as an aware UTC time, or ``None`` when absent or
+    unreadable: the server's clock, which its ``createdAt`` values are written with."""
+    text = next((value for name, value in headers.items() if name.lower() == "date"), None)
+    if text is None:
+        return None
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def live_orders(
+    domain: str | None, *, dates: list[datetime] | None = None
+) -> Flow[tuple[list[Order], bool]]:
     """Every pending and active order (on ``domain``), and whether the listing was complete.
 
     Pages are walked as ``iter_orders`` walks them (``OrderWalk``), so orders that other threads
-    buy or cancel meanwhile do not hide one from the listing.
+    buy or cancel meanwhile do not hide one from the listing. Given ``dates``, the server's time
+    of each page read (its ``Date``) is added to it.
     """
     seen: dict[str, Order] = {}
     complete = True
@@ -292,7 +314,10 @@ def live_orders(domain: str | None) -> Flow[tuple[list[Order], bool]]:
         for _ in range(MAX_PAGES):
             if walk.page is None:
                 break
-            result: OrderPage = yield ListOrders(walk.page, status, domain)
+            reply = yield ListOrders(walk.page, status, domain, dated=dates is not None)
+            result: OrderPage = reply[0] if dates is not None else reply
+            if dates is not None and reply[1] is not None:
+                dates.append(reply[1])
             ids = [order.order_id for order in result.orders]
             for position in walk.take(ids, result.pagination.total, result.pagination.pages):
                 seen.setdefault(ids[position], result.orders[position])
@@ -479,8 +504,9 @@ def sweep(*, older_than: float, dry_run: bool, wall: Callable[[], datetime]) -> 
         or older_than < 0
     ):
         raise ValueError(f"older_than must be a finite number of seconds >= 0, got {older_than!r}")
-    live, _ = yield from live_orders(None)
-    kept, old = split_by_age(live, now=wall(), older_than=older_than)
+    dates: list[datetime] = []
+    live, _ = yield from live_orders(None, dates=dates)
+    kept, old = split_by_age(live, now=_server_now(dates, wall), older_than=older_than)
     unused: list[Order] = []
     failed: list[tuple[Order, KopechkaError]] = []
     for order in old:
@@ -503,6 +529,18 @@ def sweep(*, older_than: float, dry_run: bool, wall: Callable[[], datetime]) -> 
         return SweepReport(unused, planned, kept, failed, dry_run=True)
     cancelled, refunded = yield from _cancel_each(unused, failed)
     return SweepReport(cancelled, refunded, kept, failed, dry_run=False)
+
+
+def _server_now(dates: list[datetime], wall: Callable[[], datetime]) -> datetime:
+    """Now on the server's clock: the latest ``Date`` of the listing; without one, this machine's
+    clock, with a WARNING (a skewed clock then sweeps too much or too little)."""
+    if dates:
+        return max(dates)
+    logger.warning(
+        "the order listing carried no Date header: order ages are measured on this machine's "
+        "clock, which may differ from the server's"
+    )
+    return wall()
 
 
 def _cancel_each(
