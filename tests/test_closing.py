@@ -62,7 +62,7 @@ async def wait_for_gather(sandbox: Sandbox) -> None:
         crowd = asyncio.gather(*(sign_up(client) for _ in range(CROWD)))
         await asyncio.sleep(0)
         await all_bought(sandbox, CROWD)
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(crowd, 0.05)
 
 
@@ -71,7 +71,7 @@ async def timeout_then_close(sandbox: Sandbox) -> None:
     crowd = asyncio.gather(*(sign_up(client) for _ in range(CROWD)))
     await asyncio.sleep(0)
     await all_bought(sandbox, CROWD)
-    with pytest.raises(TimeoutError):
+    with pytest.raises(asyncio.TimeoutError):
         if sys.version_info >= (3, 11):
             async with asyncio.timeout(0.05):
                 await crowd
