@@ -3,8 +3,9 @@
 The rules of leaving are ``_money.mailbox_exit``'s (the sync ``Mailbox`` drives the same flow);
 what a mailbox learns from its waits and logs on leaving is ``_face.BaseMailbox``'s, shared with
 the sync one; ``drive_money`` runs any of ``_money``'s flows with awaited requests. This module owns
-the async mailbox's life and its shielding from cancellation (a refund is never cut short). It
-sends no request except through the client it is given.
+the async mailbox's life and its shielding from cancellation (a refund is never cut short: it runs
+in a task the client keeps, and a request of it cancelled meanwhile, as ``asyncio.run`` cancels
+what is left, is sent again). It sends no request except through the client it is given.
 """
 
 from __future__ import annotations

@@ -163,9 +163,10 @@ class KopechkaClient(BaseClient[Transport]):
         ``with_options`` client leaves the client it came from open.
         """
         if self._owns_book and not self._book.closed:
+            deadline = self._clock() + self.close_timeout  # close()'s own refunds, too
             for box in self._book.close():
                 if isinstance(box, Mailbox):
-                    box._refund_claimed()
+                    box._refund_claimed(deadline)
             if not self._book.wait(self.close_timeout):
                 logger.warning(
                     "closed with mailbox refunds still in flight after %g s: "

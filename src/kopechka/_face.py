@@ -4,8 +4,11 @@
 httpx): it checks the constructor's arguments and keeps the key, the budget and the base URL, hands
 the face the checked transport settings, derives ``with_options`` clients, prints the repr and
 prepares the purchase flow. ``BaseMailbox`` keeps what a mailbox learns from its waits and reports
-how leaving it went. Each face (``_client``/``_async_client``, ``_mail``/``_async_mail``) keeps its
-public methods and their docstrings, and only what differs: plain calls there, awaited calls here.
+how leaving it went. ``RefundBook`` is a client's record of its mailboxes still open and of the
+refunds in flight, which ``close()`` waits for (``close_timeout``) before a closed client refuses
+to send (``CLOSED``, the same ``RuntimeError`` on both faces; a refund still goes out). Each face
+(``_client``/``_async_client``, ``_mail``/``_async_mail``) keeps its public methods and their
+docstrings, and only what differs: plain calls there, awaited calls here.
 
 This module must not send a request, sleep, or import httpx (``import kopechka`` works without it).
 """

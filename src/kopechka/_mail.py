@@ -3,8 +3,8 @@
 The wait itself (filters, start-polling, deadlines, stopping) is ``_waitflow``'s, the rules of
 leaving the block are ``_money.mailbox_exit``'s (the async mailbox drives the same flow), and what
 a mailbox learns from its waits and logs on leaving is ``_face.BaseMailbox``'s, shared with the
-async mailbox. This module owns the mailbox's life only; it sends no request except through the
-client it is given.
+async mailbox. This module owns the mailbox's life only (with the bound on its exit after an
+interrupt, ``INTERRUPTED_EXIT``); it sends no request except through the client it is given.
 """
 
 from __future__ import annotations
@@ -217,19 +217,23 @@ class Mailbox(BaseMailbox):
             self._client._book.done(self)
         # returning None: the block's own exception, if any, propagates unchanged
 
-    def _refund_if_unused(self, *, interrupted: bool = False) -> None:
-        """Run the exit rules; after an interrupt, within ``INTERRUPTED_EXIT`` seconds in all."""
-        deadline = self._client._clock() + INTERRUPTED_EXIT if interrupted else None
+    def _refund_if_unused(
+        self, *, interrupted: bool = False, deadline: float | None = None
+    ) -> None:
+        """Run the exit rules; after an interrupt, within ``INTERRUPTED_EXIT`` seconds in all (or
+        by ``deadline``, on the client's clock)."""
+        if interrupted:
+            deadline = self._client._clock() + INTERRUPTED_EXIT
         with refunding():
             outcome = drive(
                 self._exit_flow(self.order_id), lambda op: self._client._exit_call(op, deadline)
             )
         self._left(self.order_id, outcome)
 
-    def _refund_claimed(self) -> None:
-        """``close()``'s refund of a mailbox still open (claimed for it)."""
+    def _refund_claimed(self, deadline: float | None = None) -> None:
+        """``close()``'s refund of a mailbox still open (claimed for it), by ``deadline``."""
         try:
-            self._refund_if_unused()
+            self._refund_if_unused(deadline=deadline)
         finally:
             self._client._book.done(self)
 
