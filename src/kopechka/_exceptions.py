@@ -236,14 +236,15 @@ class SpendLimitError(KopechkaError):
     """A purchase was refused by a spend guard (``max_price=`` or the client's ``budget=``).
 
     Attributes:
-        price: The price that was listed, or charged.
+        price: The price that was listed, or charged; ``None`` when the domain is not listed
+            (a budget cannot hold against an unknown price).
         cap: The cap it would have passed (``max_price``, or what is left of ``budget``).
         order: The order when the server charged more than ``max_price`` anyway (it was then
             cancelled for a full refund), else ``None``.
     """
 
     def __init__(
-        self, message: str, *, price: Decimal, cap: Decimal, order: Order | None = None
+        self, message: str, *, price: Decimal | None, cap: Decimal, order: Order | None = None
     ) -> None:
         super().__init__(message)
         self.price = price

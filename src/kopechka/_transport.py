@@ -454,8 +454,24 @@ def _never_connected(exc: BaseException) -> bool:
 # --- the client's own session ------------------------------------------------------------------
 
 
+class _FinalResponse(http.client.HTTPResponse):
+    """A response that reads past interim answers: every 1xx but 101 (``103 Early Hints``,
+    ``102 Processing``) is followed by the final one (RFC 9110, section 15.2); http.client skips
+    only ``100 Continue``, and would take a 103 before a purchase's 200 for the answer."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not (100 <= status < 200) or status == 101:
+                return version, status, reason
+            http.client._read_headers(self.fp)  # type: ignore[attr-defined]
+
+
 class _BoundedHTTPConnection(HTTPConnection):
-    """A connection that registers with the running attempt's wall-clock bound."""
+    """A connection that registers with the running attempt's wall-clock bound (and reads past
+    interim answers)."""
+
+    response_class = _FinalResponse
 
     def connect(self) -> None:
         _attach(self)
@@ -467,6 +483,8 @@ class _BoundedHTTPConnection(HTTPConnection):
 
 
 class _BoundedHTTPSConnection(HTTPSConnection):
+    response_class = _FinalResponse
+
     def connect(self) -> None:
         _attach(self)
         super().connect()

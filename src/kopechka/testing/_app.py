@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -55,6 +56,8 @@ class Reply:
     delay: float = 0.0
     drop: bool = False
     truncate: bool = False
+    interim: int | None = None
+    """An interim (1xx) answer to send before this one, such as ``103 Early Hints``."""
     bought: dict[str, Any] | None = None
     """The order this request bought, for the hooks (never sent)."""
 
@@ -233,6 +236,9 @@ class SandboxApp:
                 RecordedRequest(method, path, query, dict(headers), body, time.monotonic())
             )
             reply = self._api(method, path, query, lowered, body)
+            # the service's clock, as every HTTP server dates its answers (RFC 9110, 6.6.1):
+            # on virtual time the sandbox's own, so ``advance`` ages orders for a sweep
+            reply.headers.append(("Date", format_datetime(self.state.now(), usegmt=True)))
         if reply.bought is not None:
             self._announce(reply.bought)
         return reply
@@ -277,7 +283,7 @@ class SandboxApp:
         retry_after = fault.retry_after_text()
         if retry_after is not None:
             reply.headers.append(("Retry-After", retry_after))
-        reply.delay, reply.drop = float(fault.delay), fault.drop
+        reply.delay, reply.drop, reply.interim = float(fault.delay), fault.drop, fault.interim
         reply.bought = served.bought if served is not None else None
         return reply
 

@@ -248,7 +248,7 @@ def _domain(
 ) -> SandboxDomain:
     if not 1 <= len(name) <= 253:
         raise UsageError(f"--domains: a domain name is 1 to 253 characters: {name!r}")
-    extra: dict[str, str] = {}
+    extra: dict[str, Any] = {}
     for key, value in (("category", category), ("description", description)):
         if value is not None and not isinstance(value, str):
             raise UsageError(f"--domains: the {key} of {name} must be text")

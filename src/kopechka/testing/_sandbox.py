@@ -290,6 +290,7 @@ class Sandbox(AppServer):
         drop: bool = False,
         execute: bool = False,
         probability: float | None = None,
+        interim: int | None = None,
     ) -> None:
         """Make the next ``times`` matching requests misbehave.
 
@@ -306,12 +307,25 @@ class Sandbox(AppServer):
             execute: Carry the request out first (the money moves), then misbehave.
             probability: Fire on each matching request with this chance, drawn from the
                 sandbox's generator (reproducible with ``seed``); ``None``: every time.
+            interim: Send this interim answer first (``103`` Early Hints, ``102`` Processing).
 
         Raises:
             SandboxError: An argument is out of range.
         """
         self.app.add_fault(
-            Fault(status, times, retry_after, path, method, body, delay, drop, execute, probability)
+            Fault(
+                status,
+                times,
+                retry_after,
+                path,
+                method,
+                body,
+                delay,
+                drop,
+                execute,
+                probability,
+                interim,
+            )
         )
 
     def on_order(self, hook: OrderHook) -> OrderHook:

@@ -40,8 +40,9 @@ logger = logging.getLogger("kopechka.testing")
 _LENGTH = re.compile(r"[0-9]{1,18}")
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,8}")
 _UNPRINTABLE = re.compile(r"[^\x21-\x7e]")
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-            429: "Too Many Requests", 500: "Internal Server Error"}  # fmt: skip
+_REASONS = {102: "Processing", 103: "Early Hints", 200: "OK", 400: "Bad Request",
+            401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
+            500: "Internal Server Error"}  # fmt: skip
 
 
 class App(Protocol):
@@ -235,6 +236,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         sent = b"" if getattr(self, "command", None) == "HEAD" else body
+        if reply.interim is not None:  # an interim answer first (RFC 9110, section 15.2)
+            reason = _REASONS.get(reply.interim) or "Interim"
+            hint = "Link: </style.css>; rel=preload" if reply.interim == 103 else "X-Interim: 1"
+            head = f"HTTP/1.1 {reply.interim} {reason}\r\n{hint}\r\n\r\n".encode() + head
         self.wfile.write(head + sent)
         self._log_access(status, len(sent))
 
