@@ -51,10 +51,10 @@ class Resp:
             None,
         ),
         (
-            wire.list_orders(1, 1, "weird"),
+            wire.list_orders(1, 1, "expired"),
             "GET",
             "/orders",
-            {"page": "1", "limit": "1", "status": "weird"},
+            {"page": "1", "limit": "1", "status": "expired"},
             None,
         ),
         (wire.get_order("API-1"), "GET", "/orders/API-1", None, None),
