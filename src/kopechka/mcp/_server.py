@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.tools import Tool
+from mcp.shared.exceptions import NoBackChannelError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
@@ -256,10 +257,10 @@ async def _approved(
     if not session.guards.confirm:
         return None
     caps = ctx.client_capabilities
-    if caps is not None and caps.elicitation is not None:
+    if caps is not None and caps.elicitation is not None and ctx.session.can_send_request:
         try:
             answer = await ctx.elicit(f"Approve this purchase? {summary}", schema=Approval)
-        except (RuntimeError, ValueError, ValidationError):
+        except (NoBackChannelError, RuntimeError, ValueError, ValidationError):
             answer = None
         if answer is not None:
             if answer.action == "accept" and answer.data.approve:

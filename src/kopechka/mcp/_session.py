@@ -251,6 +251,13 @@ class Session:
 
     # --- quote and buy --------------------------------------------------------------------
 
+    def _listed(self, domain: str) -> Decimal | None:
+        """The domain's price now (``None``: not on sale); the ledger's price list is refreshed
+        with it, so that its ``max_price`` check judges the same prices as the quote."""
+        domains = self._call(self.client.get_domains)
+        self.client._ledger.store_prices(domains, self.client._clock())
+        return {d.name.casefold(): d.price for d in domains}.get(domain.strip().casefold())
+
     def _verdict(
         self, domain: str, site: str, price: Decimal | None, *, preview: bool
     ) -> str | None:
@@ -289,8 +296,7 @@ class Session:
             raise RefusalError(
                 "Both domain and site must be given; ask the user which site it is for."
             )
-        listed = {d.name.casefold(): d.price for d in self._call(self.client.get_domains)}
-        price = listed.get(domain.casefold())
+        price = self._listed(domain)
         reason = self._verdict(domain, site, price, preview=True)
         quote_id = None
         if reason is None and price is not None:
@@ -343,8 +349,7 @@ class Session:
         Raises:
             RefusalError: A guard, a moved price, a lost answer or a failed purchase (one sentence).
         """
-        listed = {d.name.casefold(): d.price for d in self._call(self.client.get_domains)}
-        price = listed.get(quote.domain.casefold())
+        price = self._listed(quote.domain)
         if price is not None and price > quote.price:
             raise RefusalError(
                 f"The price of {quote.domain} moved from {quote.price} to {price} after the "
