@@ -1,0 +1,318 @@
+"""``kopechka mcp`` as a program: over stdio in a subprocess, its shutdown, its options, HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .agents import run
+
+from kopechka import KopechkaClient  # noqa: I001
+from kopechka.testing import Sandbox
+
+from mcp import Client, StdioServerParameters  # noqa: I001
+
+SIGNUPS = 20
+
+
+def _env(sb: Sandbox | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KOPECHKA_")}
+    if sb is not None:
+        env |= {"KOPECHKA_API_KEY": sb.api_key, "KOPECHKA_BASE_URL": sb.url}
+    return env
+
+
+def _delivering(sb: Sandbox) -> None:
+    """Each sign-up gets its code at once; other orders get no mail."""
+
+    def hook(order: dict[str, Any]) -> None:
+        if str(order["site"]).startswith("signup-"):
+            sb.deliver(
+                order["orderId"], subject="Confirm", content=f"Your code is {order['orderId'][-6:]}"
+            )
+
+    sb.on_order(hook)
+
+
+def _orders(sb: Sandbox) -> list[tuple[str, str, int]]:
+    """(site, status, messages) of every order of the account."""
+    with sb.client() as kc:
+        return [
+            (o.site, str(o.status), len(kc.get_messages(o.order_id).messages))
+            for o in kc.iter_orders()
+        ]
+
+
+def test_a_scripted_agent_signs_up_20_times_and_leaves_nothing_unused(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.jsonl"
+    with Sandbox() as sb:
+        _delivering(sb)
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=[
+                "-m",
+                "kopechka",
+                "mcp",
+                "--budget",
+                "40",
+                "--max-open",
+                "3",
+                "--journal",
+                str(journal),
+            ],
+            env=_env(sb),
+        )
+
+        async def agent() -> None:
+            async with Client(params) as c:
+                for n in range(SIGNUPS):
+                    quote = await c.call_tool(
+                        "quote_address", {"domain": "inbox.test", "site": f"signup-{n}.example"}
+                    )
+                    assert (
+                        quote.structured_content is not None and quote.structured_content["allowed"]
+                    ), quote
+                    cid = quote.structured_content["confirmation_id"]
+                    bought = await c.call_tool(
+                        "buy_address", {"confirmation_id": cid, "user_approved": True}
+                    )
+                    assert not bought.is_error and bought.structured_content is not None, bought
+                    order_id = bought.structured_content["order_id"]
+                    waited = await c.call_tool(
+                        "wait_for_code", {"order_id": order_id, "timeout": 10}
+                    )
+                    assert waited.structured_content is not None
+                    assert waited.structured_content["code"] == order_id[-6:], waited
+                for _ in range(2):  # the user gives up on two sign-ups: the server refunds them
+                    quote = await c.call_tool(
+                        "quote_address", {"domain": "inbox.test", "site": "abandoned.example"}
+                    )
+                    assert quote.structured_content is not None
+                    cid = quote.structured_content["confirmation_id"]
+                    await c.call_tool(
+                        "buy_address", {"confirmation_id": cid, "user_approved": True}
+                    )
+
+        started = time.monotonic()
+        run(agent)
+        elapsed = time.monotonic() - started
+        orders = _orders(sb)
+        assert len(orders) == SIGNUPS + 2
+        unused_charged = [o for o in orders if o[2] == 0 and o[1] != "cancelled"]
+        assert unused_charged == []
+        assert sum(1 for o in orders if o[1] == "cancelled") == 2
+        assert sb.balance == Decimal("100.00") - SIGNUPS * Decimal("1.25")
+    records = [json.loads(line) for line in journal.read_text(encoding="utf-8").splitlines()]
+    assert [r["event"] for r in records].count("purchase") == SIGNUPS + 2
+    assert records[-1] == records[-1] | {"event": "stop", "refunded": 2, "failed": 0}
+    assert elapsed < 45, elapsed
+
+
+class Raw:
+    """``kopechka mcp`` in a subprocess, spoken to in JSON-RPC lines."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kopechka", "mcp", *args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        )  # fmt: skip
+        self.lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.next_id = 0
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def send(
+        self, method: str, params: dict[str, Any] | None = None, *, notify: bool = False
+    ) -> int:
+        self.next_id += 1
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "params": params or {}}
+        if not notify:
+            message["id"] = self.next_id
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(message).encode() + b"\n")
+        self.proc.stdin.flush()
+        return self.next_id
+
+    def answer(self, request_id: int) -> dict[str, Any]:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            message = json.loads(self.lines.get(timeout=deadline - time.monotonic()))
+            if message.get("id") == request_id:
+                return message  # type: ignore[no-any-return]
+        raise AssertionError("no answer")
+
+    def call(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        answer = self.answer(self.send("tools/call", {"name": tool, "arguments": arguments}))
+        return answer["result"]  # type: ignore[no-any-return]
+
+    def start(self) -> None:
+        init = self.answer(self.send("initialize", {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"},
+        }))  # fmt: skip
+        assert init["result"]["serverInfo"]["name"] == "kopechka"
+        self.send("notifications/initialized", notify=True)
+
+
+@contextmanager
+def raw(args: list[str], env: dict[str, str]) -> Iterator[Raw]:
+    server = Raw(args, env)
+    try:
+        yield server
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+        server.proc.wait()
+        for stream in (server.proc.stdin, server.proc.stdout, server.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "stdin closed"])
+def test_shutdown_refunds_every_order_without_mail_in_parallel(tmp_path: Path, how: str) -> None:
+    journal = tmp_path / "journal.jsonl"
+    with (
+        Sandbox() as sb,
+        raw(["--budget", "50", "--no-confirm", "--journal", str(journal)], _env(sb)) as srv,
+    ):
+        srv.start()
+        ids = []
+        for n in range(4):
+            quote = srv.call("quote_address", {"domain": "example.com", "site": f"s{n}.example"})
+            bought = srv.call(
+                "buy_address", {"confirmation_id": quote["structuredContent"]["confirmation_id"]}
+            )
+            ids.append(bought["structuredContent"]["order_id"])
+        sb.deliver(ids[0], content="code 123456")  # mail came: paid for, kept
+        srv.send(
+            "tools/call",
+            {"name": "wait_for_code", "arguments": {"order_id": ids[1], "timeout": 50}},
+        )
+        time.sleep(0.3)  # that wait is under way in a worker thread
+        sb.fail(delay=0.4, path="/orders", times=None)  # 0.8 s a refund: one after another, 3.2 s
+        assert sb.balance == Decimal("80.00")
+        started = time.monotonic()
+        if how == "SIGTERM":
+            srv.proc.send_signal(signal.SIGTERM)
+        else:
+            assert srv.proc.stdin is not None
+            srv.proc.stdin.close()
+        code = srv.proc.wait(timeout=15)
+        elapsed = time.monotonic() - started
+        assert code == (128 + signal.SIGTERM if how == "SIGTERM" else 0)
+        assert sb.balance == Decimal("95.00")  # three refunded, the one with mail kept
+    assert elapsed < 4.0, elapsed
+    records = [json.loads(line) for line in journal.read_text(encoding="utf-8").splitlines()]
+    refunds = {
+        r["order_id"] for r in records if r["event"] == "refund" and r.get("on") == "shutdown"
+    }
+    assert refunds == set(ids[1:])
+    assert records[-1]["event"] == "stop"
+
+
+def _run_cli(
+    *args: str, env: dict[str, str] | None = None, code: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    command = (
+        [sys.executable, "-m", "kopechka", *args]
+        if code is None
+        else [sys.executable, "-c", code, *args]
+    )
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=30, env=env or _env(), check=False
+    )
+
+
+def test_live_mode_needs_a_budget_and_http_beyond_loopback_a_token() -> None:
+    env = _env() | {"KOPECHKA_API_KEY": "some-key"}
+    no_budget = _run_cli("mcp", env=env)
+    assert no_budget.returncode == 2 and "--budget" in no_budget.stderr
+    assert "some-key" not in no_budget.stderr
+    open_http = _run_cli("mcp", "--sandbox", "--http", "--host", "0.0.0.0")
+    assert open_http.returncode == 2 and "--token" in open_http.stderr
+    bad = _run_cli("mcp", "--budget", "-1")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_without_the_extra_the_command_names_it() -> None:
+    code = "import sys; sys.modules['mcp'] = None; from kopechka._cli import main; sys.exit(main(sys.argv[1:]))"
+    result = _run_cli("mcp", "--sandbox", code=code)
+    assert result.returncode == 2, result.stderr
+    assert 'pip install "kopechka[mcp]"' in result.stderr
+    assert 'pip install ".[mcp]"' in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _post(url: str, token: str | None) -> int:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})  # fmt: skip
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        error.close()
+        return int(error.code)
+
+
+def test_streamable_http_on_loopback_with_a_bearer_token() -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kopechka", "mcp", "--sandbox", "--http", "--port", str(port), "--token", "t0k3n"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(),
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/mcp"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert _post(url, None) == 401
+        assert _post(url, "wrong") == 401
+        assert _post(url, "t0k3n") == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def test_the_client_module_stays_free_of_the_sdk() -> None:
+    code = "import kopechka, kopechka._cli, kopechka.mcp, sys; print('mcp' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert result.stdout.strip() == "False"
+    assert KopechkaClient is not None
