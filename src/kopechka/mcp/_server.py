@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
@@ -403,7 +404,10 @@ def _resources(server: MCPServer[Any], session: Session) -> None:
 
 
 def create_server(
-    client: KopechkaClient, guards: Guards, *, journal: Journal | None = None
+    client: KopechkaClient,
+    guards: Guards,
+    *,
+    journal: str | os.PathLike[str] | Journal | None = None,
 ) -> MCPServer[Any]:
     """Make the ``kopechka`` MCP server over ``client``, under the operator's ``guards``.
 
@@ -415,14 +419,17 @@ def create_server(
         client: The client its tools use, made with ``budget=guards.budget`` (the ledger enforces
             the budget and counts lost purchase answers as spent).
         guards: What the operator allows.
-        journal: Where purchases, refunds and lost answers are written (JSON lines).
+        journal: A file to append purchases, refunds and lost answers to (JSON lines).
 
     Returns:
         The server; ``serverInfo`` carries kopechka's version.
 
     Raises:
         ValueError: The client's budget is not ``guards.budget``.
+        OSError: The journal cannot be opened.
     """
+    if journal is not None and not isinstance(journal, Journal):
+        journal = Journal(journal)
     session = Session(client, guards, journal)
     tools = _reads(session) + _money_tools(session) + _mail_tools(session)
     server: MCPServer[Any] = MCPServer(
