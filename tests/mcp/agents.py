@@ -13,13 +13,13 @@ import pytest
 
 pytest.importorskip("mcp.server.mcpserver", reason="the mcp extra is not installed")
 
-from mcp import Client  # noqa: E402
-from mcp.types import CallToolResult, TextContent  # noqa: E402
+from mcp.types import CallToolResult, TextContent
 
-from kopechka.mcp import Guards, create_server  # noqa: E402
-from kopechka.mcp._journal import Journal  # noqa: E402
-from kopechka.testing import Sandbox  # noqa: E402
-from kopechka.testing._state import SandboxDomain  # noqa: E402
+from kopechka.mcp import Guards, create_server
+from kopechka.mcp._journal import Journal
+from kopechka.testing import Sandbox
+from kopechka.testing._state import SandboxDomain
+from mcp import Client
 
 Scenario = Callable[[Client], Awaitable[None]]
 
@@ -40,8 +40,9 @@ class Recorder:
         result = await self.call(name, arguments)
         assert not result.is_error, text(result)
         assert result.structured_content is not None
-        assert json.loads(text(result)) == result.structured_content
-        return result.structured_content
+        data: dict[str, Any] = result.structured_content
+        assert json.loads(text(result)) == data
+        return data
 
     async def refused(self, name: str, arguments: dict[str, Any] | None = None) -> str:
         result = await self.call(name, arguments)
@@ -71,7 +72,7 @@ async def connected(
     sb: Sandbox, guards: Guards, *, journal: Journal | None = None, **client: Any
 ) -> AsyncIterator[Recorder]:
     """An in-memory SDK client on a server over ``sb``; leaving refunds as shutdown does."""
-    from kopechka.mcp import shutdown  # noqa: PLC0415
+    from kopechka.mcp import shutdown
 
     with sb.client(budget=guards.budget) as kc:
         server = create_server(kc, guards, journal=journal)

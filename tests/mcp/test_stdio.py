@@ -21,12 +21,11 @@ from typing import Any
 
 import pytest
 
-from .agents import run
-
-from kopechka import KopechkaClient  # noqa: I001
+from kopechka import KopechkaClient
 from kopechka.testing import Sandbox
+from mcp import Client, StdioServerParameters
 
-from mcp import Client, StdioServerParameters  # noqa: I001
+from .agents import run
 
 SIGNUPS = 20
 
@@ -85,14 +84,14 @@ def test_a_scripted_agent_signs_up_20_times_and_leaves_nothing_unused(tmp_path: 
                     quote = await c.call_tool(
                         "quote_address", {"domain": "inbox.test", "site": f"signup-{n}.example"}
                     )
-                    assert (
-                        quote.structured_content is not None and quote.structured_content["allowed"]
-                    ), quote
+                    assert quote.structured_content is not None
+                    assert quote.structured_content["allowed"], quote
                     cid = quote.structured_content["confirmation_id"]
                     bought = await c.call_tool(
                         "buy_address", {"confirmation_id": cid, "user_approved": True}
                     )
-                    assert not bought.is_error and bought.structured_content is not None, bought
+                    assert not bought.is_error, bought
+                    assert bought.structured_content is not None
                     order_id = bought.structured_content["order_id"]
                     waited = await c.call_tool(
                         "wait_for_code", {"order_id": order_id, "timeout": 10}
@@ -246,12 +245,15 @@ def _run_cli(
 def test_live_mode_needs_a_budget_and_http_beyond_loopback_a_token() -> None:
     env = _env() | {"KOPECHKA_API_KEY": "some-key"}
     no_budget = _run_cli("mcp", env=env)
-    assert no_budget.returncode == 2 and "--budget" in no_budget.stderr
+    assert no_budget.returncode == 2
+    assert "--budget" in no_budget.stderr
     assert "some-key" not in no_budget.stderr
     open_http = _run_cli("mcp", "--sandbox", "--http", "--host", "0.0.0.0")
-    assert open_http.returncode == 2 and "--token" in open_http.stderr
+    assert open_http.returncode == 2
+    assert "--token" in open_http.stderr
     bad = _run_cli("mcp", "--budget", "-1")
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr
 
 
 def test_without_the_extra_the_command_names_it() -> None:

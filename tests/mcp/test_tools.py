@@ -10,16 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp.client.context import ClientRequestContext
+from mcp.types import ElicitRequestParams, ElicitResult
 
-from .agents import Recorder, connected, posts, run, set_price, text
-
-from kopechka import __version__  # noqa: I001
+from kopechka import __version__
 from kopechka.mcp import Guards
 from kopechka.mcp._journal import Journal
 from kopechka.testing import Sandbox
 
-from mcp.client.context import ClientRequestContext
-from mcp.types import ElicitRequestParams, ElicitResult
+from .agents import Recorder, connected, posts, run, set_price, text
 
 GOLDEN = Path(__file__).with_name("tools_list.json")
 FREE = Guards(budget=Decimal(100), confirm=False)
@@ -105,18 +104,23 @@ def test_quote_then_buy_within_the_budget(sandbox: Sandbox) -> None:
     async def scenario() -> None:
         async with connected(sandbox, Guards(budget=Decimal(12), confirm=False)) as rec:
             quote = await rec.ok("quote_address", {"domain": "example.com", "site": "github.com"})
-            assert quote["allowed"] is True and quote["reason"] is None
-            assert quote["price"] == "5.00" and quote["budget_left"] == "12"
+            assert quote["allowed"] is True
+            assert quote["reason"] is None
+            assert quote["price"] == "5.00"
+            assert quote["budget_left"] == "12"
             assert posts(sandbox) == 0  # a quote buys nothing
             bought = await rec.ok("buy_address", {"confirmation_id": quote["confirmation_id"]})
-            assert bought["price"] == "5.00" and bought["email"].endswith("@example.com")
+            assert bought["price"] == "5.00"
+            assert bought["email"].endswith("@example.com")
             again = await rec.refused("buy_address", {"confirmation_id": quote["confirmation_id"]})
             assert "unknown, used or expired" in again  # a quote buys once
             spend = await rec.read("kopechka://spend")
-            assert spend["bought"] == 1 and spend["budget_left"] == "7.00"
+            assert spend["bought"] == 1
+            assert spend["budget_left"] == "7.00"
             await rec.buy()
             third = await rec.ok("quote_address", {"domain": "example.com", "site": "github.com"})
-            assert third["allowed"] is False and third["confirmation_id"] is None
+            assert third["allowed"] is False
+            assert third["confirmation_id"] is None
             assert "budget" in third["reason"]
         assert posts(sandbox) == 2
 
@@ -124,7 +128,8 @@ def test_quote_then_buy_within_the_budget(sandbox: Sandbox) -> None:
 
 
 async def _accept(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
-    assert "example.com" in params.message and "5.00" in params.message
+    assert "example.com" in params.message
+    assert "5.00" in params.message
     return ElicitResult(action="accept", content={"approve": True})
 
 
@@ -140,7 +145,8 @@ def test_a_live_purchase_needs_the_users_approval(sandbox: Sandbox) -> None:
             quote = await rec.ok("quote_address", {"domain": "example.com", "site": "a.com"})
             args = {"confirmation_id": quote["confirmation_id"]}
             refusal = await rec.refused("buy_address", args)
-            assert "user_approved=true" in refusal and posts(sandbox) == 0
+            assert "user_approved=true" in refusal
+            assert posts(sandbox) == 0
             quote = await rec.ok("quote_address", {"domain": "example.com", "site": "a.com"})
             await rec.ok(
                 "buy_address", {"confirmation_id": quote["confirmation_id"], "user_approved": True}
@@ -167,7 +173,8 @@ def test_a_price_that_moved_above_the_quote_is_not_bought(sandbox: Sandbox) -> N
                 "buy_address", {"confirmation_id": quote["confirmation_id"]}
             )
             assert "moved from 5.00 to 7.00" in refusal
-            assert posts(sandbox) == before and sandbox.balance == balance
+            assert posts(sandbox) == before
+            assert sandbox.balance == balance
             set_price(sandbox, "example.com", "4.00")  # lower: bought at the new price
             quote = await rec.ok("quote_address", {"domain": "example.com", "site": "github.com"})
             set_price(sandbox, "example.com", "3.00")
@@ -191,11 +198,14 @@ def test_lost_answers_exhaust_the_budget(sandbox: Sandbox) -> None:
                 refusal = await rec.refused(
                     "buy_address", {"confirmation_id": quote["confirmation_id"]}
                 )
-                assert "answer was lost" in refusal and "without a new quote" in refusal
+                assert "answer was lost" in refusal
+                assert "without a new quote" in refusal
             spend = await rec.read("kopechka://spend")
-            assert spend["unknown"] == 2 and spend["budget_left"] == "0.00"
+            assert spend["unknown"] == 2
+            assert spend["budget_left"] == "0.00"
             quote = await rec.ok("quote_address", {"domain": "inbox.test", "site": "c.com"})
-            assert quote["allowed"] is False and "budget" in quote["reason"]
+            assert quote["allowed"] is False
+            assert "budget" in quote["reason"]
         assert posts(sandbox) == 2
 
     run(scenario)
@@ -233,12 +243,15 @@ def test_waits_return_no_mail_yet_as_data_within_their_bound(sandbox: Sandbox) -
                 started = time.monotonic()
                 waited = await rec.ok(tool, {"order_id": order["order_id"], "timeout": 1})
                 elapsed = time.monotonic() - started
-                assert waited["status"] == "no_mail_yet" and waited["messages_seen"] == 0
+                assert waited["status"] == "no_mail_yet"
+                assert waited["messages_seen"] == 0
                 assert "not a failure" in waited["next_step"]
                 assert 0.9 <= elapsed < 6.0, elapsed
             sandbox.deliver(order["order_id"], subject="Your code", content="Code: 804291")
             got = await rec.ok("wait_for_code", {"order_id": order["order_id"], "timeout": 5})
-            assert got["status"] == "code" and got["code"] == "804291" and got["messages_seen"] == 1
+            assert got["status"] == "code"
+            assert got["code"] == "804291"
+            assert got["messages_seen"] == 1
             listing = await rec.ok("get_messages", {"order_id": order["order_id"]})
             assert listing["messages"][0]["content"] is None  # bodies only on request
             full = await rec.ok(
@@ -258,18 +271,26 @@ def test_waits_return_no_mail_yet_as_data_within_their_bound(sandbox: Sandbox) -
 
 
 def test_the_allowlists(sandbox: Sandbox) -> None:
-    guards = Guards(budget=Decimal(50), confirm=False, sites={"GitHub.com"}, domains={"inbox.test"})
+    guards = Guards(
+        budget=Decimal(50),
+        confirm=False,
+        sites=frozenset({"GitHub.com"}),
+        domains=frozenset({"inbox.test"}),
+    )
 
     async def scenario() -> None:
         async with connected(sandbox, guards) as rec:
             domains = await rec.ok("list_domains")
             allowed = {d["name"]: d["allowed"] for d in domains["domains"]}
-            assert allowed["inbox.test"] is True and allowed["example.com"] is False
+            assert allowed["inbox.test"] is True
+            assert allowed["example.com"] is False
             for domain, site, why in (("inbox.test", "gitlab.com", "gitlab.com"),
                                       ("example.com", "github.com", "example.com")):  # fmt: skip
                 quote = await rec.ok("quote_address", {"domain": domain, "site": site})
-                assert quote["allowed"] is False and quote["confirmation_id"] is None
-                assert "does not allow" in quote["reason"] and why in quote["reason"]
+                assert quote["allowed"] is False
+                assert quote["confirmation_id"] is None
+                assert "does not allow" in quote["reason"]
+                assert why in quote["reason"]
             await rec.buy("inbox.test", "github.com")
         assert posts(sandbox) == 1
 
@@ -283,7 +304,8 @@ def test_the_open_order_cap(sandbox: Sandbox) -> None:
             first = await rec.buy("inbox.test", "a.com")
             await rec.buy("inbox.test", "a.com")
             quote = await rec.ok("quote_address", {"domain": "inbox.test", "site": "a.com"})
-            assert quote["allowed"] is False and "2 orders without mail" in quote["reason"]
+            assert quote["allowed"] is False
+            assert "2 orders without mail" in quote["reason"]
             refusal = await rec.refused("buy_address", {"confirmation_id": held["confirmation_id"]})
             assert "2 orders without mail" in refusal
             sandbox.deliver(first["order_id"], content="code 123456")
@@ -407,8 +429,10 @@ def test_nothing_returned_holds_the_key(tmp_path: Path) -> None:
     seen = rec[0].seen
     assert len(seen) >= 20
     everything = "\n".join(seen) + journal_path.read_text(encoding="utf-8")
-    assert KEY not in everything and KEY[4:] not in everything
-    assert "X-API-Key" not in everything and "x-api-key" not in everything.lower()
+    assert KEY not in everything
+    assert KEY[4:] not in everything
+    assert "X-API-Key" not in everything
+    assert "x-api-key" not in everything.lower()
     for result in seen:
         assert "Traceback" not in result
 
@@ -426,7 +450,8 @@ def test_refusals_are_one_sentence(sandbox: Sandbox) -> None:
                 await rec.refused("buy_address", {"confirmation_id": quote["confirmation_id"]})
             )
         for refusal in refusals:
-            assert "\n" not in refusal and refusal.endswith(".")
+            assert "\n" not in refusal
+            assert refusal.endswith(".")
             assert refusal.count(". ") == 0, refusal
 
     run(scenario)
