@@ -95,6 +95,11 @@ def test_unknown_arguments_are_refused(
         async with connected(sandbox, FREE) as rec:
             refusal = await rec.refused(tool, arguments)
         assert "Extra inputs are not permitted" in refusal
+        assert "\n" not in refusal
+        assert refusal.startswith(f"The arguments of {tool} were refused")
+        assert (
+            next(k for k in arguments if k not in ("confirmation_id", "domain", "site")) in refusal
+        )
         assert posts(sandbox) == 0
 
     run(scenario)
@@ -266,6 +271,7 @@ def test_waits_return_no_mail_yet_as_data_within_their_bound(sandbox: Sandbox) -
                 "wait_for_code", {"order_id": order["order_id"], "timeout": 56}
             )
             assert "55" in too_long
+            assert "\n" not in too_long
 
     run(scenario)
 

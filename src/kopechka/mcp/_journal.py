@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -45,7 +46,7 @@ class Journal:
         OSError: The file cannot be opened for appending.
     """
 
-    def __init__(self, path: str | Path | None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None) -> None:
         self._lock = threading.Lock()
         self._file: IO[str] | None = None
         if path is not None:

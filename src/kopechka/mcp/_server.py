@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.tools import Tool
 from mcp.shared.exceptions import NoBackChannelError
@@ -27,6 +28,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from .._client import KopechkaClient
+from .._format import inert
 from .._version import __version__
 from ._journal import Journal
 from ._options import Guards
@@ -162,6 +164,38 @@ async def _run(call: Callable[[], dict[str, Any]]) -> CallToolResult:
         return _result(await anyio.to_thread.run_sync(call, abandon_on_cancel=True))
     except RefusalError as refusal:
         return _refused(str(refusal))
+
+
+_SDK_PREFIX = "Error executing tool "
+
+
+def _argument_sentence(tool: str, text: str) -> str:
+    """The SDK's argument-validation error (several lines) as one sentence naming the fields."""
+    lines = text.splitlines()[1:]
+    problems = []
+    for field_name, why in zip(lines[::2], lines[1::2], strict=False):
+        reason = why.strip().split(" [type=")[0].rstrip(".")
+        problems.append(f"{field_name.strip()}: {reason}")
+    detail = "; ".join(problems[:5]) or "they do not fit its schema"
+    return (
+        f"The arguments of {tool} were refused ({inert(detail)[:400]}); call it with only the "
+        "arguments its schema lists, within their bounds."
+    )
+
+
+async def _one_sentence(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    """Argument errors, which the SDK writes over several lines, become one sentence."""
+    result = await call_next(ctx)
+    if ctx.method != "tools/call" or not isinstance(result, dict) or not result.get("isError"):
+        return result
+    content = result.get("content")
+    block = content[0] if isinstance(content, list) and content else None
+    text = block.get("text") if isinstance(block, dict) else None
+    if not isinstance(text, str) or not text.startswith(_SDK_PREFIX):
+        return result
+    tool = text[len(_SDK_PREFIX) :].split(":", 1)[0]
+    sentence = {"type": "text", "text": _argument_sentence(tool, text)}
+    return {**result, "content": [sentence]}
 
 
 # --- schemas ----------------------------------------------------------------------------------
@@ -434,7 +468,7 @@ def create_server(
     tools = _reads(session) + _money_tools(session) + _mail_tools(session)
     server: MCPServer[Any] = MCPServer(
         "kopechka", title="Kopechka disposable e-mail", version=__version__,
-        instructions=INSTRUCTIONS, tools=tools, log_level="WARNING",
+        instructions=INSTRUCTIONS, tools=tools, log_level="WARNING", middleware=[_one_sentence],
     )  # fmt: skip
     _resources(server, session)
     _SESSIONS[server] = session
