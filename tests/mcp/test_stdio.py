@@ -286,10 +286,12 @@ def _post(url: str, token: str | None) -> int:
         return int(error.code)
 
 
-def test_streamable_http_on_loopback_with_a_bearer_token() -> None:
+def test_streamable_http_on_loopback_with_a_bearer_token(tmp_path: Path) -> None:
     port = _free_port()
+    journal = tmp_path / "journal.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kopechka", "mcp", "--sandbox", "--http", "--port", str(port), "--token", "t0k3n"],
+        [sys.executable, "-m", "kopechka", "mcp", "--sandbox", "--http", "--port", str(port), "--token", "t0k3n",
+         "--journal", str(journal)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(),
     )  # fmt: skip
     try:
@@ -306,9 +308,17 @@ def test_streamable_http_on_loopback_with_a_bearer_token() -> None:
         assert _post(url, "t0k3n") == 200
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=15)
+        code = proc.wait(timeout=15)
         assert proc.stderr is not None
         proc.stderr.close()
+    assert code == 128 + signal.SIGTERM
+    events = [
+        json.loads(line)["event"] for line in journal.read_text(encoding="utf-8").splitlines()
+    ]
+    assert events == [
+        "start",
+        "stop",
+    ]  # the shutdown ran: its refunds, then the journal's last line
 
 
 def test_the_client_module_stays_free_of_the_sdk() -> None:

@@ -179,11 +179,11 @@ def run(a: argparse.Namespace) -> int:
             journal.write("stop", **counts)
             journal.close()
 
+        _Stopper(finish).install()  # under --http, uvicorn's own handlers come first, then these
         try:
             if a.http:
                 anyio.run(_serve_http, server, a)
             else:
-                _Stopper(finish).install()
                 print(f"kopechka mcp: serving on stdio ({mode})", file=sys.stderr, flush=True)
                 anyio.run(server.run_stdio_async)
         finally:
