@@ -152,8 +152,7 @@ def test_a_live_purchase_needs_the_users_approval(sandbox: Sandbox) -> None:
             refusal = await rec.refused("buy_address", args)
             assert "user_approved=true" in refusal
             assert posts(sandbox) == 0
-            quote = await rec.ok("quote_address", {"domain": "example.com", "site": "a.com"})
-            await rec.ok(
+            await rec.ok(  # the same quote, once the user said yes
                 "buy_address", {"confirmation_id": quote["confirmation_id"], "user_approved": True}
             )
         async with connected(sandbox, guards, elicitation_callback=_decline, mode="legacy") as rec:

@@ -329,14 +329,15 @@ def _money_tools(session: Session) -> list[Tool]:
     ) -> Annotated[CallToolResult, BoughtOut]:
         """Buy the address quoted by quote_address (once per quote). Spends money: a refusal is
         final, tell the user. Returns the order_id and the e-mail address to sign up with."""
-        try:
+        try:  # a quote the user has not approved yet stays usable
+            quote = session.take_quote(confirmation_id, keep=True)
+            summary = f"a {quote.domain} address for {quote.site} at {quote.price}"
+            sentence = await _approved(ctx, session, summary, user_approved)
+            if sentence is not None:
+                return _refused(sentence)
             quote = session.take_quote(confirmation_id)
         except RefusalError as refused:
             return _refused(str(refused))
-        summary = f"a {quote.domain} address for {quote.site} at {quote.price}"
-        sentence = await _approved(ctx, session, summary, user_approved)
-        if sentence is not None:
-            return _refused(sentence)
         return await _run(functools.partial(session.buy, quote))
 
     async def cancel_order(order_id: OrderId) -> Annotated[CallToolResult, CancelOut]:

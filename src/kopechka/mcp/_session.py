@@ -320,15 +320,18 @@ class Session:
         for key in [k for k, q in self._quotes.items() if q.expires <= now]:
             del self._quotes[key]
 
-    def take_quote(self, confirmation_id: str) -> Quote:
-        """Use a quote up (each is good for one purchase attempt).
+    def take_quote(self, confirmation_id: str, *, keep: bool = False) -> Quote:
+        """Use a quote up (each is good for one purchase attempt), or only look at it (``keep``).
 
         Raises:
             RefusalError: Unknown, expired, or made before a lost answer for the same site.
         """
         with self._lock:
             self._prune()
-            quote = self._quotes.pop(confirmation_id, None)
+            if keep:
+                quote = self._quotes.get(confirmation_id)
+            else:
+                quote = self._quotes.pop(confirmation_id, None)
             lost_at = self._lost_at.get(quote.site.casefold(), 0) if quote else 0
         if quote is None:
             raise RefusalError(
