@@ -469,3 +469,23 @@ def test_text_is_the_structured_content(sandbox: Sandbox) -> None:
             assert json.loads(text(result)) == result.structured_content == {"balance": "100.00"}
 
     run(scenario)
+
+
+def test_an_unexpected_failure_is_one_sentence_without_its_text(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kopechka.mcp._session import Session
+
+    def broken(self: Session) -> dict[str, Any]:
+        raise RuntimeError(f"internal detail {sandbox.api_key}")
+
+    monkeypatch.setattr(Session, "balance", broken)
+
+    async def scenario() -> None:
+        async with connected(sandbox, FREE) as rec:
+            refusal = await rec.refused("get_balance")
+        assert refusal == (
+            "get_balance failed unexpectedly; tell the user, and do not retry with other arguments."
+        )
+
+    run(scenario)

@@ -194,7 +194,11 @@ async def _one_sentence(ctx: ServerRequestContext[Any, Any], call_next: CallNext
     if not isinstance(text, str) or not text.startswith(_SDK_PREFIX):
         return result
     tool = text[len(_SDK_PREFIX) :].split(":", 1)[0]
-    sentence = {"type": "text", "text": _argument_sentence(tool, text)}
+    if "validation error" in text.split("\n", 1)[0]:
+        said = _argument_sentence(tool, text)
+    else:  # a failure of our own: the SDK keeps its text on the server
+        said = f"{tool} failed unexpectedly; tell the user, and do not retry with other arguments."
+    sentence = {"type": "text", "text": said}
     return {**result, "content": [sentence]}
 
 
