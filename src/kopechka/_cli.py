@@ -368,13 +368,19 @@ MCP_MISSING = (
 
 
 def _run_mcp(a: argparse.Namespace) -> int:
+    from .mcp import _options as mcp_options  # noqa: PLC0415 - light: no SDK
+
+    try:  # bad usage is said before the SDK is even looked for
+        plan = mcp_options.plan_of(a)
+    except (mcp_options.UsageError, ValueError) as exc:
+        raise UsageError(f"mcp: {exc}") from None
     try:
         from .mcp import _command as mcp_command  # noqa: PLC0415 - the SDK is an extra
     except ImportError as exc:
         if (exc.name or "").split(".")[0] not in {"mcp", "mcp_types", "anyio", "uvicorn"}:
             raise
         raise UsageError(MCP_MISSING) from None
-    return mcp_command.run(a)
+    return mcp_command.run(a, plan)
 
 
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace | int:

@@ -17,8 +17,6 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import ExitStack
-from dataclasses import dataclass
-from decimal import Decimal
 from types import FrameType
 from typing import Any
 
@@ -26,14 +24,12 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 
 from .._client import KopechkaClient
-from .._config import ENV_API_KEY
 from .._exceptions import KopechkaError
 from .._format import inert
 from ..testing import Sandbox
 from ..testing._automail import AutoMail
-from ..testing._server import is_loopback_host
 from ._journal import Journal
-from ._options import SANDBOX_BUDGET, Guards
+from ._options import Plan, UsageError, plan_of
 from ._server import create_server, shutdown
 
 __all__ = ["main"]
@@ -46,38 +42,6 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-class UsageError(Exception):
-    """A bad combination of options: one line for the operator, exit 2."""
-
-
-@dataclass
-class Plan:
-    """What to serve, decided from the options before anything starts."""
-
-    guards: Guards
-    key: str | None
-    sandbox: bool
-
-
-def _plan(a: argparse.Namespace) -> Plan:
-    key = a.api_key if a.api_key is not None else os.environ.get(ENV_API_KEY)
-    key = key if key is not None and key.strip() else None
-    sandbox = bool(a.sandbox) or key is None
-    if not sandbox and a.budget is None:
-        raise UsageError(
-            "live mode needs a session budget: pass --budget AMOUNT (or --sandbox to try it "
-            "without money)"
-        )
-    if a.http and not is_loopback_host(a.host) and not a.token:
-        raise UsageError(f"--host {a.host} is beyond loopback: pass --token TOKEN as well")
-    budget: Decimal | None = a.budget if a.budget is not None else SANDBOX_BUDGET
-    guards = Guards(
-        budget=budget, max_price=a.max_price, max_open=a.max_open, sites=a.sites,
-        domains=a.domains, confirm=not (sandbox or a.no_confirm),
-    )  # fmt: skip
-    return Plan(guards, key, sandbox)
 
 
 def _bearer(app: App, token: str) -> App:
@@ -143,17 +107,18 @@ def _client(plan: Plan, a: argparse.Namespace, stack: ExitStack) -> KopechkaClie
     return stack.enter_context(KopechkaClient(plan.key, base_url=a.base_url, budget=budget))
 
 
-def run(a: argparse.Namespace) -> int:
+def run(a: argparse.Namespace, plan: Plan | None = None) -> int:
     """Serve until stdin closes (stdio), or until stopped (HTTP); then refund and exit.
 
     Args:
         a: The parsed options of ``kopechka mcp``.
+        plan: What ``plan_of(a)`` made of them, when already made.
 
     Returns:
         0 after an orderly end; 2 for bad usage (one line on stderr).
     """
     try:
-        plan = _plan(a)
+        plan = plan_of(a) if plan is None else plan
         journal = Journal(a.journal)
     except (UsageError, ValueError, OSError) as exc:
         print(f"kopechka: mcp: {inert(exc)}", file=sys.stderr)

@@ -2,7 +2,8 @@
 
 Owns ``Guards`` (what the operator allows an agent: budget, price cap, open orders, allowlists,
 approval) and the ``kopechka mcp`` options that fill it. Guards come from the operator's flags only,
-never from tool arguments. It must not import the SDK or the client, and it makes no request: the
+never from tool arguments, and the checks of their combinations (``plan_of``). It must not import
+the SDK or the client, and it makes no request: the
 budget and the price cap are enforced by the client's ledger (``budget=``, ``max_price=``); this
 module only carries their values.
 """
@@ -11,11 +12,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from .._config import ENV_API_KEY
 from .._money import check_cap
+from ..testing._server import is_loopback_host
 
 __all__ = [
     "DEFAULT_MAX_OPEN",
@@ -23,7 +27,10 @@ __all__ = [
     "QUOTE_TTL",
     "SANDBOX_BUDGET",
     "Guards",
+    "Plan",
+    "UsageError",
     "add_arguments",
+    "plan_of",
 ]
 
 DEFAULT_MAX_OPEN = 5
@@ -127,6 +134,43 @@ def _list(text: str) -> list[str]:
     if not names:
         raise argparse.ArgumentTypeError(f"must name at least one, got {text!r}")
     return names
+
+
+class UsageError(Exception):
+    """A bad combination of options: one line for the operator, exit 2."""
+
+
+@dataclass
+class Plan:
+    """What to serve, decided from the options before anything starts."""
+
+    guards: Guards
+    key: str | None
+    sandbox: bool
+
+
+def plan_of(a: argparse.Namespace) -> Plan:
+    """The mode and the guards from the options, checked before anything loads or starts.
+
+    Raises:
+        UsageError: Live mode without ``--budget``, or HTTP beyond loopback without a token.
+    """
+    key = a.api_key if a.api_key is not None else os.environ.get(ENV_API_KEY)
+    key = key if key is not None and key.strip() else None
+    sandbox = bool(a.sandbox) or key is None
+    if not sandbox and a.budget is None:
+        raise UsageError(
+            "live mode needs a session budget: pass --budget AMOUNT (or --sandbox to try it "
+            "without money)"
+        )
+    if a.http and not is_loopback_host(a.host) and not a.token:
+        raise UsageError(f"--host {a.host} is beyond loopback: pass --token TOKEN as well")
+    budget: Decimal | None = a.budget if a.budget is not None else SANDBOX_BUDGET
+    guards = Guards(
+        budget=budget, max_price=a.max_price, max_open=a.max_open, sites=a.sites,
+        domains=a.domains, confirm=not (sandbox or a.no_confirm),
+    )  # fmt: skip
+    return Plan(guards, key, sandbox)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
