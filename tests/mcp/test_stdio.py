@@ -187,7 +187,7 @@ def raw(args: list[str], env: dict[str, str]) -> Iterator[Raw]:
                 stream.close()
 
 
-@pytest.mark.parametrize("how", ["SIGTERM", "stdin closed"])
+@pytest.mark.parametrize("how", ["SIGTERM", "stdin closed", "stdin closed, then SIGTERM"])
 def test_shutdown_refunds_every_order_without_mail_in_parallel(tmp_path: Path, how: str) -> None:
     journal = tmp_path / "journal.jsonl"
     with (
@@ -216,6 +216,9 @@ def test_shutdown_refunds_every_order_without_mail_in_parallel(tmp_path: Path, h
         else:
             assert srv.proc.stdin is not None
             srv.proc.stdin.close()
+        if how.endswith("then SIGTERM"):  # as an impatient client does, while the refunds run
+            time.sleep(0.4)
+            srv.proc.send_signal(signal.SIGTERM)
         code = srv.proc.wait(timeout=15)
         elapsed = time.monotonic() - started
         assert code == (128 + signal.SIGTERM if how == "SIGTERM" else 0)

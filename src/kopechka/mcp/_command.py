@@ -15,6 +15,7 @@ import hmac
 import os
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import ExitStack
 from types import FrameType
@@ -80,8 +81,8 @@ class _Stopper:
     loop could hang; the refunds run from the handler instead, and later signals are ignored.
     """
 
-    def __init__(self, finish: Callable[[], None]) -> None:
-        self._finish = finish
+    def __init__(self, finish: Callable[[], None], finishing: threading.Event) -> None:
+        self._finish, self._finishing = finish, finishing
 
     def install(self) -> None:
         for name in ("SIGTERM", "SIGHUP", "SIGINT"):
@@ -93,6 +94,8 @@ class _Stopper:
         for name in ("SIGTERM", "SIGHUP", "SIGINT"):
             if hasattr(signal, name):
                 signal.signal(getattr(signal, name), signal.SIG_IGN)
+        if self._finishing.is_set():  # the refunds are under way in the main thread: let them end
+            return
         self._finish()
         sys.stderr.flush()
         os._exit(128 + signum)
@@ -139,12 +142,19 @@ def run(a: argparse.Namespace, plan: Plan | None = None) -> int:
             confirm=g.confirm,
         )  # fmt: skip
 
-        def finish() -> None:
+        finishing = threading.Event()
+
+        def finish() -> None:  # once: a signal during the refunds must not start them again
+            if finishing.is_set():
+                return
+            finishing.set()
             counts = shutdown(server, SHUTDOWN_LIMIT)
             journal.write("stop", **counts)
             journal.close()
 
-        _Stopper(finish).install()  # under --http, uvicorn's own handlers come first, then these
+        _Stopper(
+            finish, finishing
+        ).install()  # under --http, uvicorn's own handlers come first, then these
         try:
             if a.http:
                 anyio.run(_serve_http, server, a)
