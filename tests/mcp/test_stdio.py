@@ -21,7 +21,10 @@ from typing import Any
 
 import pytest
 
+pytest.importorskip("mcp.server.mcpserver", reason="the mcp extra is not installed")
+
 from kopechka import KopechkaClient
+from kopechka._cli import main
 from kopechka.testing import Sandbox
 from mcp import Client, StdioServerParameters
 
@@ -232,40 +235,32 @@ def test_shutdown_refunds_every_order_without_mail_in_parallel(tmp_path: Path, h
     assert records[-1]["event"] == "stop"
 
 
-def _run_cli(
-    *args: str, env: dict[str, str] | None = None, code: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    command = (
-        [sys.executable, "-m", "kopechka", *args]
-        if code is None
-        else [sys.executable, "-c", code, *args]
-    )
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=30, env=env or _env(), check=False
-    )
+def test_live_mode_needs_a_budget_and_http_beyond_loopback_a_token(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KOPECHKA_API_KEY", "some-key")
+    assert main(["mcp"]) == 2
+    err = capsys.readouterr().err
+    assert "--budget" in err
+    assert "some-key" not in err
+    monkeypatch.delenv("KOPECHKA_API_KEY")
+    assert main(["mcp", "--sandbox", "--http", "--host", "0.0.0.0"]) == 2
+    assert "--token" in capsys.readouterr().err
+    assert main(["mcp", "--budget", "-1"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
 
 
-def test_live_mode_needs_a_budget_and_http_beyond_loopback_a_token() -> None:
-    env = _env() | {"KOPECHKA_API_KEY": "some-key"}
-    no_budget = _run_cli("mcp", env=env)
-    assert no_budget.returncode == 2
-    assert "--budget" in no_budget.stderr
-    assert "some-key" not in no_budget.stderr
-    open_http = _run_cli("mcp", "--sandbox", "--http", "--host", "0.0.0.0")
-    assert open_http.returncode == 2
-    assert "--token" in open_http.stderr
-    bad = _run_cli("mcp", "--budget", "-1")
-    assert bad.returncode == 2
-    assert "Traceback" not in bad.stderr
-
-
-def test_without_the_extra_the_command_names_it() -> None:
-    code = "import sys; sys.modules['mcp'] = None; from kopechka._cli import main; sys.exit(main(sys.argv[1:]))"
-    result = _run_cli("mcp", "--sandbox", code=code)
-    assert result.returncode == 2, result.stderr
-    assert 'pip install "kopechka[mcp]"' in result.stderr
-    assert 'pip install ".[mcp]"' in result.stderr
-    assert "Traceback" not in result.stderr
+def test_without_the_extra_the_command_names_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in [n for n in sys.modules if n == "mcp" or n.startswith(("mcp.", "kopechka.mcp._"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "mcp", None)
+    assert main(["mcp", "--sandbox"]) == 2
+    err = capsys.readouterr().err
+    assert 'pip install "kopechka[mcp]"' in err
+    assert 'pip install ".[mcp]"' in err
+    assert "Traceback" not in err
 
 
 def _free_port() -> int:
