@@ -492,3 +492,23 @@ def test_an_unexpected_failure_is_one_sentence_without_its_text(
         )
 
     run(scenario)
+
+
+def test_a_lost_answer_that_bought_nothing_stops_counting(sandbox: Sandbox) -> None:
+    async def scenario() -> None:
+        async with connected(sandbox, Guards(budget=Decimal(10), confirm=False, max_open=1)) as rec:
+            site = {"domain": "example.com", "site": "a.com"}
+            old = await rec.ok("quote_address", site)
+            lost = await rec.ok("quote_address", site)
+            sandbox.fail(drop=True, path="/orders", method="POST")  # never carried out
+            await rec.refused("buy_address", {"confirmation_id": lost["confirmation_id"]})
+            spend = await rec.read("kopechka://spend")
+            assert spend["unknown"] == 0  # the listing showed no order: the ledger gave it back
+            assert spend["budget_left"] == "10.00"
+            assert "lost its answer" in await rec.refused(
+                "buy_address", {"confirmation_id": old["confirmation_id"]}
+            )  # a new quote is still needed
+            await rec.buy("example.com", "a.com")  # and the open-order cap (1) is not taken by it
+        assert posts(sandbox) == 2
+
+    run(scenario)

@@ -378,10 +378,12 @@ class Session:
             if self.guards.max_price is None
             else min(quote.price, self.guards.max_price)
         )
+        before = self.client._ledger.spent
         try:
             order = self.client.create_order(quote.domain, quote.site, max_price=cap)
         except OrderOutcomeUnknownError as exc:
-            self._lost_answer(quote, exc)
+            # the ledger keeps it spent unless a complete listing showed nothing was bought
+            self._lost_answer(quote, exc, counted=self.client._ledger.spent > before)
             raise RefusalError(
                 f"The purchase for {quote.site} may have gone through but its answer was lost, "
                 "so it counts as spent until sweep finds it; tell the user, and do not buy "
@@ -403,14 +405,16 @@ class Session:
         )  # fmt: skip
         return order
 
-    def _lost_answer(self, quote: Quote, exc: OrderOutcomeUnknownError) -> None:
+    def _lost_answer(self, quote: Quote, exc: OrderOutcomeUnknownError, *, counted: bool) -> None:
+        """Block older quotes for the site; hold the loss as open and unknown while it is spent."""
         ids = [c.order_id for c in exc.candidates]
         with self._lock:
-            self._lost.append(Lost(quote.domain, quote.site, quote.price, ids))
+            if counted:
+                self._lost.append(Lost(quote.domain, quote.site, quote.price, ids))
             self._lost_at[quote.site.casefold()] = next(self._seq)
         self.journal.write(
             "unknown", domain=quote.domain, site=quote.site, price=quote.price,
-            candidates=ids, confirmation_id=quote.id,
+            candidates=ids, confirmation_id=quote.id, counted=counted,
         )  # fmt: skip
 
     # --- mail -----------------------------------------------------------------------------
