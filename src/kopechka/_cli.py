@@ -374,6 +374,8 @@ def _run_mcp(a: argparse.Namespace) -> int:
         plan = mcp_options.plan_of(a)
     except (mcp_options.UsageError, ValueError) as exc:
         raise UsageError(f"mcp: {exc}") from None
+    if tuple(sys.version_info) < (3, 11):  # a call: mypy, set to 3.10, still checks what follows
+        raise UsageError("kopechka mcp needs Python 3.11 or newer (its extra, mcp, too)")
     try:
         from .mcp import _command as mcp_command  # noqa: PLC0415 - the SDK is an extra
     except ImportError as exc:

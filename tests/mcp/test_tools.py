@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -11,7 +12,8 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("mcp.server.mcpserver", reason="the mcp extra is not installed")
+if tuple(sys.version_info) < (3, 11):  # a call: mypy (set to 3.10) still checks the rest
+    pytest.skip("the mcp extra needs Python 3.11 or newer", allow_module_level=True)
 
 from mcp.client.context import ClientRequestContext
 from mcp.types import ElicitRequestParams, ElicitResult
