@@ -7,6 +7,8 @@ claims, and on the dependency floors.
 - ``floors``: the suite with every direct dependency pinned at the lowest version pyproject.toml
   allows (``requests>=2.31`` installs ``requests==2.31``), on the oldest claimed Python, so the
   declared floors stay true.
+- ``mcp-floors``: the MCP suite with the ``mcp`` extra at its floors (the SDK, and the pydantic it
+  needs, which is above the core's floor), on the oldest Python the extra claims (3.11).
 
 Run one lane with ``nox -s floors``, all with ``nox``.
 """
@@ -117,7 +119,9 @@ def tests(session: nox.Session) -> None:
 def floors(session: nox.Session) -> None:
     """The whole suite with every direct dependency at its declared floor."""
     pins = _floors()
-    session.install("-e", ".[test]", *pins)
+    # the mcp extra needs pydantic 2.12 (the SDK's floor), above the core's: its suite skips here
+    test = [r for r in PYPROJECT["project"]["optional-dependencies"]["test"] if "[mcp]" not in r]
+    session.install("-e", ".", *test, *pins)
     session.run("python", "-m", "pip", "check")
     wanted = dict(p.split("==") for p in pins)
     installed = session.run(
@@ -161,3 +165,13 @@ def tests_httpx(session: nox.Session) -> None:
         "assert h.httpx.__name__ == 'httpx', h.httpx; print('async stack:', h.httpx.__name__)",
     )  # fmt: skip
     session.run("python", *PYTEST, *ASYNC_SUITES, *session.posargs)
+
+
+@nox.session(name="mcp-floors", python=next(v for v in PYTHONS if Version(v) >= Version("3.11")))
+def mcp_floors(session: nox.Session) -> None:
+    """The MCP suite with the ``mcp`` extra's dependencies at their declared floors."""
+    extra = PYPROJECT["project"]["optional-dependencies"]["mcp"]
+    pins = [re.sub(r"\s*>=\s*([^,;\s]+).*", r"==\1", r) for r in extra]
+    session.install("-e", ".[mcp]", *pins, "pytest", "hypothesis")
+    session.run("python", "-m", "pip", "check")
+    session.run("python", *PYTEST, "tests/mcp", *session.posargs)

@@ -304,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _command.add_arguments(sandbox)
     sub.add_parser("demo", help="the whole flow on an embedded sandbox (no network, no key)")
+    from .mcp import _options as mcp_options  # noqa: PLC0415 - light: the SDK loads only to serve
+
+    mcp_options.add_arguments(add("mcp", "serve AI agents over MCP, under spend guards"))
     return parser
 
 
@@ -350,10 +353,36 @@ def _run(a: argparse.Namespace) -> int:
         from .testing import _command  # noqa: PLC0415 - the sandbox loads only for this command
 
         return _command.run(a)
+    if a.command == "mcp":
+        return _run_mcp(a)
     with _client(a) as client:
         data, text = COMMANDS[a.command](client, a)
     print(json_text(data) if a.json else text)
     return int(getattr(a, "exit_code", EXIT_OK))
+
+
+MCP_MISSING = (
+    'kopechka mcp needs the mcp extra: pip install "kopechka[mcp]" '
+    '(from a checkout: pip install ".[mcp]")'
+)
+
+
+def _run_mcp(a: argparse.Namespace) -> int:
+    from .mcp import _options as mcp_options  # noqa: PLC0415 - light: no SDK
+
+    try:  # bad usage is said before the SDK is even looked for
+        plan = mcp_options.plan_of(a)
+    except (mcp_options.UsageError, ValueError) as exc:
+        raise UsageError(f"mcp: {exc}") from None
+    if tuple(sys.version_info) < (3, 11):  # a call: mypy, set to 3.10, still checks what follows
+        raise UsageError("kopechka mcp needs Python 3.11 or newer (its extra, mcp, too)")
+    try:
+        from .mcp import _command as mcp_command  # noqa: PLC0415 - the SDK is an extra
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] not in {"mcp", "mcp_types", "anyio", "uvicorn"}:
+            raise
+        raise UsageError(MCP_MISSING) from None
+    return mcp_command.run(a, plan)
 
 
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace | int:
