@@ -95,6 +95,28 @@ START_EVENTS: list[tuple[float, str, Any]] = [
 ]
 
 
+# "Ready now" and the floor: 429s with Retry-After 0 teach nothing; after a measured period,
+# 429s in quick succession (two answers each) cut the rate down to half of what was served.
+FLOOR_EVENTS: list[tuple[float, str, Any]] = [
+    *[(0.0, "reserve", 100.0) for _ in range(30)],
+    *[(0.06 * n, "answer", n) for n in range(25)],
+    (1.5, "429", (25, 0.0)),  # ready now
+    (1.55, "429", (26, 0.5)),  # an event: served = 25 answers / 1.5 s
+    *[
+        event
+        for k in range(12)
+        for event in (
+            (2.1 + k, "reserve", 100.0),
+            (2.1 + k, "reserve", 100.0),
+            (2.1 + k, "reserve", 100.0),
+            (2.2 + k, "answer", 30 + 3 * k),
+            (2.3 + k, "answer", 31 + 3 * k),
+            (2.4 + k, "429", (32 + 3 * k, 0.5)),
+        )
+    ],
+]
+
+
 def replay_pure(
     rate: float | None, events: list[tuple[float, str, Any]] = EVENTS
 ) -> tuple[LimitState, list[Any]]:
@@ -144,6 +166,20 @@ def test_the_script_and_the_pure_arithmetic_agree(redis_client: Any, rate: float
     stored, scripted = replay_redis(limiter(redis_client, rate))
     assert scripted == pure
     for name in ("quota", "window", "known", "tat", "cooldown_until", "epoch", "accepted"):
+        assert stored[name] == pytest.approx(getattr(state, name)), name
+
+
+@needs_redis
+def test_the_script_and_the_pure_arithmetic_agree_on_ready_now_and_the_floor(
+    redis_client: Any,
+) -> None:
+    state, pure = replay_pure(20.0, FLOOR_EVENTS)
+    stored, scripted = replay_redis(limiter(redis_client, 20.0), FLOOR_EVENTS)
+    assert scripted == pure
+    assert state.served > 0
+    assert state.epoch == 13  # the Retry-After 0 was no event
+    assert state.quota / state.window >= _limits.FLOOR_SHARE * state.served * 0.999
+    for name in ("window", "known", "served", "epoch", "cooldown_until", "accepted"):
         assert stored[name] == pytest.approx(getattr(state, name)), name
 
 

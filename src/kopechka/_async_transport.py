@@ -63,7 +63,7 @@ from ._attempt import (
 )
 from ._config import USER_AGENT
 from ._hooks import Hook, run_hooks
-from ._limits import Limiter, RateLimiter, Slot
+from ._limits import IN_PROCESS, Limiter, RateLimiter, Slot
 from ._policy import (
     DEFAULT_MAX_BODY,
     Answer,
@@ -143,24 +143,32 @@ class AsyncTransport:
         # request against every connection each time one starts or ends (quadratic); waiting
         # here is a plain queue (500 concurrent waits: 3 s instead of 30)
         self._gate = asyncio.Semaphore(ASYNC_POOL_SIZE)
-        self.limiter: Limiter = limiter if limiter is not None else RateLimiter()
-        # the in-process limiter only takes a lock: called in place; any other may do I/O, and
-        # is called from threads of this client's own (the default executor may be busy with
-        # the program's blocking work: a request must not queue behind it)
-        self._offload = not isinstance(self.limiter, RateLimiter)
+        self._use(limiter if limiter is not None else RateLimiter())
+        self.hooks: Mapping[str, tuple[Hook, ...]] = hooks or {"request": (), "response": ()}
+
+    def _use(self, limiter: Limiter) -> None:
+        """Take ``limiter``: the in-process ones only take a lock and are called in place; any
+        other may do I/O, and is called from threads of this transport's own (the default
+        executor may be busy with the program's blocking work: a request must not queue
+        behind it)."""
+        self.limiter = limiter
+        self._offload = not isinstance(limiter, IN_PROCESS)
         self._executor: ThreadPoolExecutor | None = None
         if self._offload:
             self._executor = ThreadPoolExecutor(LIMITER_THREADS, "kopechka-limiter")
         self.owns_executor = self._offload
-        self.hooks: Mapping[str, tuple[Hook, ...]] = hooks or {"request": (), "response": ()}
 
-    def derive(self, *, timeout: Timeout, policy: RetryPolicy) -> AsyncTransport:
-        """The same key, client, gate, limiter and hooks with other settings; it never closes the
-        httpx client (its owner does)."""
+    def derive(
+        self, *, timeout: Timeout, policy: RetryPolicy, limiter: Limiter | None = None
+    ) -> AsyncTransport:
+        """The same key, client, gate, limiter (unless given) and hooks with other settings; it
+        never closes the httpx client (its owner does)."""
         derived = copy.copy(self)
         derived.timeout, derived.policy, derived.owns_client = timeout, policy, False
         derived.owns_executor = False
         derived._timeouts = {timeout: _httpx_timeout(timeout)}
+        if limiter is not None:
+            derived._use(limiter)
         return derived
 
     async def aclose(self) -> None:

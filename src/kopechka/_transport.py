@@ -135,11 +135,14 @@ class Transport:
         self.hooks: Mapping[str, tuple[Hook, ...]] = hooks or {"request": (), "response": ()}
         _TRANSPORTS.add(self)
 
-    def derive(self, *, timeout: Timeout, policy: RetryPolicy) -> Transport:
-        """The same key, session, limiter and hooks with other settings; it never closes the
-        session (its owner does)."""
+    def derive(
+        self, *, timeout: Timeout, policy: RetryPolicy, limiter: Limiter | None = None
+    ) -> Transport:
+        """The same key, session, limiter (unless given) and hooks with other settings; it never
+        closes the session (its owner does)."""
         derived = copy.copy(self)
         derived.timeout, derived.policy, derived.owns_session = timeout, policy, False
+        derived.limiter = limiter if limiter is not None else self.limiter
         _TRANSPORTS.add(derived)
         return derived
 
