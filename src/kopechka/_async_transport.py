@@ -52,6 +52,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
 
 from ._attempt import (
     CALL_IDS,
+    MAX_ADMISSIONS,
     BodyReader,
     Call,
     admission,
@@ -60,6 +61,7 @@ from ._attempt import (
     network_error,
     report,
     settle,
+    voided,
 )
 from ._config import USER_AGENT
 from ._hooks import Hook, run_hooks
@@ -222,20 +224,37 @@ class AsyncTransport:
         return outcome
 
     async def _attempt(self, call: Call, attempt: int) -> Outcome:
-        slot = await self._admit(call)  # the limiter: a slot of the shared pace, after a cooldown
-        if isinstance(slot, Failure):
-            return await self._settle(call, slot, attempt, None, None)
-        now = self._clock()
-        timeout = attempt_timeout(self.timeout, now=now, deadline=call.deadline)
-        if timeout is None:
-            passed = Failure(timed_out=True, reached_server=False, detail="the deadline passed")
-            return await self._settle(call, passed, attempt, slot, None)
-        if self.hooks["request"]:  # an event costs a few microseconds: only when listened to
-            run_hooks(self.hooks["request"], call.event(attempt))
+        told = False
+        for again in range(MAX_ADMISSIONS, 0, -1):
+            slot = await self._admit(call)  # the limiter: a slot of the shared pace
+            if isinstance(slot, Failure):
+                return await self._settle(call, slot, attempt, None, None)
+            now = self._clock()
+            timeout = attempt_timeout(self.timeout, now=now, deadline=call.deadline)
+            if timeout is None:
+                passed = Failure(timed_out=True, reached_server=False, detail="the deadline passed")
+                return await self._settle(call, passed, attempt, slot, None)
+            if self.hooks["request"] and not told:  # an event costs a few microseconds
+                run_hooks(self.hooks["request"], call.event(attempt))
+                told = True
+            if again > 1 and voided(self.limiter, slot):  # a 429 came: wait with the others
+                self._spent(call.now(self._clock()), slot)
+                continue
+            outcome = await self._send(call, attempt, slot, timeout, now, check=again > 1)
+            if outcome is not None:
+                return outcome
+        raise AssertionError("unreachable: the last admission sends")  # pragma: no cover
+
+    async def _send(
+        self, call: Call, attempt: int, slot: Slot, timeout: Timeout, now: float, *, check: bool
+    ) -> Outcome | None:
+        """Send the attempt in ``slot``; ``None`` if a 429 voided the slot while the request
+        waited for a connection (``check``: it is looked at when the request's head goes)."""
         started, sending = time.perf_counter(), [False]
         budget = attempt_budget(timeout, now=now, deadline=call.deadline)
         url = self.base_url + call.path
-        exchange = self._exchange(call.method, url, call.params, call.json, timeout, sending)
+        guard = slot if check and hasattr(self.limiter, "valid") else None
+        exchange = self._exchange(call.method, url, call.params, call.json, timeout, sending, guard)
         failure: Failure | None = None
         try:
             if sys.version_info >= (3, 11):
@@ -247,6 +266,9 @@ class AsyncTransport:
             failure = _classify(exc)
         except asyncio.TimeoutError:  # the wall-clock budget ran out (queued, or a dripping answer)
             failure = Failure(timed_out=True, reached_server=sending[0], detail="TimeoutError")
+        except _Voided:  # nothing of it was sent
+            self._spent(call.now(self._clock()), slot)
+            return None
         except BaseException:  # an answer too large, a cancellation: the slot is spent
             self._spent(call.now(self._clock()), slot)
             raise
@@ -339,17 +361,22 @@ class AsyncTransport:
         json: Mapping[str, str] | None,
         timeout: Timeout,
         sending: list[bool],
+        guard: Slot | None = None,
     ) -> Answer:
         limits = self._timeouts.get(timeout) or _httpx_timeout(timeout)
+        extensions: dict[str, object] = {} if guard is None else {"trace": self._guard(guard)}
         async with self._gate:
+            if guard is not None and voided(self.limiter, guard):
+                raise _Voided
             sending[0] = True
             if self._direct is None:
                 request = self.client.build_request(
-                    method, url, params=params, json=json, headers=self._headers, timeout=limits
-                )
+                    method, url, params=params, json=json, headers=self._headers, timeout=limits,
+                    extensions=extensions,
+                )  # fmt: skip
                 response = await self.client.send(request, stream=True, follow_redirects=False)
             else:
-                response = await self._send_direct(method, url, params, json, limits)
+                response = await self._send_direct(method, url, params, json, limits, extensions)
             try:
                 # a plain dict, names lowercased: every look-up is one dict get (httpx.Headers
                 # decodes each name again on each access)
@@ -371,6 +398,7 @@ class AsyncTransport:
         params: Mapping[str, str] | None,
         json: Mapping[str, str] | None,
         limits: httpx.Timeout,
+        extensions: dict[str, object],
     ) -> httpx.Response:
         """Send through the own client's transport, past ``AsyncClient.send``: what that adds
         (auth and redirect flows, event hooks, cookie extraction through ``http.cookiejar``)
@@ -384,10 +412,24 @@ class AsyncTransport:
             raise RuntimeError(_CLOSED)
         request = httpx.Request(
             method, url, params=params, json=json, headers=self._direct_headers,
-            extensions={"timeout": limits.as_dict()},
+            extensions={"timeout": limits.as_dict(), **extensions},
         )  # fmt: skip
         assert self._direct is not None
         return await self._direct.handle_async_request(request)
+
+    def _guard(self, slot: Slot) -> Callable[[str, object], Awaitable[None]]:
+        """An httpcore trace that stops the request before its head is sent if a 429 voided
+        ``slot`` meanwhile (while it queued for a connection, or connected)."""
+
+        async def trace(event: str, info: object) -> None:
+            if event.endswith("send_request_headers.started") and voided(self.limiter, slot):
+                raise _Voided
+
+        return trace
+
+
+class _Voided(Exception):  # noqa: N818 - not an error: a slot a 429 voided before it went
+    """The request was stopped before it was sent: its slot was voided by a 429."""
 
 
 def _log_failure(future: concurrent.futures.Future[None]) -> None:

@@ -44,6 +44,7 @@ __all__ = [
     "network_error",
     "report",
     "settle",
+    "voided",
 ]
 
 logger = logging.getLogger("kopechka")
@@ -268,6 +269,15 @@ def _refused(call: Call, wait: float, bound: float) -> Failure:
     if wait <= bound:  # the deadline binds
         return Failure(timed_out=True, reached_server=False, detail="the deadline passed")
     raise _cooldown_error(call, wait, bound)
+
+
+def voided(limiter: Limiter, slot: Slot) -> bool:
+    """Whether a 429 came since ``slot`` was granted (a limiter that can tell: the in-process
+    one). Asked at the last moment before sending: a request that took its slot before the 429
+    but was held since (a busy loop, a queue for a connection) waits out the cooldown with the
+    others instead of going in the middle of it."""
+    valid = getattr(limiter, "valid", None)
+    return valid is not None and not valid(slot)
 
 
 Feedback = tuple[float, int, float | None, Slot]

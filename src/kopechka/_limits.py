@@ -533,6 +533,10 @@ class RateLimiter:
             self._state, wait = admit(self._state, slot, now)
         return wait
 
+    def valid(self, slot: Slot) -> bool:
+        """Whether no 429 came since ``slot`` was granted (a plain read: no lock needed)."""
+        return slot.epoch == self._state.epoch
+
     def feedback(self, now: float, status: int, retry_after: float | None, slot: Slot) -> None:
         """Learn from the answer to the request sent in ``slot``."""
         with self._lock:
