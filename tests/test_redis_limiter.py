@@ -280,12 +280,16 @@ def test_an_unreachable_redis_falls_back_and_warns(caplog: pytest.LogCaptureFixt
     assert made._down_until > 0  # and Redis is not asked again for a while
 
 
-@pytest.mark.parametrize("bad", [{"name": ""}, {"rate": 0}, {"rate": True}])
+@pytest.mark.parametrize(
+    "bad",
+    [{"name": ""}, {"rate": 0}, {"rate": True}, {"timeout": 0}, {"timeout": float("nan")},
+     {"timeout": True}],
+)  # fmt: skip
 def test_bad_arguments_are_refused(bad: dict[str, Any]) -> None:
     redis = pytest.importorskip("redis")
     from kopechka.contrib.redis import RedisLimiter
 
-    with pytest.raises(ValueError, match=r"name|rate_limit"):
+    with pytest.raises(ValueError, match=r"name|rate_limit|timeout"):
         RedisLimiter(redis.Redis(), **bad)
 
 

@@ -23,9 +23,11 @@ The model: the server allows ``quota`` requests per ``window`` seconds. ``rate_l
 (N per second); ``rate_limit=None`` learns it from the first 429. The rules:
 
 * **Shared cooldown.** A 429 stops every request of the client (every thread, every task) until
-  its ``Retry-After`` has passed; slots handed out before it are void. Threads released at the end
-  of a cooldown leave one slot apart when the quota is known, else spread at random over a tenth of
-  the cooldown: they never all fire at the same instant.
+  its ``Retry-After`` has passed; slots handed out before it are void (``admit`` says so, and
+  ``RateLimiter.valid`` at the last moment before sending: a request held after its slot, by the
+  scheduler or in a queue for a connection, does not go in the middle of the cooldown). Threads
+  released at the end of a cooldown leave one slot apart when the quota is known, else spread at
+  random over a tenth of the cooldown: they never all fire at the same instant.
 * **Pacing.** Requests leave one per ``window / (quota * SAFETY)`` seconds: GCRA's virtual
   scheduling without burst (each caller takes the next free slot, ``tat``, and waits for it), so a
   crowd of threads is served in turn, one reservation each, with no polling and no thundering herd.
