@@ -364,7 +364,12 @@ class AsyncTransport:
         guard: Slot | None = None,
     ) -> Answer:
         limits = self._timeouts.get(timeout) or _httpx_timeout(timeout)
-        extensions: dict[str, object] = {} if guard is None else {"trace": self._guard(guard)}
+        # a caller's client may queue requests for a connection (its pool may be smaller than
+        # our gate): its requests are looked at again when their head goes; the own client's
+        # pool holds the gate's worth, and a request is looked at once inside the gate
+        extensions: dict[str, object] = {}
+        if guard is not None and self._direct is None:
+            extensions["trace"] = self._guard(guard)
         async with self._gate:
             if guard is not None and voided(self.limiter, guard):
                 raise _Voided
