@@ -440,3 +440,39 @@ def test_a_stalled_redis_falls_back_within_the_calls_own_timeout(
     assert result == (100 if what == "call" else "waited")
     assert took < (2.0 if what == "call" else 1.9), took
     assert any("no reply within" in r.getMessage() for r in caplog.records)
+
+
+def test_the_limiters_round_trip_counts_against_the_attempts_time(face: Face) -> None:
+    """timeout=(1, 1): an attempt lasts 2 s in all. A stalled Redis took 0.8 s of it before the
+    request left: an answer that drips for 1.8 s is then past the attempt's time (it was read
+    whole, the call lasting 2.6 s)."""
+    redis = pytest.importorskip("redis")
+    from kopechka import APITimeoutError
+    from kopechka.contrib.redis import RedisLimiter
+
+    from .hostile.conftest import Conn, RawServer
+
+    body = b'{"success": true, "data": {"balance": 1}}'
+
+    def drip(conn: Conn, _: bytes) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+        conn.send(head % len(body))
+        conn.drip(body, every=1.8 / len(body), limit=5.0)
+
+    fake, server = FakeRedis(None), RawServer(drip)
+    try:
+        made = RedisLimiter(redis.Redis(port=fake.port, socket_timeout=5), timeout=0.8)
+        client = face.client(
+            api_key="k", base_url=server.url, rate_limit=made, timeout=(1, 1), max_retries=0
+        )
+        try:
+            started = time.monotonic()
+            with pytest.raises(APITimeoutError):
+                client.get_balance()
+            took = time.monotonic() - started
+        finally:
+            client.close()
+    finally:
+        server.close()
+        fake.close()
+    assert took < 2.6, took

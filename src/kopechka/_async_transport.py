@@ -252,6 +252,7 @@ class AsyncTransport:
         waited for a connection (``check``: it is looked at when the request's head goes)."""
         started, sending = time.perf_counter(), [False]
         budget = attempt_budget(timeout, now=now, deadline=call.deadline)
+        budget = max(0.0, budget - call.limiter_time)  # the limiter's round trips count
         url = self.base_url + call.path
         guard = slot if check and hasattr(self.limiter, "valid") else None
         exchange = self._exchange(call.method, url, call.params, call.json, timeout, sending, guard)

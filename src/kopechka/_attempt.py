@@ -187,6 +187,9 @@ class Call:
     waits: dict[int, float | None] = field(default_factory=dict)
     floor: float = -math.inf
     """The time this call has surely reached: the end of its last sleep, even a recorded one."""
+    limiter_time: float = 0.0
+    """Real seconds the last admission spent in the limiter's calls (round trips to a store, not
+    its sleeps): they count against the attempt's wall-clock budget."""
 
     def now(self, clock: float) -> float:
         """The clock's reading, never before the end of this call's last sleep."""
@@ -231,11 +234,14 @@ def admission(
     Raises:
         RateLimitError: The wait is longer than ``max_retry_wait`` (nothing is sent).
     """
+    call.limiter_time = 0.0
     for _ in range(MAX_ADMISSIONS):
         now = call.now(clock())
         bound = call.policy.max_retry_wait
         left = math.inf if call.deadline is None else call.deadline - now
+        asked = time.monotonic()
         slot = limiter.reserve(now, min(bound, left))
+        call.limiter_time += time.monotonic() - asked
         first = checked_wait(slot.wait)
         if not slot.granted or first > max(min(bound, left), START_POLL):
             if slot.granted:  # a wait it should not have granted: not taken
@@ -253,7 +259,9 @@ def admission(
                 return _refused(call, wait, bound)
             yield wait
             call.floor = asleep + wait
+            asked = time.monotonic()
             again = limiter.admit(slot, call.now(clock()))
+            call.limiter_time += time.monotonic() - asked
             wait = None if again is None else checked_wait(again)
         if wait is not None:
             return slot

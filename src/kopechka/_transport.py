@@ -233,7 +233,8 @@ class Transport:
         assert isinstance(slot, Slot) and timeout is not None  # noqa: PT018 - for the type checker
         started = time.perf_counter()
         failure: Failure | None = None
-        with Bound(attempt_budget(timeout, now=now, deadline=call.deadline)) as bound:
+        budget = attempt_budget(timeout, now=now, deadline=call.deadline)
+        with Bound(max(0.0, budget - call.limiter_time)) as bound:  # the limiter's time counts
             try:
                 answer = self._exchange(
                     call.method, call.path, call.params, call.json, timeout, bound
