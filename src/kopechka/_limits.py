@@ -224,7 +224,12 @@ class Limiter(Protocol):
     The client does not trust a limiter's waits: a wait that is not a number, or longer than
     ``max_retry_wait`` (or than the time left before the caller's deadline), is not waited:
     the slot is given back (``feedback`` with status 0) and the call raises ``RateLimitError``
-    (or times out) without sending.
+    (or times out) without sending. The time spent in these calls counts against the attempt's
+    timeout.
+
+    Optionally, ``valid(slot) -> bool`` (a plain read: no I/O, it may be called on the event
+    loop): asked at the last moment before sending; ``False`` (a 429 came since the slot was
+    granted) gives the slot back and the call reserves again, to wait out the cooldown.
     """
 
     def reserve(self, now: float, max_wait: float) -> Slot:
