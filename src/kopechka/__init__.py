@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         WaitCancelledError,
         WaitTimeoutError,
     )
+    from ._limits import Limiter, Slot
     from ._mail import Mailbox
     from ._models import (
         Cancellation,
@@ -83,6 +84,7 @@ __all__ = [
     "InternalServerError",
     "KopechkaClient",
     "KopechkaError",
+    "Limiter",
     "Mailbox",
     "Message",
     "MessageList",
@@ -98,6 +100,7 @@ __all__ = [
     "PollingStatus",
     "Profile",
     "RateLimitError",
+    "Slot",
     "SpendLimitError",
     "SweepReport",
     "WaitCancelledError",
@@ -111,6 +114,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "._async_client": ("AsyncKopechkaClient",),
     "._async_mail": ("AsyncMailbox",),
     "._client": ("KopechkaClient",),
+    "._limits": ("Limiter", "Slot"),
     "._mail": ("Mailbox",),
     "._money": ("SweepReport",),
     "._signals": ("exit_on_signals",),

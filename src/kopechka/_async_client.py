@@ -89,8 +89,9 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         clock: The monotonic clock that deadlines are measured on; ``time.monotonic`` by default.
         max_body: The largest answer read, in bytes after decompression (10 MiB).
         rate_limit: As for ``KopechkaClient``: requests per second for this client (all its
-            tasks), ``None`` to learn the server's rate from its 429s, or a limiter object. A
-            429 pauses every task of the client for the server's ``Retry-After``.
+            tasks), ``None`` to learn the server's rate from its 429s, ``False`` for no limiter,
+            or a limiter object (``kopechka.Limiter``). A 429 pauses every task of the client
+            for the server's ``Retry-After`` (but with ``False``).
         event_hooks: As for ``KopechkaClient``: ``{"request": [...], "response": [...]}``,
             plain callables given an ``AttemptEvent``.
         budget: As for ``KopechkaClient``: a cap on what this client may spend over its life.
@@ -182,6 +183,7 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         timeout: float | tuple[float, float] | None = None,
         max_retries: int | None = None,
         max_retry_wait: float | None = None,
+        rate_limit: float | Limiter | None = None,
     ) -> AsyncKopechkaClient:
         """A client with other settings over the same key, connections, limiter and hooks.
 
@@ -189,6 +191,8 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
             timeout: As for the constructor; ``None`` keeps this client's.
             max_retries: As for the constructor; ``None`` keeps this client's.
             max_retry_wait: As for the constructor; ``None`` keeps this client's.
+            rate_limit: As for the constructor (``False``: no limiter for the new client,
+                ``N``: its own rate, or a limiter); ``None`` keeps this client's limiter.
 
         Returns:
             A new client sharing this one's httpx client, limiter and hooks; closing it leaves
@@ -197,7 +201,7 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         Raises:
             ValueError: An argument is out of range.
         """
-        return self._derive(timeout, max_retries, max_retry_wait)
+        return self._derive(timeout, max_retries, max_retry_wait, rate_limit)
 
     @property
     def timeout(self) -> Timeout:

@@ -46,6 +46,7 @@ from urllib.parse import urlsplit
 
 from ._attempt import (
     CALL_IDS,
+    MAX_ADMISSIONS,
     BodyReader,
     Call,
     admission,
@@ -54,11 +55,12 @@ from ._attempt import (
     network_error,
     report,
     settle,
+    voided,
 )
 from ._config import USER_AGENT
 from ._hooks import Hook, run_hooks
 from ._httpx import httpx, network_errors, stack_of
-from ._limits import Limiter, RateLimiter, Slot
+from ._limits import IN_PROCESS, Limiter, RateLimiter, Slot
 from ._policy import (
     DEFAULT_MAX_BODY,
     Answer,
@@ -140,24 +142,33 @@ class AsyncTransport:
         # request against every connection each time one starts or ends (quadratic); waiting
         # here is a plain queue (500 concurrent waits: 3 s instead of 30)
         self._gate = asyncio.Semaphore(ASYNC_POOL_SIZE)
-        self.limiter: Limiter = limiter if limiter is not None else RateLimiter()
-        # the in-process limiter only takes a lock: called in place; any other may do I/O, and
-        # is called from threads of this client's own (the default executor may be busy with
-        # the program's blocking work: a request must not queue behind it)
-        self._offload = not isinstance(self.limiter, RateLimiter)
+        self._in_flight = [0]  # requests inside ``_exchange``, derived clients' included
+        self._use(limiter if limiter is not None else RateLimiter())
+        self.hooks: Mapping[str, tuple[Hook, ...]] = hooks or {"request": (), "response": ()}
+
+    def _use(self, limiter: Limiter) -> None:
+        """Take ``limiter``: the in-process ones only take a lock and are called in place; any
+        other may do I/O, and is called from threads of this transport's own (the default
+        executor may be busy with the program's blocking work: a request must not queue
+        behind it)."""
+        self.limiter = limiter
+        self._offload = not isinstance(limiter, IN_PROCESS)
         self._executor: ThreadPoolExecutor | None = None
         if self._offload:
             self._executor = ThreadPoolExecutor(LIMITER_THREADS, "kopechka-limiter")
         self.owns_executor = self._offload
-        self.hooks: Mapping[str, tuple[Hook, ...]] = hooks or {"request": (), "response": ()}
 
-    def derive(self, *, timeout: Timeout, policy: RetryPolicy) -> AsyncTransport:
-        """The same key, client, gate, limiter and hooks with other settings; it never closes the
-        httpx client (its owner does)."""
+    def derive(
+        self, *, timeout: Timeout, policy: RetryPolicy, limiter: Limiter | None = None
+    ) -> AsyncTransport:
+        """The same key, client, gate, limiter (unless given) and hooks with other settings; it
+        never closes the httpx client (its owner does)."""
         derived = copy.copy(self)
         derived.timeout, derived.policy, derived.owns_client = timeout, policy, False
         derived.owns_executor = False
         derived._timeouts = {timeout: _httpx_timeout(self._stack, timeout)}
+        if limiter is not None:
+            derived._use(limiter)
         return derived
 
     async def aclose(self) -> None:
@@ -211,20 +222,38 @@ class AsyncTransport:
         return outcome
 
     async def _attempt(self, call: Call, attempt: int) -> Outcome:
-        slot = await self._admit(call)  # the limiter: a slot of the shared pace, after a cooldown
-        if isinstance(slot, Failure):
-            return await self._settle(call, slot, attempt, None, None)
-        now = self._clock()
-        timeout = attempt_timeout(self.timeout, now=now, deadline=call.deadline)
-        if timeout is None:
-            passed = Failure(timed_out=True, reached_server=False, detail="the deadline passed")
-            return await self._settle(call, passed, attempt, slot, None)
-        if self.hooks["request"]:  # an event costs a few microseconds: only when listened to
-            run_hooks(self.hooks["request"], call.event(attempt))
+        told = False
+        for again in range(MAX_ADMISSIONS, 0, -1):
+            slot = await self._admit(call)  # the limiter: a slot of the shared pace
+            if isinstance(slot, Failure):
+                return await self._settle(call, slot, attempt, None, None)
+            now = self._clock()
+            timeout = attempt_timeout(self.timeout, now=now, deadline=call.deadline)
+            if timeout is None:
+                passed = Failure(timed_out=True, reached_server=False, detail="the deadline passed")
+                return await self._settle(call, passed, attempt, slot, None)
+            if self.hooks["request"] and not told:  # an event costs a few microseconds
+                run_hooks(self.hooks["request"], call.event(attempt))
+                told = True
+            if again > 1 and voided(self.limiter, slot):  # a 429 came: wait with the others
+                self._spent(call.now(self._clock()), slot)
+                continue
+            outcome = await self._send(call, attempt, slot, timeout, now, check=again > 1)
+            if outcome is not None:
+                return outcome
+        raise AssertionError("unreachable: the last admission sends")  # pragma: no cover
+
+    async def _send(
+        self, call: Call, attempt: int, slot: Slot, timeout: Timeout, now: float, *, check: bool
+    ) -> Outcome | None:
+        """Send the attempt in ``slot``; ``None`` if a 429 voided the slot while the request
+        waited for a connection (``check``: it is looked at when the request's head goes)."""
         started, sending = time.perf_counter(), [False]
         budget = attempt_budget(timeout, now=now, deadline=call.deadline)
+        budget = max(0.0, budget - call.limiter_time)  # the limiter's round trips count
         url = self.base_url + call.path
-        exchange = self._exchange(call.method, url, call.params, call.json, timeout, sending)
+        guard = slot if check and hasattr(self.limiter, "valid") else None
+        exchange = self._exchange(call.method, url, call.params, call.json, timeout, sending, guard)
         failure: Failure | None = None
         try:
             if sys.version_info >= (3, 11):
@@ -236,6 +265,9 @@ class AsyncTransport:
             failure = _classify(self._stack, exc)
         except asyncio.TimeoutError:  # the wall-clock budget ran out (queued, or a dripping answer)
             failure = Failure(timed_out=True, reached_server=sending[0], detail="TimeoutError")
+        except _Voided:  # nothing of it was sent
+            self._spent(call.now(self._clock()), slot)
+            return None
         except BaseException:  # an answer too large, a cancellation: the slot is spent
             self._spent(call.now(self._clock()), slot)
             raise
@@ -328,17 +360,47 @@ class AsyncTransport:
         json: Mapping[str, str] | None,
         timeout: Timeout,
         sending: list[bool],
+        guard: Slot | None = None,
     ) -> Answer:
         limits = self._timeouts.get(timeout) or _httpx_timeout(self._stack, timeout)
+        # while others are in flight (a 429 may come while this one queues for a connection or
+        # connects), or through a caller's client (its pool may be smaller than our gate), the
+        # request is looked at again when its head goes; alone, once inside the gate (the trace
+        # costs ~2% of a request's CPU)
+        extensions: dict[str, object] = {}
+        if guard is not None and (self._direct is None or self._in_flight[0]):
+            extensions["trace"] = self._guard(guard)
+        self._in_flight[0] += 1
+        try:
+            return await self._exchange_gated(
+                method, url, params, json, limits, sending, guard, extensions
+            )
+        finally:
+            self._in_flight[0] -= 1
+
+    async def _exchange_gated(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        json: Mapping[str, str] | None,
+        limits: httpx.Timeout,
+        sending: list[bool],
+        guard: Slot | None,
+        extensions: dict[str, object],
+    ) -> Answer:
         async with self._gate:
+            if guard is not None and voided(self.limiter, guard):
+                raise _Voided
             sending[0] = True
             if self._direct is None:
                 request = self.client.build_request(
-                    method, url, params=params, json=json, headers=self._headers, timeout=limits
-                )
+                    method, url, params=params, json=json, headers=self._headers, timeout=limits,
+                    extensions=extensions,
+                )  # fmt: skip
                 response = await self.client.send(request, stream=True, follow_redirects=False)
             else:
-                response = await self._send_direct(method, url, params, json, limits)
+                response = await self._send_direct(method, url, params, json, limits, extensions)
             try:
                 # a plain dict, names lowercased: every look-up is one dict get (httpx.Headers
                 # decodes each name again on each access)
@@ -360,6 +422,7 @@ class AsyncTransport:
         params: Mapping[str, str] | None,
         json: Mapping[str, str] | None,
         limits: httpx.Timeout,
+        extensions: dict[str, object],
     ) -> httpx.Response:
         """Send through the own client's transport, past ``AsyncClient.send``: what that adds
         (auth and redirect flows, event hooks, cookie extraction through ``http.cookiejar``)
@@ -373,10 +436,24 @@ class AsyncTransport:
             raise RuntimeError(_CLOSED)
         request = httpx.Request(
             method, url, params=params, json=json, headers=self._direct_headers,
-            extensions={"timeout": limits.as_dict()},
+            extensions={"timeout": limits.as_dict(), **extensions},
         )  # fmt: skip
         assert self._direct is not None
         return await self._direct.handle_async_request(request)
+
+    def _guard(self, slot: Slot) -> Callable[[str, object], Awaitable[None]]:
+        """An httpcore trace that stops the request before its head is sent if a 429 voided
+        ``slot`` meanwhile (while it queued for a connection, or connected)."""
+
+        async def trace(event: str, info: object) -> None:
+            if event.endswith("send_request_headers.started") and voided(self.limiter, slot):
+                raise _Voided
+
+        return trace
+
+
+class _Voided(Exception):  # noqa: N818 - not an error: a slot a 429 voided before it went
+    """The request was stopped before it was sent: its slot was voided by a 429."""
 
 
 def _log_failure(future: concurrent.futures.Future[None]) -> None:

@@ -91,9 +91,11 @@ class KopechkaClient(BaseClient[Transport]):
             raises ``APIResponseValidationError`` without being read whole.
         rate_limit: Requests per second never to exceed from this client (all its threads);
             ``None`` (the default) learns the server's rate from its 429s; or a limiter object
-            shared with other clients, processes and machines
-            (``kopechka.contrib.redis.RedisLimiter``). Either way, a 429 pauses every thread of
-            the client for the server's ``Retry-After`` (a shared cooldown).
+            (``kopechka.Limiter``), such as one shared with other clients, processes and
+            machines (``kopechka.contrib.redis.RedisLimiter``). Either way, a 429 pauses every
+            thread of the client for the server's ``Retry-After`` (a shared cooldown).
+            ``False`` turns the limiter off: no pace, no shared cooldown; each call waits out
+            its own 429s alone.
         event_hooks: ``{"request": [...], "response": [...]}``: callables given an
             ``AttemptEvent`` before each attempt is sent and after its answer (method, path
             template, status, attempt, will-retry, elapsed; never the key, a body, a code or an
@@ -181,6 +183,7 @@ class KopechkaClient(BaseClient[Transport]):
         timeout: float | tuple[float, float] | None = None,
         max_retries: int | None = None,
         max_retry_wait: float | None = None,
+        rate_limit: float | Limiter | None = None,
     ) -> KopechkaClient:
         """A client with other settings over the same key, connection pool, limiter and hooks.
 
@@ -191,6 +194,8 @@ class KopechkaClient(BaseClient[Transport]):
             timeout: As for the constructor; ``None`` keeps this client's.
             max_retries: As for the constructor; ``None`` keeps this client's.
             max_retry_wait: As for the constructor; ``None`` keeps this client's.
+            rate_limit: As for the constructor (``False``: no limiter for the new client,
+                ``N``: its own rate, or a limiter); ``None`` keeps this client's limiter.
 
         Returns:
             A new client sharing this one's session, limiter (the shared cooldown and rate) and
@@ -199,7 +204,7 @@ class KopechkaClient(BaseClient[Transport]):
         Raises:
             ValueError: An argument is out of range.
         """
-        return self._derive(timeout, max_retries, max_retry_wait)
+        return self._derive(timeout, max_retries, max_retry_wait, rate_limit)
 
     @property
     def timeout(self) -> Timeout:

@@ -152,7 +152,9 @@ class _Transport(Protocol):
     timeout: Timeout
     policy: RetryPolicy
 
-    def derive(self: T, *, timeout: Timeout, policy: RetryPolicy) -> T: ...
+    def derive(
+        self: T, *, timeout: Timeout, policy: RetryPolicy, limiter: Limiter | None = None
+    ) -> T: ...
 
 
 class TransportOptions(TypedDict):
@@ -223,8 +225,10 @@ class BaseClient(Generic[T]):
         timeout: float | tuple[float, float] | None,
         max_retries: int | None,
         max_retry_wait: float | None,
+        rate_limit: object = None,
     ) -> C:
-        """``with_options``: a shallow copy on a derived transport (same pool, limiter, hooks).
+        """``with_options``: a shallow copy on a derived transport (same pool and hooks; the same
+        limiter unless ``rate_limit`` is given).
 
         Raises:
             ValueError: An argument is out of range.
@@ -237,6 +241,7 @@ class BaseClient(Generic[T]):
         derived._transport = self._transport.derive(
             timeout=self._transport.timeout if timeout is None else check_timeout(timeout),
             policy=RetryPolicy(max_retries=retries, max_retry_wait=longest),
+            limiter=None if rate_limit is None else check_limiter(rate_limit),
         )
         return derived
 

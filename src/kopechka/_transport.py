@@ -45,6 +45,7 @@ from urllib3.exceptions import NewConnectionError
 
 from ._attempt import (
     CALL_IDS,
+    MAX_ADMISSIONS,
     BodyReader,
     Call,
     admission,
@@ -53,6 +54,7 @@ from ._attempt import (
     network_error,
     report,
     settle,
+    voided,
 )
 from ._config import DEFAULT_POOL_SIZE, USER_AGENT
 from ._hooks import Hook, run_hooks
@@ -135,11 +137,14 @@ class Transport:
         self.hooks: Mapping[str, tuple[Hook, ...]] = hooks or {"request": (), "response": ()}
         _TRANSPORTS.add(self)
 
-    def derive(self, *, timeout: Timeout, policy: RetryPolicy) -> Transport:
-        """The same key, session, limiter and hooks with other settings; it never closes the
-        session (its owner does)."""
+    def derive(
+        self, *, timeout: Timeout, policy: RetryPolicy, limiter: Limiter | None = None
+    ) -> Transport:
+        """The same key, session, limiter (unless given) and hooks with other settings; it never
+        closes the session (its owner does)."""
         derived = copy.copy(self)
         derived.timeout, derived.policy, derived.owns_session = timeout, policy, False
+        derived.limiter = limiter if limiter is not None else self.limiter
         _TRANSPORTS.add(derived)
         return derived
 
@@ -207,21 +212,29 @@ class Transport:
         return retrying(lambda: self._attempt(call, next(attempts)))
 
     def _attempt(self, call: Call, attempt: int) -> Outcome:
-        slot = self._admit(call)  # the limiter: a slot of the shared pace, after any cooldown
-        if isinstance(slot, Failure):
-            return self._settle(call, slot, attempt, None, None)
-        now = self._clock()
-        timeout = attempt_timeout(self.timeout, now=now, deadline=call.deadline)
-        if timeout is None:
-            passed = Failure(timed_out=True, reached_server=False, detail="the deadline passed")
-            return self._settle(call, passed, attempt, slot, None)
-        if self._forked:
-            self._after_fork()
-        if self.hooks["request"]:  # an event costs a few microseconds: only when listened to
-            run_hooks(self.hooks["request"], call.event(attempt))
+        told = False
+        for again in range(MAX_ADMISSIONS, 0, -1):
+            slot = self._admit(call)  # the limiter: a slot of the shared pace, after a cooldown
+            if isinstance(slot, Failure):
+                return self._settle(call, slot, attempt, None, None)
+            now = self._clock()
+            timeout = attempt_timeout(self.timeout, now=now, deadline=call.deadline)
+            if timeout is None:
+                passed = Failure(timed_out=True, reached_server=False, detail="the deadline passed")
+                return self._settle(call, passed, attempt, slot, None)
+            if self._forked:
+                self._after_fork()
+            if self.hooks["request"] and not told:  # an event costs a few microseconds
+                run_hooks(self.hooks["request"], call.event(attempt))
+                told = True
+            if again == 1 or not voided(self.limiter, slot):
+                break
+            self.limiter.feedback(call.now(self._clock()), 0, None, slot)  # a 429 came: wait
+        assert isinstance(slot, Slot) and timeout is not None  # noqa: PT018 - for the type checker
         started = time.perf_counter()
         failure: Failure | None = None
-        with Bound(attempt_budget(timeout, now=now, deadline=call.deadline)) as bound:
+        budget = attempt_budget(timeout, now=now, deadline=call.deadline)
+        with Bound(max(0.0, budget - call.limiter_time)) as bound:  # the limiter's time counts
             try:
                 answer = self._exchange(
                     call.method, call.path, call.params, call.json, timeout, bound

@@ -62,6 +62,16 @@ R = TypeVar("R")
 _BODY_SNIPPET = 2000
 _MESSAGE_LIMIT = 500
 _JSON_BODY_LIMIT = 64 * 1024
+PARSE_BUDGET = 48 * 1024 * 1024
+"""The most memory an answer may take to parse, as ``parse_cost`` estimates it: with the answer
+itself (at most ``max_body``, 10 MiB by default), a call stays within 64 MiB of peak memory. The
+largest documented answers (a listing page, a mailbox of long mails) cost a few MiB."""
+_MARK_COST = 130
+"""Bytes a structural mark may cost once parsed: a ``Decimal`` in a list (``1.5,``) or an empty
+object (``{},``) is about that; so 9 MiB of ``1.5,`` would need ~270 MiB."""
+_MARKS = (b",", b":", b"[", b"{")
+_WIDE = (b"\\u", b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
+"""A ``\\u`` escape or a character past the BMP: the text may become 4 bytes a character."""
 
 
 class ResponseLike(Protocol):
@@ -487,7 +497,29 @@ class _Refused:
     error: Exception
 
 
+def parse_cost(content: bytes) -> int:
+    """An upper bound on the bytes parsing a JSON text costs, found without parsing it: its
+    structural marks (an upper bound on its values; strings' own commas and colons count too)
+    and its text, decoded and parsed (4 bytes a character once one is past the BMP)."""
+    if len(content) <= _JSON_BODY_LIMIT:  # too small to matter: a few MiB at most
+        return 0
+    marks = sum(content.count(mark) for mark in _MARKS)
+    wide = any(mark in content for mark in _WIDE)
+    return marks * _MARK_COST + len(content) * (8 if wide else 2)
+
+
 def _parse(call: Call[R], response: ResponseLike, secret: Secret | None) -> R | _Refused:
+    cost = parse_cost(response.content)
+    if cost > PARSE_BUDGET:
+        return _Refused(
+            APIResponseValidationError(
+                f"unexpected answer to {call.method} {call.path} (HTTP {response.status_code}): "
+                f"parsing it could take {cost >> 20} MiB of memory, more than the "
+                f"{PARSE_BUDGET >> 20} MiB allowed (too many values, or text too wide)",
+                status_code=response.status_code,
+                body=_snippet_text(response, secret),
+            )
+        )
     try:
         body = call.body.model_validate_json(response.content)
         if body.success:
