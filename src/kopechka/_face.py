@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar
 
-from . import _money, _wire
+from . import _money, _scrub, _wire
 from ._exceptions import OrderClosedError
 from ._hooks import ENV_LOG, Hook, check_hooks, configure_logging
 from ._limits import Limiter
@@ -93,7 +93,8 @@ class BaseClient(Generic[T]):
             ValueError: Any other argument is out of range or unsafe (see the faces).
         """
         configure_logging(os.environ.get(ENV_LOG))
-        self._api_key = _wire.Secret(check_key(api_key))
+        self._api_key = _scrub.Secret(check_key(api_key))
+        _scrub.remember(self._api_key)  # scrubbed from every message and log record from now on
         self._ledger = _money.Ledger(_money.check_cap("budget", budget), clock=clock)
         self.base_url = check_base_url(base_url)
         self._clock = clock

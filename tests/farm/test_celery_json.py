@@ -1,0 +1,56 @@
+"""Every public error comes back from a Celery task's JSON result as itself: the class, the
+message and every attribute JSON can carry (the live response is dropped), through Celery's own
+code for it (``Backend.prepare_exception`` on the worker's side, ``exception_to_python`` on the
+submitter's: ``cls(*args)``), with the default ``result_serializer = "json"``.
+
+The backend is Celery's in-memory cache backend: no broker, no worker, nothing to start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from celery import Celery
+
+from kopechka import APIStatusError, KopechkaError
+
+from ..test_pickle import MAKERS
+
+
+@pytest.fixture(scope="module")
+def app() -> Iterator[Celery]:
+    app = Celery("farm-json", backend="cache+memory://", set_as_current=False)
+    assert app.conf.result_serializer == "json"  # Celery's default, kept
+    yield app
+    app.close()
+
+
+def _through_json(app: Celery, error: BaseException, task_id: str) -> Any:
+    app.backend.mark_as_failure(task_id, error)  # as a worker stores a task's exception
+    return app.AsyncResult(task_id).result  # as the submitter reads it back
+
+
+def _attributes(error: BaseException) -> dict[str, Any]:
+    return {k: v for k, v in vars(error).items() if k != "response"}
+
+
+@pytest.mark.parametrize("cls", list(MAKERS), ids=lambda c: c.__name__)
+def test_an_error_comes_back_from_a_json_result(app: Celery, cls: type[KopechkaError]) -> None:
+    error = MAKERS[cls]()
+    back = _through_json(app, error, f"task-{cls.__name__}")
+    assert type(back) is cls, back  # not Exception("<class 'kopechka.BadRequestError'>(...)")
+    assert str(back) == str(error)
+    assert back.args == error.args
+    assert _attributes(back) == _attributes(error)
+    if isinstance(error, APIStatusError):
+        assert back.response is None
+
+
+def test_every_error_is_rebuilt_from_its_args_alone() -> None:
+    for cls, make in MAKERS.items():
+        error = make()
+        again = cls(*error.args)
+        assert (type(again), again.args, str(again)) == (cls, error.args, str(error))
+        assert _attributes(again) == {**_attributes(error)}, cls
