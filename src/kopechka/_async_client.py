@@ -91,7 +91,8 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
             tasks), ``None`` to learn the server's rate from its 429s, or a limiter object. A
             429 pauses every task of the client for the server's ``Retry-After``.
         event_hooks: As for ``KopechkaClient``: ``{"request": [...], "response": [...]}``,
-            plain callables given an ``AttemptEvent``.
+            callables given an ``AttemptEvent``; an ``async def`` hook is awaited, in order,
+            before the attempt goes on.
         budget: As for ``KopechkaClient``: a cap on what this client may spend over its life.
 
     Raises:
@@ -102,6 +103,7 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
     """
 
     _public_name = "AsyncKopechkaClient"
+    _awaits_hooks = True
 
     def __init__(
         self,

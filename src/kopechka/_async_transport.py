@@ -62,7 +62,7 @@ from ._attempt import (
     settle,
 )
 from ._config import USER_AGENT
-from ._hooks import Hook, run_hooks
+from ._hooks import Hook, await_hooks, run_hooks
 from ._limits import Limiter, RateLimiter, Slot
 from ._policy import (
     DEFAULT_MAX_BODY,
@@ -207,7 +207,7 @@ class AsyncTransport:
                 await self._sleep(wait)
                 attempt += 1
         except BaseException as exc:  # no final answer (the limiter refused, a cancellation...)
-            ended(call, exc, self.hooks)
+            await await_hooks(ended(call, exc, self.hooks))
             raise
         if isinstance(outcome, Failure):
             raise network_error(outcome, method, path)
@@ -223,7 +223,7 @@ class AsyncTransport:
             passed = Failure(timed_out=True, reached_server=False, detail="the deadline passed")
             return await self._settle(call, passed, attempt, slot, None)
         if self.hooks["request"]:  # an event costs a few microseconds: only when listened to
-            run_hooks(self.hooks["request"], call.event(attempt))
+            await await_hooks(run_hooks(self.hooks["request"], call.event(attempt)))
         started, sending = time.perf_counter(), [False]
         budget = attempt_budget(timeout, now=now, deadline=call.deadline)
         url = self.base_url + call.path
@@ -320,7 +320,7 @@ class AsyncTransport:
                 done = self._submit(self.limiter.feedback, *feedback)
                 await asyncio.shield(asyncio.wrap_future(done))
         finally:  # a cancellation while the limiter is told still reaches the hooks
-            report(call, outcome, attempt, started, self.hooks)
+            await await_hooks(report(call, outcome, attempt, started, self.hooks))
         return outcome
 
     async def _exchange(

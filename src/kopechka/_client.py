@@ -94,7 +94,8 @@ class KopechkaClient(BaseClient[Transport]):
         event_hooks: ``{"request": [...], "response": [...]}``: callables given an
             ``AttemptEvent`` before each attempt is sent and after its answer (method, path
             template, status, attempt, will-retry, elapsed; never the key, a body, a code or an
-            e-mail). A hook that raises is logged and skipped.
+            e-mail). A hook that raises is logged and skipped. An ``async def`` hook is refused
+            (``ValueError``): this client would never run it (``AsyncKopechkaClient`` awaits it).
 
     The environment variable ``KOPECHKA_LOG`` (``debug``, ``info`` or ``warning``), read here,
     sets the level of the logger ``kopechka`` and prints its records on stderr.

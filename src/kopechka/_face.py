@@ -69,6 +69,8 @@ class BaseClient(Generic[T]):
     """The configuration of a client, its settings and its repr; no I/O (see the module)."""
 
     _public_name: ClassVar[str]
+    _awaits_hooks: ClassVar[bool] = False
+    """Whether the face awaits a coroutine function's hook (the async face)."""
     _transport: T
 
     def _configure(
@@ -104,7 +106,8 @@ class BaseClient(Generic[T]):
         return TransportOptions(
             base_url=self.base_url, api_key=self._api_key.reveal(), timeout=check_timeout(timeout),
             policy=policy, clock=clock, max_body=check_max_body(max_body),
-            limiter=check_limiter(rate_limit), hooks=check_hooks(event_hooks),
+            limiter=check_limiter(rate_limit),
+            hooks=check_hooks(event_hooks, awaited=self._awaits_hooks),
         )  # fmt: skip
 
     def __repr__(self) -> str:
