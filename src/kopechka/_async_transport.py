@@ -31,8 +31,6 @@ import concurrent.futures
 import copy
 import functools
 import logging
-import os
-import ssl
 import sys
 import threading
 import time
@@ -74,6 +72,7 @@ from ._policy import (
     attempt_budget,
     attempt_timeout,
 )
+from ._tls import ca_bundle
 from ._wire import is_loopback
 
 __all__ = ["ASYNC_POOL_SIZE", "AsyncTransport"]
@@ -415,22 +414,17 @@ def new_transport(base_url: str) -> httpx.AsyncHTTPTransport:
     """The async client's own transport (its connection pool): the environment read once, here.
 
     Proxies come from ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY`` as for any
-    program, but never for a loopback ``base_url``; a CA bundle from ``SSL_CERT_FILE``,
-    ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``. Nothing is read on each request.
+    program, but never for a loopback ``base_url``; a CA bundle as ``_tls.ca_bundle`` reads it
+    (the sync client's variables and order). Nothing is read on each request.
 
     Raises:
-        ValueError: A CA bundle variable names a file that does not exist.
+        ValueError: A CA bundle variable names a file that does not exist, a directory, or a
+            file ``ssl`` cannot load.
     """
     host = urlsplit(base_url).hostname or ""
-    verify: ssl.SSLContext | bool = True
-    names = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
-    bundle = next((os.environ[n] for n in names if os.environ.get(n)), None)
-    if bundle:
-        if not os.path.exists(bundle):
-            raise ValueError(f"the CA bundle variable names {bundle!r}, which does not exist")
-        verify = ssl.create_default_context(cafile=bundle)
+    bundle = ca_bundle()  # the same variables, in the same order, as the sync client's
     return httpx.AsyncHTTPTransport(
-        verify=verify,
+        verify=True if bundle is None else bundle.context,
         trust_env=False,
         proxy=None if is_loopback(host) else _environ_proxy(base_url, host),
         limits=httpx.Limits(

@@ -39,7 +39,7 @@ def _attributes(error: BaseException) -> dict[str, Any]:
 @pytest.mark.parametrize("cls", list(MAKERS), ids=lambda c: c.__name__)
 def test_an_error_comes_back_from_a_json_result(app: Celery, cls: type[KopechkaError]) -> None:
     error = MAKERS[cls]()
-    back = _through_json(app, error, f"task-{cls.__name__}")
+    back: Any = _through_json(app, error, f"task-{cls.__name__}")
     assert type(back) is cls, back  # not Exception("<class 'kopechka.BadRequestError'>(...)")
     assert str(back) == str(error)
     assert back.args == error.args
