@@ -45,7 +45,7 @@ def test_an_error_comes_back_from_a_json_result(app: Celery, cls: type[KopechkaE
     assert back.args == error.args
     assert _attributes(back) == _attributes(error)
     if isinstance(error, APIStatusError):
-        assert back.response is None
+        assert vars(back)["response"] is None
 
 
 def test_every_error_is_rebuilt_from_its_args_alone() -> None:
@@ -53,4 +53,4 @@ def test_every_error_is_rebuilt_from_its_args_alone() -> None:
         error = make()
         again = cls(*error.args)
         assert (type(again), again.args, str(again)) == (cls, error.args, str(error))
-        assert _attributes(again) == {**_attributes(error)}, cls
+        assert _attributes(again) == _attributes(error), cls
