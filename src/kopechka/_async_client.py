@@ -83,6 +83,7 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         max_retry_wait: A ``Retry-After`` longer than this many seconds fails at once.
         http_client: An ``httpx.AsyncClient`` of yours (proxies, certificates, transports), used
             as you configured it and never closed by this client. Redirects are never followed.
+            One that would send a loopback ``base_url`` through a proxy is refused.
         sleep: How the client waits between attempts and looks (a coroutine function, for
             tests); ``asyncio.sleep`` by default.
         clock: The monotonic clock that deadlines are measured on; ``time.monotonic`` by default.
@@ -98,8 +99,10 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
     Raises:
         KopechkaError: No API key was given or found in the environment, or it is not printable
             ASCII.
-        ValueError: An argument is out of range, the base URL is unsafe or malformed, or a CA
-            bundle variable names a file that does not exist.
+        ValueError: An argument is out of range, the base URL is unsafe or malformed, a CA
+            bundle variable names a file that is missing or not a bundle ``ssl`` can load, an
+            ``event_hooks`` entry is not callable, or ``http_client`` would send a loopback
+            ``base_url`` through a proxy.
     """
 
     _public_name = "AsyncKopechkaClient"

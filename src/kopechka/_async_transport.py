@@ -12,8 +12,9 @@ What it guarantees against a hostile server, proxy or environment:
 * redirects are never followed (``follow_redirects=False`` on every request, whatever the client);
 * its own ``httpx.AsyncClient`` ignores the environment (``trust_env=False``) and reads the proxy
   and CA settings once, at construction; a loopback ``base_url`` never goes through a proxy. A
-  caller's ``http_client`` is used as the caller configured it (proxies, certificates, mounts):
-  build it with ``trust_env=False`` when the environment is not to be trusted;
+  caller's ``http_client`` is used as the caller configured it (proxies, certificates, mounts),
+  except that one which would send a loopback ``base_url`` through a proxy (the environment's,
+  or its own) is refused at construction: the key would reach the proxy in clear text;
 * an attempt lasts at most its connect + read timeout in wall-clock time (and never past the
   caller's deadline), however slowly the body drips;
 * the limiter (``rate_limit=``, the shared cooldown after a 429) and the event hooks work as in
@@ -123,6 +124,8 @@ class AsyncTransport:
         if http_client is None:
             self._direct = new_transport(base_url)
             http_client = new_client(self._direct)
+        else:
+            check_route(http_client, base_url)
         self.client = http_client
         self._headers = {
             "X-API-Key": api_key,
@@ -438,6 +441,32 @@ def new_client(transport: httpx.AsyncHTTPTransport) -> httpx.AsyncClient:
     transport. Requests go to the transport directly (``_send_direct``), so no cookie a server
     sets is ever read into its jar."""
     return httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False)
+
+
+def check_route(client: httpx.AsyncClient, base_url: str) -> None:
+    """Refuse a caller's client that would send requests for a loopback ``base_url`` anywhere
+    but straight to it: through a proxy (``HTTP_PROXY``/``ALL_PROXY``... read by a client built
+    with ``trust_env``, or its own ``proxy=``) or another mounted transport. The key would
+    reach the proxy in clear text; the sync client sends past its session's proxies instead.
+
+    Raises:
+        ValueError: The client routes ``base_url`` to a mount (a proxy) of its own.
+    """
+    host = urlsplit(base_url).hostname or ""
+    if not is_loopback(host):
+        return
+    pick = getattr(client, "_transport_for_url", None)
+    if pick is not None:  # httpx's own choice: a mount, else the client's transport
+        routed = pick(httpx.URL(base_url)) is not getattr(client, "_transport", None)
+    else:  # pragma: no cover - an httpx without it: judge from the environment it trusts
+        routed = client.trust_env and _environ_proxy(base_url, host) is not None
+    if routed:
+        raise ValueError(
+            f"http_client would send requests for {base_url} through a proxy (or another "
+            "mounted transport), and the API key with them: a loopback base_url is reached "
+            "directly. Build it with trust_env=False, or set NO_PROXY to include "
+            f"{host}, or leave http_client out"
+        )
 
 
 def _environ_proxy(base_url: str, host: str) -> str | None:

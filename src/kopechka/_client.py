@@ -106,9 +106,10 @@ class KopechkaClient(BaseClient[Transport]):
     Raises:
         KopechkaError: No API key was given or found in the environment, or it is not printable
             ASCII.
-        ValueError: An argument is out of range, the base URL is unsafe or malformed,
-            ``REQUESTS_CA_BUNDLE`` names a file that does not exist, or ``KOPECHKA_LOG`` is not
-            a level name.
+        ValueError: An argument is out of range, the base URL is unsafe or malformed, a CA
+            bundle variable (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, ``SSL_CERT_FILE``)
+            names a file that is missing or not a bundle ``ssl`` can load, an ``async def``
+            event hook is given, or ``KOPECHKA_LOG`` is not a level name.
     """
 
     _public_name = "KopechkaClient"
