@@ -3,7 +3,8 @@ message and every attribute JSON can carry (the live response is dropped), throu
 code for it (``Backend.prepare_exception`` on the worker's side, ``exception_to_python`` on the
 submitter's: ``cls(*args)``), with the default ``result_serializer = "json"``.
 
-The backend is Celery's in-memory cache backend: no broker, no worker, nothing to start.
+The backend is Celery's in-memory cache backend: no broker, no worker, nothing to start; one test
+also runs a real worker (in a thread, on the in-memory broker) that raises the error in a task.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 
 import pytest
 from celery import Celery
+from celery.contrib.testing.worker import start_worker
 
-from kopechka import APIStatusError, KopechkaError
+from kopechka import APIStatusError, BadRequestError, KopechkaError
 
 from ..test_pickle import MAKERS
 
@@ -54,3 +56,22 @@ def test_every_error_is_rebuilt_from_its_args_alone() -> None:
         again = cls(*error.args)
         assert (type(again), again.args, str(again)) == (cls, error.args, str(error))
         assert _attributes(again) == _attributes(error), cls
+
+
+@pytest.mark.slow
+def test_a_real_worker_hands_the_error_back() -> None:
+    app = Celery("farm-json-worker", broker="memory://", backend="cache+memory://",
+                 set_as_current=False)  # fmt: skip
+
+    @app.task(name="refused")  # type: ignore[untyped-decorator]
+    def refused() -> None:
+        body = {"message": "Insufficient balance"}
+        raise BadRequestError("Insufficient balance", status_code=400, body=body)
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        result = refused.delay()
+        with pytest.raises(BadRequestError) as info:
+            result.get(timeout=60)
+    assert (info.value.status_code, info.value.message) == (400, "Insufficient balance")
+    assert info.value.body == {"message": "Insufficient balance"}
+    app.close()
