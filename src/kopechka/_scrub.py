@@ -120,8 +120,9 @@ def scrub(value: Any, secret: Secret | None) -> Any:
 
 def window(secret: Secret | None, limit: int) -> int:
     """How much of a text to scrub so that a cut to ``limit`` characters after it is whole: the
-    limit plus the longest spelling of the key (twice-encoded, about 12 characters each)."""
-    return limit + (16 * len(secret.reveal()) + 16 if secret is not None else 0)
+    limit plus the longest spelling of the key that the scrub decodes (an HTML entity then
+    URL-encoded, ``%26%23115%3B``: 12 characters a character; 24 are read)."""
+    return limit + (24 * len(secret.reveal()) + 24 if secret is not None else 0)
 
 
 def snippet(text: str, secret: Secret | None, limit: int) -> str:
