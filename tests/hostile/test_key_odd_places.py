@@ -73,11 +73,12 @@ SPELLINGS: dict[str, Callable[[str], str]] = {
     "url-encoded": lambda key: quote(key, safe=""),
     "json-escaped": lambda key: "".join(f"\\u{ord(ch):04x}" for ch in key),
     "html entities": lambda key: "".join(f"&#{ord(ch)};" for ch in key),
+    "entities, url-encoded": lambda key: quote("".join(f"&#{ord(ch)};" for ch in key), safe=""),
 }
 
 
 @pytest.mark.parametrize("spelling", list(SPELLINGS))
-@pytest.mark.parametrize("before", [1, 9, 10, 20, len(SECRET) - 1])
+@pytest.mark.parametrize("before", [1, 9, 10, 20, len(SECRET) - 1, 200])
 def test_a_key_cut_by_the_snippet_leaves_nothing_of_it(
     raw_server: Make, face: Face, spelling: str, before: int
 ) -> None:
