@@ -4,19 +4,22 @@ code for it (``Backend.prepare_exception`` on the worker's side, ``exception_to_
 submitter's: ``cls(*args)``), with the default ``result_serializer = "json"``.
 
 The backend is Celery's in-memory cache backend: no broker, no worker, nothing to start; one test
-also runs a real worker (in a thread, on the in-memory broker) that raises the error in a task.
+also runs a real worker (in a thread of a child process, on the in-memory broker) that raises the
+error in a task.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from celery import Celery
-from celery.contrib.testing.worker import start_worker
 
-from kopechka import APIStatusError, BadRequestError, KopechkaError
+from kopechka import APIStatusError, KopechkaError
 
 from ..test_pickle import MAKERS
 
@@ -58,20 +61,40 @@ def test_every_error_is_rebuilt_from_its_args_alone() -> None:
         assert _attributes(again) == _attributes(error), cls
 
 
+_WORKER = """
+import json
+from celery import Celery
+from celery.contrib.testing.worker import start_worker
+from kopechka import BadRequestError
+
+app = Celery("farm-json-worker", broker="memory://", backend="cache+memory://")
+
+@app.task(name="refused")
+def refused():
+    body = {"message": "Insufficient balance"}
+    raise BadRequestError("Insufficient balance", status_code=400, body=body)
+
+with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+    try:
+        refused.delay().get(timeout=60)
+    except Exception as exc:
+        shown = {"type": type(exc).__name__, "str": str(exc)}
+        shown.update({k: v for k, v in vars(exc).items() if k in ("status_code", "body")})
+        print(json.dumps(shown))
+"""
+
+
 @pytest.mark.slow
 def test_a_real_worker_hands_the_error_back() -> None:
-    app = Celery("farm-json-worker", broker="memory://", backend="cache+memory://",
-                 set_as_current=False)  # fmt: skip
-
-    @app.task(name="refused")  # type: ignore[untyped-decorator]
-    def refused() -> None:
-        body = {"message": "Insufficient balance"}
-        raise BadRequestError("Insufficient balance", status_code=400, body=body)
-
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-        result = refused.delay()
-        with pytest.raises(BadRequestError) as info:
-            result.get(timeout=60)
-    assert (info.value.status_code, info.value.message) == (400, "Insufficient balance")
-    assert info.value.body == {"message": "Insufficient balance"}
-    app.close()
+    """A worker (solo, in-memory broker, in a thread) in a process of its own: Celery sets up
+    the process's logging for it."""
+    out = subprocess.run(
+        [sys.executable, "-c", _WORKER], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {
+        "type": "BadRequestError",
+        "str": "400: Insufficient balance",
+        "status_code": 400,
+        "body": {"message": "Insufficient balance"},
+    }
