@@ -287,16 +287,19 @@ class SpendLimitError(KopechkaError):
     """A purchase was refused by a spend guard (``max_price=`` or the client's ``budget=``).
 
     Attributes:
-        price: The price that was listed, or charged.
+        price: The price that was listed, or charged; ``None`` when the domain is not listed
+            (a budget cannot hold against an unknown price).
         cap: The cap it would have passed (``max_price``, or what is left of ``budget``).
         order: The order when the server charged more than ``max_price`` anyway (it was then
             cancelled for a full refund), else ``None``.
     """
 
     def __init__(
-        self, message: str, price: Decimal, cap: Decimal, order: Order | None = None
+        self, message: str, price: Decimal | None, cap: Decimal, order: Order | None = None
     ) -> None:
-        price, cap = Decimal(str(price)), Decimal(str(cap))  # a str or float as JSON carries it
+        # a str or float as JSON carries it
+        price = None if price is None else Decimal(str(price))
+        cap = Decimal(str(cap))
         self.order = None if order is None else _order(order)
         shown = None if self.order is None else _as_json([self.order])[0]
         super().__init__(message, price, cap, shown)

@@ -14,12 +14,13 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from celery import Celery
 
-from kopechka import APIStatusError, KopechkaError
+from kopechka import APIStatusError, KopechkaError, SpendLimitError
 
 from ..test_pickle import MAKERS
 
@@ -51,6 +52,14 @@ def test_an_error_comes_back_from_a_json_result(app: Celery, cls: type[KopechkaE
     assert _attributes(back) == _attributes(error)
     if isinstance(error, APIStatusError):
         assert vars(back)["response"] is None
+
+
+def test_an_unknown_price_comes_back(app: Celery) -> None:
+    error = SpendLimitError("example.com is not listed", price=None, cap=Decimal("5.00"))
+    back = _through_json(app, error, "task-unlisted")
+    assert (type(back), back.price, back.cap, back.order) == (
+        SpendLimitError, None, Decimal("5.00"), None,
+    )  # fmt: skip
 
 
 def test_every_error_is_rebuilt_from_its_args_alone() -> None:
