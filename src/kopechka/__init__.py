@@ -15,7 +15,10 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
-from . import _exceptions  # noqa: F401 - loaded now so its classes are published at once
+from . import (
+    _exceptions,  # noqa: F401 - loaded now so its classes are published at once
+    _scrub,
+)
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -162,3 +165,4 @@ def __dir__() -> list[str]:
 
 _publish()
 logging.getLogger("kopechka").addHandler(logging.NullHandler())
+logging.getLogger("kopechka").addFilter(_scrub.LogScrubber())  # no record shows a live key

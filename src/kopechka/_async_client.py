@@ -83,7 +83,8 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         max_retry_wait: A ``Retry-After`` longer than this many seconds fails at once.
         http_client: An ``httpx2.AsyncClient`` or ``httpx.AsyncClient`` of yours (proxies,
             certificates, transports), used as you configured it and never closed by this
-            client. Redirects are never followed.
+            client. Redirects are never followed. One that would send a loopback ``base_url``
+            through a proxy is refused.
         sleep: How the client waits between attempts and looks (a coroutine function, for
             tests); ``asyncio.sleep`` by default.
         clock: The monotonic clock that deadlines are measured on; ``time.monotonic`` by default.
@@ -93,7 +94,8 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
             or a limiter object (``kopechka.Limiter``). A 429 pauses every task of the client
             for the server's ``Retry-After`` (but with ``False``).
         event_hooks: As for ``KopechkaClient``: ``{"request": [...], "response": [...]}``,
-            plain callables given an ``AttemptEvent``.
+            callables given an ``AttemptEvent``; an ``async def`` hook is awaited, in order,
+            before the attempt goes on.
         budget: As for ``KopechkaClient``: a cap on what this client may spend over its life.
         close_timeout: Seconds ``close()`` (or leaving ``async with``) waits for the refunds of
             mailboxes in flight (10 by default).
@@ -101,11 +103,14 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
     Raises:
         KopechkaError: No API key was given or found in the environment, or it is not printable
             ASCII.
-        ValueError: An argument is out of range, the base URL is unsafe or malformed, or a CA
-            bundle variable names a file that does not exist.
+        ValueError: An argument is out of range, the base URL is unsafe or malformed, a CA
+            bundle variable names a file that is missing or not a bundle ``ssl`` can load, an
+            ``event_hooks`` entry is not callable, or ``http_client`` would send a loopback
+            ``base_url`` through a proxy.
     """
 
     _public_name = "AsyncKopechkaClient"
+    _awaits_hooks = True
 
     def __init__(
         self,

@@ -12,8 +12,9 @@ What it guarantees against a hostile server, proxy or environment:
 * redirects are never followed (``follow_redirects=False`` on every request, whatever the client);
 * its own ``httpx.AsyncClient`` ignores the environment (``trust_env=False``) and reads the proxy
   and CA settings once, at construction; a loopback ``base_url`` never goes through a proxy. A
-  caller's ``http_client`` is used as the caller configured it (proxies, certificates, mounts):
-  build it with ``trust_env=False`` when the environment is not to be trusted;
+  caller's ``http_client`` is used as the caller configured it (proxies, certificates, mounts),
+  except that one which would send a loopback ``base_url`` through a proxy (the environment's,
+  or its own) is refused at construction: the key would reach the proxy in clear text;
 * an attempt lasts at most its connect + read timeout in wall-clock time (and never past the
   caller's deadline), however slowly the body drips;
 * the limiter (``rate_limit=``, the shared cooldown after a 429) and the event hooks work as in
@@ -31,8 +32,6 @@ import concurrent.futures
 import copy
 import functools
 import logging
-import os
-import ssl
 import sys
 import threading
 import time
@@ -58,7 +57,7 @@ from ._attempt import (
     voided,
 )
 from ._config import USER_AGENT
-from ._hooks import Hook, run_hooks
+from ._hooks import Hook, await_hooks, run_hooks
 from ._httpx import httpx, network_errors, stack_of
 from ._limits import IN_PROCESS, Limiter, RateLimiter, Slot
 from ._policy import (
@@ -71,6 +70,7 @@ from ._policy import (
     attempt_budget,
     attempt_timeout,
 )
+from ._tls import ca_bundle
 from ._wire import is_loopback
 
 __all__ = ["ASYNC_POOL_SIZE", "AsyncTransport"]
@@ -119,6 +119,8 @@ class AsyncTransport:
         if http_client is None:
             self._direct = new_transport(base_url)
             http_client = new_client(self._direct)
+        else:
+            check_route(http_client, base_url)
         self.client = http_client
         # a caller's client may be of the other stack (httpx beside httpx2): its own timeouts
         # and exceptions, so that either stack's failures map to the same kopechka errors
@@ -215,7 +217,7 @@ class AsyncTransport:
                 await self._sleep(wait)
                 attempt += 1
         except BaseException as exc:  # no final answer (the limiter refused, a cancellation...)
-            ended(call, exc, self.hooks)
+            await await_hooks(ended(call, exc, self.hooks))
             raise
         if isinstance(outcome, Failure):
             raise network_error(outcome, method, path)
@@ -233,7 +235,7 @@ class AsyncTransport:
                 passed = Failure(timed_out=True, reached_server=False, detail="the deadline passed")
                 return await self._settle(call, passed, attempt, slot, None)
             if self.hooks["request"] and not told:  # an event costs a few microseconds
-                run_hooks(self.hooks["request"], call.event(attempt))
+                await await_hooks(run_hooks(self.hooks["request"], call.event(attempt)))
                 told = True
             if again > 1 and voided(self.limiter, slot):  # a 429 came: wait with the others
                 self._spent(call.now(self._clock()), slot)
@@ -349,7 +351,7 @@ class AsyncTransport:
                 done = self._submit(self.limiter.feedback, *feedback)
                 await asyncio.shield(asyncio.wrap_future(done))
         finally:  # a cancellation while the limiter is told still reaches the hooks
-            report(call, outcome, attempt, started, self.hooks)
+            await await_hooks(report(call, outcome, attempt, started, self.hooks))
         return outcome
 
     async def _exchange(
@@ -492,22 +494,17 @@ def new_transport(base_url: str) -> httpx.AsyncHTTPTransport:
     """The async client's own transport (its connection pool): the environment read once, here.
 
     Proxies come from ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY`` as for any
-    program, but never for a loopback ``base_url``; a CA bundle from ``SSL_CERT_FILE``,
-    ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``. Nothing is read on each request.
+    program, but never for a loopback ``base_url``; a CA bundle as ``_tls.ca_bundle`` reads it
+    (the sync client's variables and order). Nothing is read on each request.
 
     Raises:
-        ValueError: A CA bundle variable names a file that does not exist.
+        ValueError: A CA bundle variable names a file that does not exist, a directory, or a
+            file ``ssl`` cannot load.
     """
     host = urlsplit(base_url).hostname or ""
-    verify: ssl.SSLContext | bool = True
-    names = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
-    bundle = next((os.environ[n] for n in names if os.environ.get(n)), None)
-    if bundle:
-        if not os.path.exists(bundle):
-            raise ValueError(f"the CA bundle variable names {bundle!r}, which does not exist")
-        verify = ssl.create_default_context(cafile=bundle)
+    bundle = ca_bundle()  # the same variables, in the same order, as the sync client's
     return httpx.AsyncHTTPTransport(
-        verify=verify,
+        verify=True if bundle is None else bundle.context,
         trust_env=False,
         proxy=None if is_loopback(host) else _environ_proxy(base_url, host),
         limits=httpx.Limits(
@@ -521,6 +518,32 @@ def new_client(transport: httpx.AsyncHTTPTransport) -> httpx.AsyncClient:
     transport. Requests go to the transport directly (``_send_direct``), so no cookie a server
     sets is ever read into its jar."""
     return httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False)
+
+
+def check_route(client: httpx.AsyncClient, base_url: str) -> None:
+    """Refuse a caller's client that would send requests for a loopback ``base_url`` anywhere
+    but straight to it: through a proxy (``HTTP_PROXY``/``ALL_PROXY``... read by a client built
+    with ``trust_env``, or its own ``proxy=``) or another mounted transport. The key would
+    reach the proxy in clear text; the sync client sends past its session's proxies instead.
+
+    Raises:
+        ValueError: The client routes ``base_url`` to a mount (a proxy) of its own.
+    """
+    host = urlsplit(base_url).hostname or ""
+    if not is_loopback(host):
+        return
+    pick = getattr(client, "_transport_for_url", None)
+    if pick is not None:  # httpx's own choice: a mount, else the client's transport
+        routed = pick(httpx.URL(base_url)) is not getattr(client, "_transport", None)
+    else:  # pragma: no cover - an httpx without it: judge from the environment it trusts
+        routed = client.trust_env and _environ_proxy(base_url, host) is not None
+    if routed:
+        raise ValueError(
+            f"http_client would send requests for {base_url} through a proxy (or another "
+            "mounted transport), and the API key with them: a loopback base_url is reached "
+            "directly. Build it with trust_env=False, or set NO_PROXY to include "
+            f"{host}, or leave http_client out"
+        )
 
 
 def _environ_proxy(base_url: str, host: str) -> str | None:

@@ -17,7 +17,7 @@ import logging
 import math
 import time
 import zlib
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -320,19 +320,25 @@ def report(
     attempt: int,
     started: float | None,
     hooks: Mapping[str, tuple[Hook, ...]],
-) -> None:
-    """Tell the response hooks how a settled attempt went, and whether it will be retried."""
+) -> list[Awaitable[None]]:
+    """Tell the response hooks how a settled attempt went, and whether it will be retried;
+    return what async hooks gave to await (``run_hooks``)."""
     if hooks["response"]:
         elapsed = None if started is None else time.perf_counter() - started
-        run_hooks(hooks["response"], call.event(attempt, outcome, call.waits[attempt], elapsed))
+        event = call.event(attempt, outcome, call.waits[attempt], elapsed)
+        return run_hooks(hooks["response"], event)
+    return []
 
 
-def ended(call: Call, exc: BaseException, hooks: Mapping[str, tuple[Hook, ...]]) -> None:
+def ended(
+    call: Call, exc: BaseException, hooks: Mapping[str, tuple[Hook, ...]]
+) -> list[Awaitable[None]]:
     """A call that ends without a final answer (the limiter refused, an interrupt, a
     cancellation) still tells the response hooks, so that a span opened for it always ends."""
     if hooks["response"]:
         failure = Failure(timed_out=False, reached_server=False, detail=type(exc).__name__)
-        run_hooks(hooks["response"], call.event(len(call.waits) + 1, failure))
+        return run_hooks(hooks["response"], call.event(len(call.waits) + 1, failure))
+    return []
 
 
 def _cooldown_error(call: Call, wait: float, bound: float) -> RateLimitError:

@@ -99,7 +99,8 @@ class KopechkaClient(BaseClient[Transport]):
         event_hooks: ``{"request": [...], "response": [...]}``: callables given an
             ``AttemptEvent`` before each attempt is sent and after its answer (method, path
             template, status, attempt, will-retry, elapsed; never the key, a body, a code or an
-            e-mail). A hook that raises is logged and skipped.
+            e-mail). A hook that raises is logged and skipped. An ``async def`` hook is refused
+            (``ValueError``): this client would never run it (``AsyncKopechkaClient`` awaits it).
         budget: A cap on what this client may spend over its life (all threads): a purchase
             that would pass it raises ``SpendLimitError`` before buying; a refund of one of its
             orders gives the amount back. ``None``: no cap.
@@ -112,9 +113,10 @@ class KopechkaClient(BaseClient[Transport]):
     Raises:
         KopechkaError: No API key was given or found in the environment, or it is not printable
             ASCII.
-        ValueError: An argument is out of range, the base URL is unsafe or malformed,
-            ``REQUESTS_CA_BUNDLE`` names a file that does not exist, or ``KOPECHKA_LOG`` is not
-            a level name.
+        ValueError: An argument is out of range, the base URL is unsafe or malformed, a CA
+            bundle variable (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, ``SSL_CERT_FILE``)
+            names a file that is missing or not a bundle ``ssl`` can load, an ``async def``
+            event hook is given, or ``KOPECHKA_LOG`` is not a level name.
     """
 
     _public_name = "KopechkaClient"

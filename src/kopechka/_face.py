@@ -26,7 +26,7 @@ from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar
 
-from . import _money, _wire
+from . import _money, _scrub, _wire
 from ._exceptions import OrderClosedError
 from ._hooks import ENV_LOG, Hook, check_hooks, configure_logging
 from ._limits import Limiter
@@ -174,6 +174,8 @@ class BaseClient(Generic[T]):
     """The configuration of a client, its settings and its repr; no I/O (see the module)."""
 
     _public_name: ClassVar[str]
+    _awaits_hooks: ClassVar[bool] = False
+    """Whether the face awaits a coroutine function's hook (the async face)."""
     _transport: T
 
     def _configure(
@@ -199,7 +201,8 @@ class BaseClient(Generic[T]):
             ValueError: Any other argument is out of range or unsafe (see the faces).
         """
         configure_logging(os.environ.get(ENV_LOG))
-        self._api_key = _wire.Secret(check_key(api_key))
+        self._api_key = _scrub.Secret(check_key(api_key))
+        _scrub.remember(self._api_key)  # scrubbed from every message and log record from now on
         self._ledger = _money.Ledger(_money.check_cap("budget", budget), clock=clock)
         self.base_url = check_base_url(base_url)
         self._clock = clock
@@ -212,7 +215,8 @@ class BaseClient(Generic[T]):
         return TransportOptions(
             base_url=self.base_url, api_key=self._api_key.reveal(), timeout=check_timeout(timeout),
             policy=policy, clock=clock, max_body=check_max_body(max_body),
-            limiter=check_limiter(rate_limit), hooks=check_hooks(event_hooks),
+            limiter=check_limiter(rate_limit),
+            hooks=check_hooks(event_hooks, awaited=self._awaits_hooks),
         )  # fmt: skip
 
     def __repr__(self) -> str:

@@ -69,6 +69,7 @@ from ._policy import (
     attempt_budget,
     attempt_timeout,
 )
+from ._tls import ca_bundle
 from ._watchdog import Bound, current_bound
 from ._wire import is_loopback
 
@@ -546,21 +547,18 @@ def _new_session(base_url: str) -> requests.Session:
     With ``trust_env`` on, requests scans the whole environment for proxy settings on every
     request (about a third of a call's CPU on a machine with many variables). All requests go to
     ``base_url``'s origin, so its proxy settings are resolved once (``send`` ignores them for
-    loopback). netrc credentials are not wanted: the key travels as ``X-API-Key``. Cookies are
-    refused: the API sets none, and a server's would only accumulate.
+    loopback). The CA bundle comes from ``_tls.ca_bundle``, checked here. netrc credentials are
+    not wanted: the key travels as ``X-API-Key``. Cookies are refused: the API sets none, and a
+    server's would only accumulate.
     """
     session = _Session()
     adapter = _Adapter(pool_connections=4, pool_maxsize=DEFAULT_POOL_SIZE, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.proxies = dict(requests.utils.get_environ_proxies(base_url))
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        if not os.path.exists(bundle):
-            raise ValueError(
-                f"REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE names {bundle!r}, which does not exist"
-            )
-        session.verify = bundle
+    bundle = ca_bundle()  # the same variables, in the same order, as the async client's
+    if bundle is not None:
+        session.verify = bundle.path
     session.trust_env = False
     # the API sets no cookie; a server's would grow the jar for the life of the client
     session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))

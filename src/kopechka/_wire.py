@@ -8,17 +8,16 @@ must not do I/O: a response is anything with ``status_code``, ``headers`` and ``
 
 from __future__ import annotations
 
-import html
 import ipaddress
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, Protocol, TypeVar
-from urllib.parse import quote, unquote, unquote_plus, urlsplit
+from urllib.parse import quote, urlsplit
 
 import pydantic_core
 from pydantic import ValidationError
@@ -56,6 +55,7 @@ from ._models import (
     PollingStatus,
     Profile,
 )
+from ._scrub import Secret, scrub, scrub_text, snippet, window
 
 R = TypeVar("R")
 
@@ -274,78 +274,6 @@ def check_api_key(key: object) -> str:
     return key
 
 
-# --- the key in server text --------------------------------------------------------------------
-
-_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\([/\\\"])")
-
-
-def _unescape(match: re.Match[str]) -> str:
-    if not match[1]:
-        return match[2]
-    code = int(match[1], 16)
-    return "\ufffd" if 0xD800 <= code <= 0xDFFF else chr(code)  # a lone surrogate is not text
-
-
-def _decoded(text: str, unquote_url: Callable[[str], str]) -> str:
-    """``text`` with JSON escapes, HTML entities and percent-encoding undone (twice over)."""
-    for _ in range(2):
-        text = _JSON_ESCAPE.sub(_unescape, text)
-        text = unquote_url(html.unescape(text))
-    return text
-
-
-class Secret:
-    """The API key, shown as ``***`` by ``repr``/``str`` (so tracebacks with locals never print
-    it) and never pickled. ``reveal()`` gives the value, for the request header only."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The key itself."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> Any:
-        raise TypeError("an API key is never pickled")
-
-
-def scrub_text(text: str, secret: Secret | None) -> str:
-    """Return ``text`` without the key in any spelling a server could echo it in.
-
-    The key is looked for case-insensitively in the text as it is and decoded (JSON escapes,
-    HTML entities, URL-encoding); where found, the decoded text is returned with every
-    occurrence replaced by ``***``.
-    """
-    if secret is None:
-        return text
-    wanted = re.compile(re.escape(secret.reveal()), re.IGNORECASE)
-    for _ in range(3):  # each round removes the spellings one decoding reveals
-        forms = (_decoded(text, unquote), _decoded(text, unquote_plus), text)
-        found = next((form for form in forms if wanted.search(form)), None)
-        if found is None:
-            return text
-        text = wanted.sub("***", found)
-    return "***"  # still there after three rounds: nothing of it is kept
-
-
-def scrub(value: Any, secret: Secret | None) -> Any:
-    """``scrub_text`` over every string in a decoded JSON value (keys included)."""
-    if isinstance(value, str):
-        return scrub_text(value, secret)
-    if isinstance(value, dict):
-        return {scrub_text(str(k), secret): scrub(v, secret) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub(item, secret) for item in value]
-    return value
-
-
 def _bounded(text: str, limit: int = _MESSAGE_LIMIT) -> str:
     return (
         text if len(text) <= limit else text[:limit] + f"... ({len(text) - limit} more characters)"
@@ -410,8 +338,10 @@ def _finite(raw: str) -> float | None:
     return max(0.0, value) if math.isfinite(value) else None
 
 
-def _snippet(content: bytes) -> str:
-    return content[:_BODY_SNIPPET].decode("utf-8", errors="replace")
+def _snippet(content: bytes, secret: Secret | None) -> str:
+    """The first 2,000 characters of a body, the key scrubbed before the cut (``snippet``)."""
+    text = content[: window(secret, _BODY_SNIPPET)].decode("utf-8", errors="replace")
+    return snippet(text, secret, _BODY_SNIPPET)
 
 
 def _describe(text: str) -> str:
@@ -428,8 +358,8 @@ def _describe(text: str) -> str:
 
 def safe_answer(response: ResponseLike, secret: Secret | None) -> Answer:
     """A copy of an answer for an error to carry: headers and a bounded body, key scrubbed."""
-    headers = {k: scrub_text(v, secret) for k, v in response.headers.items()}
-    content = scrub_text(_snippet(response.content), secret).encode("utf-8", "replace")
+    headers = {scrub_text(k, secret): scrub_text(v, secret) for k, v in response.headers.items()}
+    content = _snippet(response.content, secret).encode("utf-8", "replace")
     return Answer(response.status_code, headers, content)
 
 
@@ -441,7 +371,7 @@ def _error_body(content: bytes, secret: Secret | None) -> Any:
             return scrub(pydantic_core.from_json(content), secret)
         except ValueError:
             pass
-    return scrub_text(_snippet(content), secret) if content else None
+    return _snippet(content, secret) if content else None
 
 
 def status_error(response: ResponseLike, secret: Secret | None = None) -> APIStatusError:
@@ -464,7 +394,7 @@ def status_error(response: ResponseLike, secret: Secret | None = None) -> APISta
 
 
 def _snippet_text(response: ResponseLike, secret: Secret | None) -> str:
-    return scrub_text(_snippet(response.content), secret)
+    return _snippet(response.content, secret)
 
 
 def _server_message(body: Any) -> str | None:

@@ -28,7 +28,14 @@ from typing import Any, Protocol, TypeVar
 
 from ._app import Reply, error
 
-__all__ = ["MAX_BODY", "App", "AppServer", "is_loopback_host"]
+__all__ = [
+    "MAX_BODY",
+    "MIN_ADMIN_TOKEN",
+    "App",
+    "AppServer",
+    "check_admin_token",
+    "is_loopback_host",
+]
 
 S = TypeVar("S", bound="AppServer")
 MAX_BODY = 1 << 20
@@ -60,6 +67,30 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+MIN_ADMIN_TOKEN = 16
+"""The fewest characters of an admin token when the sandbox listens beyond loopback."""
+
+
+def check_admin_token(token: object, host: str, name: str = "admin_token") -> None:
+    """Refuse a token that is not printable ASCII, empty (an empty header would match it: the
+    admin routes would be open to anyone), or short when other machines can reach them.
+
+    Raises:
+        ValueError: The token is unusable; the message starts with ``name``.
+    """
+    if token is None:
+        return
+    if not isinstance(token, str) or not (token.isascii() and token.isprintable()):
+        raise ValueError(f"{name} must be printable ASCII")
+    if not token.strip():
+        raise ValueError(f"{name} must not be empty (leave it out: no token on loopback)")
+    if len(token) < MIN_ADMIN_TOKEN and not is_loopback_host(host):
+        raise ValueError(
+            f"{name} must be at least {MIN_ADMIN_TOKEN} characters when listening on {host}, "
+            "beyond loopback (leave it out for a random one)"
+        )
 
 
 class _RefusedError(Exception):
