@@ -9,7 +9,6 @@ import logging
 from collections.abc import Callable
 from urllib.parse import quote
 
-import httpx
 import pytest
 import requests
 
@@ -22,6 +21,7 @@ from kopechka import (
     KopechkaError,
     RateLimitError,
 )
+from kopechka._httpx import httpx
 from kopechka.testing import Sandbox
 
 from ..faces import Face
