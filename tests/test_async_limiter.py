@@ -234,9 +234,8 @@ def test_tasks_queued_for_a_connection_wait_out_a_429_with_the_others() -> None:
     slot, the first gets a 429 (Retry-After 1), three wait for the connection. They had their
     slots before the 429, and went in the middle of the cooldown as soon as the connection was
     free; now each is stopped before its request is written, and waits with the others."""
-    from kopechka._httpx import httpx
-
     from kopechka import AsyncKopechkaClient
+    from kopechka._httpx import httpx
 
     async def main(url: str, key: str) -> None:
         async with httpx.AsyncClient(limits=httpx.Limits(max_connections=1)) as http:
