@@ -7,6 +7,8 @@ claims, and on the dependency floors.
 - ``floors``: the core with every direct dependency pinned at the lowest version pyproject.toml
   allows (``requests>=2.31`` installs ``requests==2.31``), on the oldest claimed Python, so the
   declared floors stay true.
+- ``mcp-floors``: the MCP suite with the ``mcp`` extra at its floors (the SDK, and the pydantic it
+  needs, which is above the core's floor), on the oldest Python the extra claims (3.11).
 
 The core is the suite less ``MAIN_LANE_ONLY``: everything that touches requests, urllib3, httpx,
 pydantic or asyncio (models, wire, both clients, retries, the fault matrix, memory bombs, fork,
@@ -52,8 +54,11 @@ PYTEST = ("-m", "pytest", "-q", "-p", "no:cacheprovider")
 MAIN_LANE_ONLY = (
     "tests/test_cli.py",
     "tests/test_cli_money.py",
+    "tests/test_cli_wording.py",
     "tests/test_signals.py",
     "tests/test_docs.py",
+    "tests/test_check_site.py",
+    "tests/test_readme_skips.py",
     "tests/test_examples.py",
     "tests/test_packaging.py",
     "tests/test_environment.py",
@@ -74,6 +79,14 @@ def _selection(posargs: list[str]) -> list[str]:
     if os.environ.get("KOPECHKA_FULL"):
         return []
     return [f"--ignore={path}" for path in MAIN_LANE_ONLY]
+
+
+def _pip(session: nox.Session, *args: str) -> None:
+    """``pip`` in the session's venv: uv's where uv made it (a uv venv has no pip)."""
+    if session.venv_backend == "uv":
+        session.run("uv", "pip", *args, external=True)
+    else:
+        session.run("python", "-m", "pip", *args)
 
 
 def _pytest(session: nox.Session) -> None:
@@ -164,11 +177,10 @@ def tests(session: nox.Session) -> None:
 def floors(session: nox.Session) -> None:
     """The core of the suite with every direct dependency at its declared floor."""
     pins = _floors()
-    session.install("-e", ".[test]", *pins)
-    if session.venv_backend == "uv":
-        session.run("uv", "pip", "check", external=True)
-    else:
-        session.run("python", "-m", "pip", "check")
+    # the mcp extra needs pydantic 2.12 (the SDK's floor), above the core's: its suite skips here
+    test = [r for r in PYPROJECT["project"]["optional-dependencies"]["test"] if "[mcp]" not in r]
+    session.install("-e", ".", *test, *pins)
+    _pip(session, "check")
     wanted = dict(p.split("==") for p in pins)
     installed = session.run(
         "python", "-c",
@@ -181,3 +193,49 @@ def floors(session: nox.Session) -> None:
         session.error(f"floors not installed as pinned: {got} != {wanted}")
     session.log(f"floors installed: {got}")
     _pytest(session)
+
+
+# The suites that run the async face (alone, or parametrized over both faces).
+ASYNC_SUITES = [
+    "tests/test_async_client.py",
+    "tests/test_async_limiter.py",
+    "tests/test_httpx_stacks.py",
+    "tests/test_endpoints.py",
+    "tests/test_mail.py",
+    "tests/test_retries.py",
+    "tests/test_observability.py",
+    "tests/test_redis_limiter.py",
+    "tests/hostile/test_request_head.py",
+    "tests/reliability/test_fault_matrix.py",
+]
+
+
+@nox.session(name="tests-httpx", python=next(v for v in PYTHONS if Version(v) >= Version("3.11")))
+def tests_httpx(session: nox.Session) -> None:
+    """The async suites on httpx alone (httpx2 absent): the stack the async face falls back to."""
+    session.install("-e", ".[test]")
+    _pip(
+        session,
+        "uninstall",
+        *(() if session.venv_backend == "uv" else ("-y",)),
+        "httpx2",
+        "httpcore2",
+    )
+    session.install("httpx>=0.27,<1", "sniffio>=1.3")
+    session.run(
+        "python", "-c",
+        "import importlib.util as u, kopechka._httpx as h;"
+        "assert u.find_spec('httpx2') is None, 'httpx2 is still installed';"
+        "assert h.httpx.__name__ == 'httpx', h.httpx; print('async stack:', h.httpx.__name__)",
+    )  # fmt: skip
+    session.run("python", *PYTEST, *ASYNC_SUITES, *session.posargs)
+
+
+@nox.session(name="mcp-floors", python=next(v for v in PYTHONS if Version(v) >= Version("3.11")))
+def mcp_floors(session: nox.Session) -> None:
+    """The MCP suite with the ``mcp`` extra's dependencies at their declared floors."""
+    extra = PYPROJECT["project"]["optional-dependencies"]["mcp"]
+    pins = [re.sub(r"\s*>=\s*([^,;\s]+).*", r"==\1", r) for r in extra]
+    session.install("-e", ".[mcp]", *pins, "pytest", "hypothesis")
+    _pip(session, "check")
+    session.run("python", *PYTEST, "tests/mcp", *session.posargs)

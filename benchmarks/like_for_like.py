@@ -1,13 +1,14 @@
 """Client CPU per call against bare sessions doing the same work, for every endpoint, both faces.
 
 The baselines are like for like: a ``requests.Session`` with ``trust_env = False`` (the client's own
-session reads the environment once, and so does this one) and an ``httpx.AsyncClient(
-trust_env=False)``, each sending the same request and parsing the JSON answer (``.json()``). The
-endpoints come from the one table, ``kopechka._endpoints``. CPU time is measured in interleaved
-rounds (best of each); callgrind instruction counts, which do not depend on the machine's load, are
-measured beside it when valgrind is installed (``--callgrind-child`` is the program it runs). Both
-measure the steady state: past the limiter's start window (the first 4 s of a client), with the
-objects of the start-up frozen out of the collector's way (``gc.freeze``).
+session reads the environment once, and so does this one) and an ``AsyncClient(trust_env=False)`` of
+the same stack as the async client's (httpx2 when it is installed, httpx otherwise), each sending
+the same request and parsing the JSON answer (``.json()``). The endpoints come from the one table,
+``kopechka._endpoints``. CPU time is measured in interleaved rounds (best of each); callgrind
+instruction counts, which do not depend on the machine's load, are measured beside it when valgrind
+is installed (``--callgrind-child`` is the program it runs). Both measure the steady state: past the
+limiter's start window (the first 4 s of a client), with the objects of the start-up frozen out of
+the collector's way (``gc.freeze``).
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 import requests
 
 from kopechka import AsyncKopechkaClient, KopechkaClient
 from kopechka._endpoints import ENDPOINTS, Endpoint
+from kopechka._httpx import httpx
 from kopechka._limits import START_SPAN
 
+STACK = httpx.__name__
+"""The HTTP stack both async sides run on (``kopechka._httpx`` chose it)."""
 KEY = "bench-key"
 HEADERS = {"X-API-Key": KEY}
 ORDER = "API-1234567890"

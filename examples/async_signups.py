@@ -1,13 +1,18 @@
 """In this example, we: run many sign-ups at once in one asyncio event loop, as a Telegram bot
 would: each task buys an address with `async with client.mailbox(...)`, waits for its code without
 blocking the loop, and gets its order refunded when no code came, even when the task is cancelled.
+The whole batch has a deadline, and SIGTERM stops it as Ctrl-C does; either way, leaving
+`async with client` waits for the refunds of the cancelled sign-ups, so no unused order stays
+charged.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from kopechka import AsyncKopechkaClient, WaitTimeoutError
+from kopechka import AsyncKopechkaClient, WaitTimeoutError, exit_on_signals
+
+BATCH_DEADLINE = 90.0  # seconds for all the sign-ups together
 
 SITES = ["instagram.com", "github.com", "twitter.com", "discord.com", "reddit.com", "twitch.tv"]
 
@@ -41,8 +46,14 @@ async def impatient(client: AsyncKopechkaClient) -> str:
 
 
 async def main() -> None:
+    # leaving the client's block waits (close_timeout, 10 s) for the refunds still in flight
     async with AsyncKopechkaClient() as client:  # key and URL from KOPECHKA_API_KEY/_BASE_URL
-        lines = await asyncio.gather(*(sign_up(client, site) for site in SITES), impatient(client))
+        with exit_on_signals():  # SIGTERM or SIGHUP cancels main, as Ctrl-C does
+            batch = asyncio.gather(*(sign_up(client, site) for site in SITES), impatient(client))
+            try:
+                lines = await asyncio.wait_for(batch, BATCH_DEADLINE)
+            except asyncio.TimeoutError:  # the unfinished sign-ups are cancelled, and refunded
+                lines = ["out of time: the unused orders are refunded"]
         for line in lines:
             print(line)
         print("Balance:", await client.get_balance())

@@ -54,10 +54,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         random.Random(seed).shuffle(items)
 
 
-# What the library (through requests) reads from the environment: a developer's shell that sets any
+# What the library (and requests, httpx) reads from the environment: a developer's shell that sets any
 # of them must not change what a test sees. Matched case-insensitively (http_proxy and HTTP_PROXY).
 _ENVIRONMENT = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE",
-                "CURL_CA_BUNDLE")  # fmt: skip
+                "CURL_CA_BUNDLE", "SSL_CERT_FILE")  # fmt: skip
 # Set by .ci/run for the suite's own tools; the library never reads them.
 _SUITE_TOOLS = frozenset({"KOPECHKA_AXIOS_NODE_PATH"})
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
-import httpx
 import requests
 
 from kopechka import AsyncKopechkaClient, AsyncMailbox, KopechkaClient
+from kopechka._httpx import httpx
 from kopechka.testing import Sandbox
 
 T = TypeVar("T")

@@ -218,3 +218,63 @@ def test_a_closed_client_refuses_to_send_before_asking_the_limiter() -> None:
         asyncio.run(main())
         assert sb.requests == []
     assert limiter.calls == []
+
+
+# --- one 429 pauses every task, whatever the scheduling ------------------------------------------
+
+
+def _arrivals_in_the_cooldown(sb: Sandbox) -> list[float]:
+    """Seconds after the 429 at which later requests reached the server, inside its 1 s."""
+    first, *rest = sb.requests
+    return [round(r.at - first.at, 3) for r in rest if r.at - first.at < 0.9]
+
+
+def test_tasks_queued_for_a_connection_wait_out_a_429_with_the_others() -> None:
+    """16 tasks on one client whose pool has one connection: the start window lets four take a
+    slot, the first gets a 429 (Retry-After 1), three wait for the connection. They had their
+    slots before the 429, and went in the middle of the cooldown as soon as the connection was
+    free; now each is stopped before its request is written, and waits with the others."""
+    from kopechka import AsyncKopechkaClient
+    from kopechka._httpx import httpx
+
+    async def main(url: str, key: str) -> None:
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=1)) as http:
+            client = AsyncKopechkaClient(key, base_url=url, http_client=http)
+            async with client:
+                await asyncio.gather(*(client.get_balance() for _ in range(16)))
+
+    with Sandbox() as sb:
+        sb.fail(429, retry_after=1, times=1)
+        asyncio.run(main(sb.url, sb.api_key))
+        assert sb.requests[0].at  # the 429
+        assert _arrivals_in_the_cooldown(sb) == []
+        assert len(sb.requests) == 17
+
+
+def test_threads_held_after_their_slot_wait_out_a_429_with_the_others() -> None:
+    """The sync face: threads that took a slot before the 429 and were held before sending (a
+    request hook here; a descheduled thread, a slow connect in life) wait out the cooldown."""
+    from kopechka import KopechkaClient
+
+    answered = threading.Event()
+    first = threading.Lock()
+
+    def hold(event: object) -> None:
+        if not first.acquire(blocking=False):  # every request but the first waits for the 429
+            answered.wait(5.0)
+
+    def heard(event: object) -> None:
+        if getattr(event, "status", None) == 429:
+            answered.set()
+
+    with Sandbox() as sb:
+        sb.fail(429, retry_after=1, times=1)
+        hooks = {"request": [hold], "response": [heard]}
+        with KopechkaClient(sb.api_key, base_url=sb.url, event_hooks=hooks) as client:
+            threads = [threading.Thread(target=client.get_balance) for _ in range(16)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=30)
+        assert _arrivals_in_the_cooldown(sb) == []
+        assert len(sb.requests) == 17

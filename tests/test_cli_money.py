@@ -100,9 +100,10 @@ def test_lost_purchase_answer_is_one_clear_line(
     assert main(["buy", "example.com", "x.com", "--code", "--timeout", "5"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("kopechka: OrderOutcomeUnknownError: POST /orders may have bought")
-    assert "was cancelled" in err
+    assert "none cancelled" in err  # the farm rule: it may be another process's order
+    assert "kopechka sweep" in err
     assert err.count("\n") == 1
-    assert env.balance == Decimal("100")
+    assert env.balance == Decimal("95")
 
 
 # --- signals, in real processes ---------------------------------------------------------------
@@ -130,9 +131,7 @@ def test_buy_code_refunds_on_signal(sandbox: Sandbox, signum: int, said: str) ->
 
 
 def _refund_note(signum: int, order_id: str) -> str:
-    if signum == signal.SIGINT:
-        return ""
-    return f"; order {order_id} cancelled, 5.00 refunded"
+    return f"; order {order_id} cancelled, 5.00 refunded"  # Ctrl-C says so as the others do
 
 
 def test_wait_stops_on_sigterm_and_leaves_the_order(sandbox: Sandbox) -> None:

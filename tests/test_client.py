@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import certifi
 import pytest
 import requests
 
@@ -265,7 +266,7 @@ def test_client_closes_its_own_session(sandbox: Sandbox) -> None:
 
 def test_environment_proxies_resolved_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     bundle = tmp_path / "custom.pem"
-    bundle.write_text("")
+    bundle.write_bytes(Path(certifi.where()).read_bytes())  # a bundle ssl can load
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("NO_PROXY", "")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))

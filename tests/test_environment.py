@@ -22,6 +22,7 @@ DIRTY = {
     "no_proxy": "*",
     "REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem",
     "CURL_CA_BUNDLE": "/nonexistent/ca.pem",
+    "SSL_CERT_FILE": "/nonexistent/ca.pem",
 }
 
 

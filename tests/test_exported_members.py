@@ -18,10 +18,11 @@ EXPECTED = {
     "APITimeoutError", "AsyncKopechkaClient", "AsyncMailbox", "AuthenticationError",
     "BadRequestError", "Cancellation",
     "DEFAULT_BASE_URL", "DEFAULT_MAX_RETRIES", "DEFAULT_MAX_RETRY_WAIT", "DEFAULT_TIMEOUT",
-    "Domain", "InternalServerError", "KopechkaClient", "KopechkaError", "Mailbox", "Message",
+    "Domain", "InternalServerError", "KopechkaClient", "KopechkaError", "Limiter", "Mailbox",
+    "Message",
     "MessageList", "NotFoundError", "Order", "OrderClosedError", "OrderOutcomeUnknownError",
     "OrderPage", "OrderStatus", "OrderSummary", "Pagination", "PermissionDeniedError",
-    "PollingStatus", "Profile", "RateLimitError", "SpendLimitError", "SweepReport",
+    "PollingStatus", "Profile", "RateLimitError", "Slot", "SpendLimitError", "SweepReport",
     "WaitCancelledError", "WaitTimeoutError", "__version__", "exit_on_signals",
 }  # fmt: skip
 

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import math
 import os
 import signal
 import threading
@@ -19,6 +21,7 @@ from kopechka import KopechkaClient, RateLimitError
 from kopechka._attempt import Call, admission
 from kopechka._limits import (
     BETA,
+    FLOOR_SHARE,
     INCREASE,
     MIN_SAMPLE,
     PLATEAU,
@@ -39,6 +42,7 @@ from kopechka._policy import Failure, RetryPolicy
 from kopechka.testing import Sandbox
 
 from .conftest import Sleeps
+from .faces import Face
 
 
 def half() -> float:
@@ -345,6 +349,50 @@ def test_each_new_429_event_slows_down_once() -> None:
     assert state.known == pytest.approx(1.01)
 
 
+@pytest.mark.parametrize(
+    "start",
+    [limit_state(None, start_window=0), learned(20, 1.0), limit_state(1e6)],
+    ids=["unknown", "learned", "rate_limit=1e6"],
+)
+def test_a_429_with_retry_after_0_is_ready_now(start: LimitState) -> None:
+    """20% of 429s with ``Retry-After: 0``, not caused by the rate (a WAF, a busy gateway):
+    they pause nobody and teach nothing. Learning from them drove the rate to one request in
+    a few seconds."""
+    state, now = start, 0.0
+    for n in range(500):
+        state, slot = go(state, now)
+        now = max(now, slot.at) + 0.002
+        state = (
+            answer(state, now, slot, 429, retry_after=0.0)
+            if n % 5 == 0
+            else answer(state, now, slot)
+        )
+    assert (state.epoch, state.cooldown_until) == (0, 0.0)
+    assert (state.quota, state.window) == (start.quota, start.window)
+
+
+def test_a_cut_keeps_a_floor_of_what_the_server_just_served() -> None:
+    """429s that keep coming after a handful of answers each (not caused by the rate) cut the
+    rate once each, but never below half of what the server served in the last period that
+    counted: 20 per second here, so never below 10."""
+    state = learned(20, 1.0)
+    now = 0.0
+    for _ in range(25):  # a full period: 25 accepted in 1.25 s
+        state, slot = go(state, now)
+        now = max(now, slot.at)
+        state = answer(state, now, slot)
+    state, slot = go(state, now)
+    state = answer(state, now, slot, 429, retry_after=0.5)
+    assert state.served == pytest.approx(20.0, rel=0.05)
+    for _ in range(60):  # 60 events, each after two answers: too short to measure
+        for status in (200, 200, 429):
+            state, slot = go(state, now)
+            now = max(now, slot.at)
+            state = answer(state, now, slot, status, retry_after=0.5)
+    rate = state.quota / state.window
+    assert FLOOR_SHARE * 20.0 * 0.95 <= rate < 20.0  # unfloored: 20 * 0.9**60 = 0.04 per second
+
+
 def test_the_rate_grows_while_requests_queue_up_to_what_is_known() -> None:
     state = LimitState(quota=20.0, window=1.05, known=1.0)
     now, grown = 0.0, 1.05
@@ -589,3 +637,146 @@ def test_the_limiter_lock_is_renewed_after_fork() -> None:
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     pytest.fail("the child deadlocked on a lock held at fork")
+
+
+# --- a limiter's waits are not trusted ----------------------------------------------------------
+
+
+class Lying:
+    """A limiter (a user's, or a broken store) that asks for ``wait`` on reserve or on admit."""
+
+    def __init__(self, reserve_wait: object = 0.0, admit_wait: object = 0.0) -> None:
+        self.reserve_wait, self.admit_wait = reserve_wait, admit_wait
+        self.told: list[int] = []
+
+    def reserve(self, now: float, max_wait: float) -> Slot:
+        return Slot(wait=self.reserve_wait, epoch=0, at=now, granted=True)  # type: ignore[arg-type]
+
+    def admit(self, slot: Slot, now: float) -> float | None:
+        return self.admit_wait  # type: ignore[return-value]
+
+    def feedback(self, now: float, status: int, retry_after: float | None, slot: Slot) -> None:
+        self.told.append(status)
+
+
+BAD_WAITS = [math.nan, math.inf, 1e9, -math.inf, "soon", None]
+
+
+@pytest.mark.parametrize("where", ["reserve", "admit"])
+@pytest.mark.parametrize("bad", BAD_WAITS, ids=repr)
+@pytest.mark.parametrize("deadline", [None, 5.0])
+def test_no_limiter_makes_a_call_sleep_past_its_bounds(
+    where: str, bad: object, deadline: float | None
+) -> None:
+    """NaN, inf, 1e9 or garbage from a limiter: never slept (``asyncio.sleep(nan)`` never
+    returns); the call is refused (RateLimitError, or the deadline's failure), the slot given
+    back."""
+    limiter = Lying(reserve_wait=bad if where == "reserve" else 1.0, admit_wait=bad)
+    if where == "reserve" and bad is None:
+        bad = math.nan  # a Slot's wait, not admit's "void"
+        limiter.reserve_wait = bad
+    clock = FakeClock()
+    flow = admission(_call(max_retry_wait=30.0, deadline=deadline), limiter, clock)
+    slept: list[float] = []
+    value: Any = None
+    try:
+        done, value = _resume(flow, True)
+        for _ in range(100):
+            if done:
+                break
+            slept.append(value)
+            clock.now += value
+            done, value = _resume(flow, False)
+        assert done
+    except RateLimitError:
+        value = "refused"
+    assert all(0 <= s <= 30.0 for s in slept), slept
+    if where == "admit" and bad is None:  # None from admit: void, reserve again
+        return
+    if bad == -math.inf:  # negative: no wait at all
+        assert isinstance(value, Slot)
+        assert limiter.told == []
+        return
+    assert value == "refused" or isinstance(value, Failure), value
+    assert limiter.told == [0]  # the slot went back
+
+
+# --- the client: the off switch, and 429s that the rate does not cause ---------------------------
+
+
+@pytest.mark.parametrize("how", ["constructor", "with_options"])
+def test_rate_limit_false_turns_the_limiter_off(face: Face, how: str) -> None:
+    """No shared cooldown: another call goes at once after a 429 asking for 5 s (with the
+    limiter, it would be refused: 5 s is past max_retry_wait)."""
+    with Sandbox() as sb:
+        made = face.sandbox_client(
+            sb,
+            max_retries=0,
+            max_retry_wait=1.0,
+            **({"rate_limit": False} if how == "constructor" else {}),
+        )
+        try:
+            client = made if how == "constructor" else made.with_options(rate_limit=False)
+
+            def balance() -> Any:
+                if face.is_async and client is not made:  # a derived client: on made's loop
+                    return made.run(client.get_balance())
+                return client.get_balance()
+
+            sb.fail(429, retry_after=5, times=1)
+            with pytest.raises(RateLimitError):
+                balance()
+            started = time.monotonic()
+            assert balance() == 100
+            assert time.monotonic() - started < 4.0
+            if how == "with_options":  # the original client keeps its limiter
+                sb.fail(429, retry_after=5, times=1)
+                with pytest.raises(RateLimitError):
+                    made.get_balance()
+                with pytest.raises(RateLimitError, match="not sent"):
+                    made.get_balance()
+        finally:
+            made.close()
+
+
+def _successes(client: Any, seconds: float, threads: int = 8) -> int:
+    """Calls that succeeded in ``seconds`` from ``threads`` threads (each stops at the end)."""
+    ends = time.monotonic() + seconds
+    counts = [0] * threads
+
+    def work(n: int) -> None:
+        while time.monotonic() < ends:
+            with contextlib.suppress(RateLimitError):
+                client.get_balance()
+                counts[n] += 1
+
+    pool = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=seconds + 30)
+    return sum(counts)
+
+
+def test_random_429s_asking_for_no_wait_do_not_slow_the_client_down(face: Face) -> None:
+    """20% of answers are 429 with Retry-After 0, at random (a WAF, a busy gateway): the
+    adaptive limiter keeps most of the pace of no limiter at all, in the same process, and is
+    back to it once they stop. Before, it learned a rate of a request every few seconds."""
+    with Sandbox(seed=7) as sb:
+        sb.fail(429, retry_after=0, times=None, probability=0.2)
+        off = face.sandbox_client(sb, rate_limit=False)
+        adaptive = face.sandbox_client(sb)
+        try:  # in turns, so that the machine's load weighs on both alike
+            baseline = crowded = after = clean = 0
+            for _ in range(3):
+                baseline += _successes(off, 0.7)
+                crowded += _successes(adaptive, 0.7)
+            sb.reset()
+            for _ in range(2):
+                after += _successes(adaptive, 0.5)
+                clean += _successes(off, 0.5)
+        finally:
+            off.close()
+            adaptive.close()
+    assert crowded >= 0.5 * baseline, (crowded, baseline)  # generous: a shared, loaded machine
+    assert after >= 0.5 * clean, (after, clean)

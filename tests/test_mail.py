@@ -232,6 +232,21 @@ def test_wait_for_code_skips_mail_without_a_code(
     assert client.wait_for_code(order_id, timeout=5, poll_interval=0.05) == "880011"
 
 
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        ("Your code: 123456 12.03.2024\nRef 1234\n", "123456"),
+        ("<p>Your login code</p><p><b>71-44-02</b></p><p>Ref 30571942</p>", "714402"),
+        ("<h2>One-time password</h2><table><tr><td>X7B2K9</td></tr></table>", "X7B2K9"),
+    ],
+)
+def test_wait_for_code_reads_codes_as_senders_write_them(
+    sandbox: Sandbox, client: KopechkaClient, order_id: str, content: str, code: str
+) -> None:
+    sandbox.deliver(order_id, subject="Sign in", content=content)
+    assert client.wait_for_code(order_id, timeout=5, poll_interval=0.05) == code
+
+
 def test_wait_for_code_with_pattern_and_filters(
     sandbox: Sandbox, client: KopechkaClient, order_id: str
 ) -> None:

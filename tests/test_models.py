@@ -198,7 +198,6 @@ EXACT = [
     ("0.1", "0.1"),
     ("5", "5"),
     ("0", "0"),
-    ("-2.50", "-2.50"),
     ("1e-5", "0.00001"),
     ("2.5E+3", "2.5E+3"),
     ("9999999999999999999999999999", "9999999999999999999999999999"),  # 28 digits, an int
@@ -240,6 +239,25 @@ def _decoded(field_name: str, raw: str) -> dict[str, Decimal]:
             '"updatedAt":"2024-01-01T00:00:00Z"}'
         ).balance,
     }
+
+
+@pytest.mark.parametrize("where", ["refund", "order", "page", "domains"])
+def test_a_negative_charge_is_refused(where: str) -> None:
+    """A price, a charge or a refund the API cannot mean negative; a balance may be."""
+    orders = f'[{_order_json("-0.01")}],"pagination":{json.dumps(PAGINATION)}'
+    call, body = {
+        "refund": (wire.cancel_order("A"), '{"success":true,"refundAmount":-0.01}'),
+        "order": (wire.get_order("A"), f'{{"success":true,"data":{_order_json("-0.01")}}}'),
+        "page": (wire.list_orders(1, 10), f'{{"success":true,"data":{orders}}}'),
+        "domains": (
+            wire.get_domains(),
+            '{"success":true,"data":[{"id":"1","name":"n","price":-1}]}',
+        ),
+    }[where]
+    with pytest.raises(APIResponseValidationError, match="cannot be negative"):
+        wire.decode(call, Answer(body.encode()))  # type: ignore[arg-type]
+    balance = wire.decode(wire.get_balance(), Answer(b'{"success":true,"data":{"balance":-2.50}}'))
+    assert balance == Decimal("-2.50")
 
 
 @pytest.mark.parametrize(("raw", "expected"), EXACT)

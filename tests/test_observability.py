@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -206,3 +207,35 @@ def test_with_options_checks_its_arguments(client: KopechkaClient) -> None:
         client.with_options(timeout=0)
     with pytest.raises(ValueError, match="max_retry_wait"):
         client.with_options(max_retry_wait=-2)
+
+
+class _AsyncCall:
+    async def __call__(self, event: AttemptEvent) -> None:
+        pass
+
+
+def test_an_async_hook_is_awaited_or_refused(
+    face: Face, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The async face awaits an ``async def`` hook, in order; the sync face would call it and
+    never run its body, so it refuses it at construction."""
+    seen: list[tuple[str, int | None]] = []
+
+    async def hook(event: AttemptEvent) -> None:
+        await asyncio.sleep(0)
+        seen.append((event.operation, event.status))
+
+    async def broken(event: AttemptEvent) -> None:
+        await asyncio.sleep(0)
+        raise RuntimeError("async hook bug")
+
+    hooks = {"request": [hook], "response": [broken, hook]}
+    if not face.is_async:
+        for given in (hooks, {"response": [_AsyncCall()]}):
+            with pytest.raises(ValueError, match="async def"):
+                face.sandbox_client(sandbox, event_hooks=given)
+        return
+    with face.sandbox_client(sandbox, event_hooks=hooks) as client:
+        assert client.get_balance() == 100
+    assert seen == [("get_balance", None), ("get_balance", 200)]
+    assert any("RuntimeError" in r.getMessage() for r in caplog.records)  # logged, skipped

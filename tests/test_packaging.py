@@ -3,6 +3,7 @@ tests, and nothing of the developer's machine; the wheel holds every file of the
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tarfile
@@ -10,6 +11,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
+
+import kopechka
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "kopechka"
@@ -66,3 +70,26 @@ def test_wheel_has_every_package_file_and_the_license(dist: Path) -> None:
     assert "License-Expression: MIT" in text
     assert "Project-URL: Source, https://github.com/kopechka/kopechka-python" in text
     assert "Requires-Dist: urllib3>=2" in text
+
+
+def test_the_version_is_one_and_newer_than_every_release_in_the_changelog(dist: Path) -> None:
+    (wheel,) = dist.glob("kopechka-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        fields = dict(
+            line.split(": ", 1)
+            for line in archive.read(metadata).decode().splitlines()
+            if ": " in line
+        )
+    cli = subprocess.run(
+        [sys.executable, "-m", "kopechka", "--version"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert fields["Version"] == kopechka.__version__
+    assert cli.stdout.strip() == f"kopechka {kopechka.__version__}"
+    released = re.findall(r"^## \[(\d+\.\d+\.\d+)\]", (ROOT / "CHANGELOG.md").read_text(), re.M)
+    assert released, "no released version in CHANGELOG.md"
+    newest = max(map(Version, released))
+    # the version being prepared is past every release (or is the newest one, once released)
+    assert Version(kopechka.__version__) >= newest, (kopechka.__version__, newest)
+    assert Version(kopechka.__version__) > Version("0.1.0")  # the 0.2 line said 0.1.0

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +24,8 @@ import pytest
 from kopechka import _limits
 from kopechka._limits import LimitState, Slot, limit_state
 from kopechka.testing import Sandbox
+
+from .faces import Face
 
 REDIS_URL = os.environ.get("KOPECHKA_TEST_REDIS_URL")
 needs_redis = pytest.mark.skipif(
@@ -95,6 +99,28 @@ START_EVENTS: list[tuple[float, str, Any]] = [
 ]
 
 
+# "Ready now" and the floor: 429s with Retry-After 0 teach nothing; after a measured period,
+# 429s in quick succession (two answers each) cut the rate down to half of what was served.
+FLOOR_EVENTS: list[tuple[float, str, Any]] = [
+    *[(0.0, "reserve", 100.0) for _ in range(30)],
+    *[(0.06 * n, "answer", n) for n in range(25)],
+    (1.5, "429", (25, 0.0)),  # ready now
+    (1.55, "429", (26, 0.5)),  # an event: served = 25 answers / 1.5 s
+    *[
+        event
+        for k in range(12)
+        for event in (
+            (2.1 + k, "reserve", 100.0),
+            (2.1 + k, "reserve", 100.0),
+            (2.1 + k, "reserve", 100.0),
+            (2.2 + k, "answer", 30 + 3 * k),
+            (2.3 + k, "answer", 31 + 3 * k),
+            (2.4 + k, "429", (32 + 3 * k, 0.5)),
+        )
+    ],
+]
+
+
 def replay_pure(
     rate: float | None, events: list[tuple[float, str, Any]] = EVENTS
 ) -> tuple[LimitState, list[Any]]:
@@ -144,6 +170,20 @@ def test_the_script_and_the_pure_arithmetic_agree(redis_client: Any, rate: float
     stored, scripted = replay_redis(limiter(redis_client, rate))
     assert scripted == pure
     for name in ("quota", "window", "known", "tat", "cooldown_until", "epoch", "accepted"):
+        assert stored[name] == pytest.approx(getattr(state, name)), name
+
+
+@needs_redis
+def test_the_script_and_the_pure_arithmetic_agree_on_ready_now_and_the_floor(
+    redis_client: Any,
+) -> None:
+    state, pure = replay_pure(20.0, FLOOR_EVENTS)
+    stored, scripted = replay_redis(limiter(redis_client, 20.0), FLOOR_EVENTS)
+    assert scripted == pure
+    assert state.served > 0
+    assert state.epoch == 13  # the Retry-After 0 was no event
+    assert state.quota / state.window >= _limits.FLOOR_SHARE * state.served * 0.999
+    for name in ("window", "known", "served", "epoch", "cooldown_until", "accepted"):
         assert stored[name] == pytest.approx(getattr(state, name)), name
 
 
@@ -240,10 +280,199 @@ def test_an_unreachable_redis_falls_back_and_warns(caplog: pytest.LogCaptureFixt
     assert made._down_until > 0  # and Redis is not asked again for a while
 
 
-@pytest.mark.parametrize("bad", [{"name": ""}, {"rate": 0}, {"rate": True}])
+@pytest.mark.parametrize(
+    "bad",
+    [{"name": ""}, {"rate": 0}, {"rate": True}, {"timeout": 0}, {"timeout": float("nan")},
+     {"timeout": True}],
+)  # fmt: skip
 def test_bad_arguments_are_refused(bad: dict[str, Any]) -> None:
     redis = pytest.importorskip("redis")
     from kopechka.contrib.redis import RedisLimiter
 
-    with pytest.raises(ValueError, match=r"name|rate_limit"):
+    with pytest.raises(ValueError, match=r"name|rate_limit|timeout"):
         RedisLimiter(redis.Redis(), **bad)
+
+
+# --- a store that misbehaves: stalled, or answering garbage -------------------------------------
+
+
+class FakeRedis:
+    """A raw socket that speaks just enough RESP: ``+OK`` to the handshake, ``reply`` (raw
+    bytes, or None: never a word) to every script call."""
+
+    def __init__(self, reply: bytes | None) -> None:
+        self.reply = reply
+        self.closed = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(0.2)
+        data = b""
+        with conn:
+            for _ in range(2000):  # bounded: 400 s at most, ended by close() much sooner
+                if self.closed.is_set():
+                    return
+                try:
+                    chunk = conn.recv(65536)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                data += chunk
+                while b"\r\n" in data and data.startswith(b"*"):
+                    command, data = _one_command(data)
+                    if command is None:
+                        break
+                    if command and command[0].upper() == b"HELLO":
+                        conn.sendall(b"%1\r\n$5\r\nproto\r\n:3\r\n")
+                    elif command and command[0].upper() in (b"EVALSHA", b"EVAL"):
+                        if self.reply is not None:
+                            conn.sendall(self.reply)
+                    else:
+                        conn.sendall(b"+OK\r\n")
+
+    def close(self) -> None:
+        self.closed.set()
+        self.listener.close()
+        self.thread.join(timeout=5)
+
+
+def _one_command(data: bytes) -> tuple[list[bytes] | None, bytes]:
+    """One RESP array of bulk strings from the front of ``data`` (None: not whole yet)."""
+    head, _, rest = data.partition(b"\r\n")
+    parts: list[bytes] = []
+    for _ in range(int(head[1:])):
+        size_line, found, rest = rest.partition(b"\r\n")
+        if not found or len(rest) < int(size_line[1:]) + 2:
+            return None, data
+        size = int(size_line[1:])
+        parts.append(rest[:size])
+        rest = rest[size + 2 :]
+    return parts, rest
+
+
+def _bulk(*values: bytes) -> bytes:
+    return b"*%d\r\n" % len(values) + b"".join(b"$%d\r\n%s\r\n" % (len(v), v) for v in values)
+
+
+GARBAGE = {
+    "wrong-shape": b"*1\r\n:1\r\n",
+    "not-a-list": b":7\r\n",
+    "nan-wait": b"*4\r\n:1\r\n$3\r\nnan\r\n:0\r\n$1\r\n0\r\n",
+    "inf-wait": b"*4\r\n:1\r\n$3\r\ninf\r\n:0\r\n$1\r\n0\r\n",
+    "1e9-wait": b"*4\r\n:1\r\n$3\r\n1e9\r\n:0\r\n$1\r\n0\r\n",
+    "text-wait": _bulk(b"1", b"soon", b"0", b"0"),
+}
+
+
+def _timed(face: Face, made: Any, code: Callable[[Any], object]) -> tuple[object, float]:
+    with Sandbox() as sb:
+        client = face.sandbox_client(sb, rate_limit=made, timeout=(1, 1), max_retries=0)
+        try:
+            started = time.monotonic()
+            result = code(client)
+            return result, time.monotonic() - started
+        finally:
+            client.close()
+
+
+@pytest.mark.parametrize("garbage", list(GARBAGE))
+def test_garbage_from_redis_is_a_store_down(
+    face: Face, garbage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reply of the wrong shape, or a wait of NaN, inf or 1e9 seconds: the call goes on the
+    local pace (no TypeError, no endless sleep), and one WARNING says so."""
+    redis = pytest.importorskip("redis")
+    from kopechka.contrib.redis import RedisLimiter
+
+    fake = FakeRedis(GARBAGE[garbage])
+    try:
+        made = RedisLimiter(redis.Redis(port=fake.port, socket_timeout=5), name="garbage")
+        result, took = _timed(face, made, lambda c: (c.get_balance(), c.get_balance()))
+    finally:
+        fake.close()
+    assert result == (100, 100)
+    assert took < 5.0  # generous: a loaded machine; a NaN sleep never ended
+    warnings = [r for r in caplog.records if "down" in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+
+
+@pytest.mark.parametrize("what", ["call", "wait"])
+def test_a_stalled_redis_falls_back_within_the_calls_own_timeout(
+    face: Face, what: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis that accepts connections and never answers: a call with timeout=(1, 1) is done
+    within its 2 s, a wait with timeout=1 within about 1 s, not after redis-py's own socket
+    timeout (5 s here) each time."""
+    redis = pytest.importorskip("redis")
+    from kopechka import WaitTimeoutError
+    from kopechka.contrib.redis import RedisLimiter
+
+    fake = FakeRedis(None)
+
+    def call(client: Any) -> object:
+        if what == "call":
+            return client.get_balance()
+        order = client.create_order("example.com", "instagram.com")
+        with pytest.raises(WaitTimeoutError):
+            client.wait_for_message(order.order_id, timeout=1)
+        return "waited"
+
+    try:
+        made = RedisLimiter(redis.Redis(port=fake.port, socket_timeout=5), name="stalled")
+        result, took = _timed(face, made, call)
+    finally:
+        fake.close()
+    assert result == (100 if what == "call" else "waited")
+    assert took < (2.0 if what == "call" else 1.9), took
+    assert any("no reply within" in r.getMessage() for r in caplog.records)
+
+
+def test_the_limiters_round_trip_counts_against_the_attempts_time(face: Face) -> None:
+    """timeout=(1, 1): an attempt lasts 2 s in all. A stalled Redis took 0.8 s of it before the
+    request left: an answer that drips for 1.8 s is then past the attempt's time (it was read
+    whole, the call lasting 2.6 s)."""
+    redis = pytest.importorskip("redis")
+    from kopechka import APITimeoutError
+    from kopechka.contrib.redis import RedisLimiter
+
+    from .hostile.conftest import Conn, RawServer
+
+    body = b'{"success": true, "data": {"balance": 1}}'
+
+    def drip(conn: Conn, _: bytes) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+        conn.send(head % len(body))
+        conn.drip(body, every=1.8 / len(body), limit=5.0)
+
+    fake, server = FakeRedis(None), RawServer(drip)
+    try:
+        made = RedisLimiter(redis.Redis(port=fake.port, socket_timeout=5), timeout=0.8)
+        client = face.client(
+            api_key="k", base_url=server.url, rate_limit=made, timeout=(1, 1), max_retries=0
+        )
+        try:
+            started = time.monotonic()
+            with pytest.raises(APITimeoutError):
+                client.get_balance()
+            took = time.monotonic() - started
+        finally:
+            client.close()
+    finally:
+        server.close()
+        fake.close()
+    assert took < 2.6, took

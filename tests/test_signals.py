@@ -187,7 +187,9 @@ BUYING_BOT = """
 """
 
 
-def test_signal_while_the_purchase_is_answered_refunds_it(sandbox: Sandbox) -> None:
+def test_signal_while_the_purchase_is_answered_leaves_it_to_the_sweep(sandbox: Sandbox) -> None:
+    """The farm rule: what the lost answer bought may be another process's order: the sweep
+    refunds it."""
     sandbox.fail(path="/orders", method="POST", delay=5.0)  # bought at once, answered late
     bot = children.python(sandbox, BUYING_BOT)
     assert bot.line() == "buying"
@@ -196,4 +198,6 @@ def test_signal_while_the_purchase_is_answered_refunds_it(sandbox: Sandbox) -> N
     code, out, err = bot.finish()
     assert (code, out, err) == (143, "", "")
     assert sandbox.state.order_count() == 1
+    with sandbox.client() as client:
+        assert len(client.sweep(older_than=0, dry_run=False).cancelled) == 1
     assert sandbox.balance == Decimal("100")

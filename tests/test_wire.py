@@ -24,6 +24,7 @@ from kopechka import (
     OrderStatus,
     PermissionDeniedError,
     RateLimitError,
+    _scrub,
 )
 from kopechka import _wire as wire
 from kopechka._endpoints import ENDPOINTS
@@ -53,10 +54,10 @@ class Resp:
             None,
         ),
         (
-            wire.list_orders(1, 1, "weird"),
+            wire.list_orders(1, 1, "expired"),
             "GET",
             "/orders",
-            {"page": "1", "limit": "1", "status": "weird"},
+            {"page": "1", "limit": "1", "status": "expired"},
             None,
         ),
         (wire.get_order("API-1"), "GET", "/orders/API-1", None, None),
@@ -330,12 +331,14 @@ def test_rate_limit_error_carries_retry_after() -> None:
 
 def test_secret_is_scrubbed_from_errors() -> None:
     body = b'{"success": false, "message": "key sk-live-123 is invalid", "key": "sk-live-123"}'
-    error = wire.status_error(Resp(401, body), secret=wire.Secret("sk-live-123"))
+    error = wire.status_error(Resp(401, body), secret=_scrub.Secret("sk-live-123"))
     assert "sk-live-123" not in str(error)
     assert "sk-live-123" not in repr(error.body)
     with pytest.raises(APIResponseValidationError) as info:
         wire.decode(
-            wire.get_balance(), Resp(200, b"<p>sk-live-123</p>"), secret=wire.Secret("sk-live-123")
+            wire.get_balance(),
+            Resp(200, b"<p>sk-live-123</p>"),
+            secret=_scrub.Secret("sk-live-123"),
         )
     assert "sk-live-123" not in str(info.value) + str(info.value.body)
 
@@ -412,7 +415,7 @@ KEY = "sk-Live/Key+1=ab"
     ],
 )  # fmt: skip
 def test_scrub_text_table(text: str, expected: str) -> None:
-    assert wire.scrub_text(text, wire.Secret(KEY)) == expected
+    assert _scrub.scrub_text(text, _scrub.Secret(KEY)) == expected
 
 
 @given(
@@ -430,14 +433,14 @@ def test_scrub_text_removes_every_spelling(before: str, after: str, spelling: st
         "json": "".join(f"\\u{ord(c):04x}" for c in KEY),
         "html": "".join(f"&#{ord(c)};" for c in KEY),
     }[spelling]
-    scrubbed = wire.scrub_text(before + echo + after, wire.Secret(KEY))
+    scrubbed = _scrub.scrub_text(before + echo + after, _scrub.Secret(KEY))
     assert KEY.casefold() not in scrubbed.casefold()
 
 
 def test_secret_is_masked_and_never_pickled() -> None:
     import pickle
 
-    secret = wire.Secret(KEY)
+    secret = _scrub.Secret(KEY)
     assert KEY not in repr(secret) + str(secret)
     assert secret.reveal() == KEY
     with pytest.raises(TypeError, match="never pickled"):
@@ -446,7 +449,7 @@ def test_secret_is_masked_and_never_pickled() -> None:
 
 @pytest.mark.parametrize("body", [b"K\\ud800", b'"\\udfff"', b'{"message": "\\ud83d\\ude00"}'])
 def test_lone_surrogates_in_an_error_body_are_kept_printable(body: bytes) -> None:
-    error = wire.status_error(Resp(301, body), secret=wire.Secret(KEY))
+    error = wire.status_error(Resp(301, body), secret=_scrub.Secret(KEY))
     assert error.response is not None
     assert isinstance(error.response.content, bytes)
     str(error).encode("utf-8")

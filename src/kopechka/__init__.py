@@ -15,7 +15,10 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
-from . import _exceptions  # noqa: F401 - loaded now so its classes are published at once
+from . import (
+    _exceptions,  # noqa: F401 - loaded now so its classes are published at once
+    _scrub,
+)
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
         WaitCancelledError,
         WaitTimeoutError,
     )
+    from ._limits import Limiter, Slot
     from ._mail import Mailbox
     from ._models import (
         Cancellation,
@@ -83,6 +87,7 @@ __all__ = [
     "InternalServerError",
     "KopechkaClient",
     "KopechkaError",
+    "Limiter",
     "Mailbox",
     "Message",
     "MessageList",
@@ -98,6 +103,7 @@ __all__ = [
     "PollingStatus",
     "Profile",
     "RateLimitError",
+    "Slot",
     "SpendLimitError",
     "SweepReport",
     "WaitCancelledError",
@@ -111,6 +117,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "._async_client": ("AsyncKopechkaClient",),
     "._async_mail": ("AsyncMailbox",),
     "._client": ("KopechkaClient",),
+    "._limits": ("Limiter", "Slot"),
     "._mail": ("Mailbox",),
     "._money": ("SweepReport",),
     "._signals": ("exit_on_signals",),
@@ -158,3 +165,4 @@ def __dir__() -> list[str]:
 
 _publish()
 logging.getLogger("kopechka").addHandler(logging.NullHandler())
+logging.getLogger("kopechka").addFilter(_scrub.LogScrubber())  # no record shows a live key

@@ -1,20 +1,21 @@
 """``AsyncKopechkaClient`` and ``AsyncMailbox``: the asyncio face, on the core of the sync one.
 
 Every endpoint method builds its call with ``_wire`` and awaits ONE funnel, ``_request``, which
-sends it through ``_async_transport`` (httpx) and decodes the answer with ``_wire``. Waits are
-``_waitflow``'s flow run by its async driver; leaving a mailbox is its exit flow. Nothing here
-decides what to retry, what an answer means or when a wait ends: the settings, the policy, the
-wire format and the flows are the ones ``KopechkaClient`` uses, and so is ``_face``'s
-``BaseClient`` (the constructor's checks, the settings, ``with_options``, the repr). Only sending
-and sleeping differ.
+sends it through ``_async_transport`` (httpx2, or httpx) and decodes the answer with ``_wire``.
+Waits are ``_waitflow``'s flow run by its async driver; leaving a mailbox is its exit flow. Nothing
+here decides what to retry, what an answer means or when a wait ends: the settings, the policy, the
+wire format and the flows are the ones ``KopechkaClient`` uses, and so is ``_face``'s ``BaseClient``
+(the constructor's checks, the settings, ``with_options``, the repr). Only sending and sleeping
+differ.
 
-This module needs httpx (``pip install "kopechka[async]"``); importing it without httpx raises
-``ImportError`` naming the extra. No method blocks the event loop.
+This module needs httpx2 or httpx (the ``async`` extra, see ``_httpx``); importing it without
+either raises ``ImportError`` naming the extra. No method blocks the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import threading
 import time
@@ -27,7 +28,7 @@ from . import _money, _wire
 from ._async_mail import AsyncMailbox, drive_money
 from ._async_transport import AsyncTransport
 from ._config import DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_WAIT, DEFAULT_TIMEOUT
-from ._face import BaseClient
+from ._face import CLOSED, DEFAULT_CLOSE_TIMEOUT, BaseClient
 from ._hooks import Hook
 from ._limits import Limiter
 from ._models import (
@@ -55,10 +56,11 @@ from ._waitflow import (
 )
 
 if TYPE_CHECKING:
-    import httpx
+    from ._httpx import httpx
 
 __all__ = ["AsyncKopechkaClient", "AsyncMailbox"]
 
+logger = logging.getLogger("kopechka")
 
 R = TypeVar("R")
 STOP_CHECK = 0.05
@@ -79,27 +81,36 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         timeout: Seconds: one number for connect and read, or a (connect, read) pair.
         max_retries: Extra attempts after the first; 0 disables retrying.
         max_retry_wait: A ``Retry-After`` longer than this many seconds fails at once.
-        http_client: An ``httpx.AsyncClient`` of yours (proxies, certificates, transports), used
-            as you configured it and never closed by this client. Redirects are never followed.
+        http_client: An ``httpx2.AsyncClient`` or ``httpx.AsyncClient`` of yours (proxies,
+            certificates, transports), used as you configured it and never closed by this
+            client. Redirects are never followed. One that would send a loopback ``base_url``
+            through a proxy is refused.
         sleep: How the client waits between attempts and looks (a coroutine function, for
             tests); ``asyncio.sleep`` by default.
         clock: The monotonic clock that deadlines are measured on; ``time.monotonic`` by default.
         max_body: The largest answer read, in bytes after decompression (10 MiB).
         rate_limit: As for ``KopechkaClient``: requests per second for this client (all its
-            tasks), ``None`` to learn the server's rate from its 429s, or a limiter object. A
-            429 pauses every task of the client for the server's ``Retry-After``.
+            tasks), ``None`` to learn the server's rate from its 429s, ``False`` for no limiter,
+            or a limiter object (``kopechka.Limiter``). A 429 pauses every task of the client
+            for the server's ``Retry-After`` (but with ``False``).
         event_hooks: As for ``KopechkaClient``: ``{"request": [...], "response": [...]}``,
-            plain callables given an ``AttemptEvent``.
+            callables given an ``AttemptEvent``; an ``async def`` hook is awaited, in order,
+            before the attempt goes on.
         budget: As for ``KopechkaClient``: a cap on what this client may spend over its life.
+        close_timeout: Seconds ``close()`` (or leaving ``async with``) waits for the refunds of
+            mailboxes in flight (10 by default).
 
     Raises:
         KopechkaError: No API key was given or found in the environment, or it is not printable
             ASCII.
-        ValueError: An argument is out of range, the base URL is unsafe or malformed, or a CA
-            bundle variable names a file that does not exist.
+        ValueError: An argument is out of range, the base URL is unsafe or malformed, a CA
+            bundle variable names a file that is missing or not a bundle ``ssl`` can load, an
+            ``event_hooks`` entry is not callable, or ``http_client`` would send a loopback
+            ``base_url`` through a proxy.
     """
 
     _public_name = "AsyncKopechkaClient"
+    _awaits_hooks = True
 
     def __init__(
         self,
@@ -116,11 +127,12 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         rate_limit: float | Limiter | None = None,
         event_hooks: Mapping[str, Sequence[Hook]] | None = None,
         budget: Decimal | int | str | None = None,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
         options = self._configure(
             api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
             max_retry_wait=max_retry_wait, clock=clock, max_body=max_body, rate_limit=rate_limit,
-            event_hooks=event_hooks, budget=budget,
+            event_hooks=event_hooks, budget=budget, close_timeout=close_timeout,
         )  # fmt: skip
         self._transport = AsyncTransport(**options, http_client=http_client, sleep=sleep)
         self._sleep = sleep
@@ -137,9 +149,36 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         await self.close()
 
     async def close(self) -> None:
-        """Close the connections of the httpx client this client created (a caller's is left
-        open)."""
+        """Close the client: refund its mailboxes, then close the httpx client's connections.
+
+        A closed client refuses to send (``RuntimeError``), except the refunds of its mailboxes:
+        those in flight (tasks leaving ``async with client.mailbox()``, cancelled ones included)
+        are waited for, up to ``close_timeout`` seconds, and a mailbox still open (a task still
+        waiting in it) is refunded here, if it has no mail. The refunds run in tasks the client
+        keeps, which finish even while ``asyncio.run`` cancels what is left at its end. The httpx
+        client this client created is closed; a caller's is left open. Closing a ``with_options``
+        client leaves the client it came from open.
+        """
+        if self._owns_book and not self._book.closed:
+            for box in self._book.close():
+                if isinstance(box, AsyncMailbox):
+                    box._refund_in_task()
+            await self._refunds_ended()
         await self._transport.aclose()
+
+    async def _refunds_ended(self) -> None:
+        """Wait up to ``close_timeout`` for the refund tasks (a cancellation meanwhile ends the
+        wait, not the refunds)."""
+        tasks = set(self._book.tasks)
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=self.close_timeout)
+        if pending:
+            logger.warning(
+                "closed with %d mailbox refund(s) still in flight after %g s: "
+                "run `kopechka sweep` to refund what they leave",
+                len(pending), self.close_timeout,
+            )  # fmt: skip
 
     aclose = close
 
@@ -149,6 +188,7 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         timeout: float | tuple[float, float] | None = None,
         max_retries: int | None = None,
         max_retry_wait: float | None = None,
+        rate_limit: float | Limiter | None = None,
     ) -> AsyncKopechkaClient:
         """A client with other settings over the same key, connections, limiter and hooks.
 
@@ -156,6 +196,8 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
             timeout: As for the constructor; ``None`` keeps this client's.
             max_retries: As for the constructor; ``None`` keeps this client's.
             max_retry_wait: As for the constructor; ``None`` keeps this client's.
+            rate_limit: As for the constructor (``False``: no limiter for the new client,
+                ``N``: its own rate, or a limiter); ``None`` keeps this client's limiter.
 
         Returns:
             A new client sharing this one's httpx client, limiter and hooks; closing it leaves
@@ -164,7 +206,7 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         Raises:
             ValueError: An argument is out of range.
         """
-        return self._derive(timeout, max_retries, max_retry_wait)
+        return self._derive(timeout, max_retries, max_retry_wait, rate_limit)
 
     @property
     def timeout(self) -> Timeout:
@@ -180,11 +222,23 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         self, call: _wire.Call[R], *, deadline: float | None = None, max_retries: int | None = None
     ) -> R:
         """The funnel: send one call (retries inside) and decode its answer."""
-        answer = await self._transport.send(
+        answer = await self._answer(call, deadline, max_retries)
+        return _wire.decode(call, answer, self._api_key)
+
+    async def _answer(
+        self, call: _wire.Call[R], deadline: float | None = None, max_retries: int | None = None
+    ) -> _wire.Answer:
+        """The funnel's sending half: the final answer to one call, undecoded.
+
+        Raises:
+            RuntimeError: The client is closed (a mailbox's refund still goes out).
+        """
+        if self._book.refused():
+            raise RuntimeError(CLOSED)
+        return await self._transport.send(
             call.method, call.path, params=call.params, json=call.json,
             idempotent=call.idempotent, deadline=deadline, max_retries=max_retries,
         )  # fmt: skip
-        return _wire.decode(call, answer, self._api_key)
 
     # --- account -------------------------------------------------------------------------------
 
@@ -237,14 +291,15 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         Args:
             page: The page number, from 1.
             limit: Orders per page, at least 1.
-            status: Only orders with this status.
+            status: Only orders with this status: pending, active, cancelled or expired.
             domain: Only orders on this domain.
 
         Returns:
             The orders and the pagination beside them.
 
         Raises:
-            ValueError: ``page`` or ``limit`` below 1, or an empty ``status``/``domain``.
+            ValueError: ``page`` or ``limit`` below 1, a ``status`` not among those four, or
+                an empty ``domain``.
             APIError: The call failed (see the error tree).
         """
         return await self._request(_wire.list_orders(page, limit, status, domain))
@@ -259,7 +314,7 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         """Yield every order (``async for``), fetching page after page only as they are consumed.
 
         Args:
-            status: Only orders with this status.
+            status: Only orders with this status: pending, active, cancelled or expired.
             domain: Only orders on this domain.
             page_size: Orders fetched per request, at least 1.
 
@@ -267,7 +322,8 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
             An async iterator over the orders; nothing is fetched until it is first advanced.
 
         Raises:
-            ValueError: ``page_size`` below 1, or an empty ``status``/``domain`` (at once).
+            ValueError: ``page_size`` below 1, a ``status`` not among those four, or an empty
+                ``domain`` (at once).
             APIError: A page could not be fetched (see the error tree).
         """
         _wire.list_orders(1, page_size, status, domain)  # check the arguments before iterating
@@ -335,18 +391,36 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         if isinstance(op, _money.PostOrder):
             return await self._request(_wire.create_order(op.domain, op.site))
         if isinstance(op, _money.ListOrders):
-            limit = _money.PAGE_SIZE
-            return await self.list_orders(
-                page=op.page, limit=limit, status=op.status, domain=op.domain
-            )
+            call = _wire.list_orders(op.page, _money.PAGE_SIZE, op.status, op.domain)
+            answer = await self._answer(call)
+            page = _wire.decode(call, answer, self._api_key)
+            return (page, _money.server_date(answer.headers)) if op.dated else page
         if isinstance(op, _money.GetMessages):
             return await self.get_messages(op.order_id)
         if isinstance(op, _money.CancelOrder):
             return await self.cancel_order(op.order_id)
         if isinstance(op, _money.GetDomains):
             return await self.get_domains()
+        if isinstance(op, _money.GetOrder):
+            return await self.get_order(op.order_id)
         # another task's purchase in flight: wait for it in a thread, not on the loop
         return await asyncio.to_thread(self._ledger.wait_settled, op.tokens, op.timeout)
+
+    async def _exit_call(self, op: _money.Op, deadline: float | None) -> object:
+        """Carry out one request of a mailbox's exit (``KopechkaClient._exit_call``)."""
+        retries = None if deadline is None else 0
+        if isinstance(op, _money.GetMessages):
+            call = _wire.get_messages(op.order_id)
+            return await self._request(call, deadline=deadline, max_retries=retries)
+        if isinstance(op, _money.GetOrder):
+            call2 = _wire.get_order(op.order_id)
+            return await self._request(call2, deadline=deadline, max_retries=retries)
+        if isinstance(op, _money.CancelOrder):
+            call3 = _wire.cancel_order(op.order_id)
+            cancellation = await self._request(call3, deadline=deadline, max_retries=retries)
+            self._ledger.refunded(op.order_id, cancellation.refund_amount)
+            return cancellation
+        raise TypeError(f"a mailbox's exit does not send {op!r}")  # pragma: no cover
 
     async def cancel_order(self, order_id: str) -> Cancellation:
         """Cancel an order; its price is refunded if no mail was received (``DELETE``).
@@ -518,7 +592,7 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         ``async with client.mailbox(domain, site) as box:`` buys the order (``POST /orders``);
         leaving the block, whatever ends it (an exception, the task's cancellation), cancels the
         order if it received no mail, so its price is refunded. The purchase follows the rules of
-        ``KopechkaClient.mailbox`` (a lost answer's lone candidate without mail is cancelled).
+        ``KopechkaClient.mailbox`` (a lost answer's candidates are named, never cancelled).
 
         Args:
             domain: A domain from ``get_domains()``.

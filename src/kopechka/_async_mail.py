@@ -3,8 +3,9 @@
 The rules of leaving are ``_money.mailbox_exit``'s (the sync ``Mailbox`` drives the same flow);
 what a mailbox learns from its waits and logs on leaving is ``_face.BaseMailbox``'s, shared with
 the sync one; ``drive_money`` runs any of ``_money``'s flows with awaited requests. This module owns
-the async mailbox's life and its shielding from cancellation (a refund is never cut short). It
-sends no request except through the client it is given.
+the async mailbox's life and its shielding from cancellation (a refund is never cut short: it runs
+in a task the client keeps, and a request of it cancelled meanwhile, as ``asyncio.run`` cancels
+what is left, is sent again). It sends no request except through the client it is given.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _money
-from ._face import BaseMailbox
+from ._face import BaseMailbox, refunding
 from ._models import Cancellation, Message, Order
 from ._waitflow import TextFilter
 
@@ -29,6 +30,9 @@ __all__ = ["AsyncMailbox", "drive_money"]
 
 logger = logging.getLogger("kopechka")
 R = TypeVar("R")
+PERSIST = 3
+"""Times a refund's request is sent again when its task is cancelled meanwhile (``asyncio.run``
+cancels every task left when ``main`` returns): a refund is never cut short by a cancellation."""
 
 
 async def drive_money(flow: _money.Flow[R], execute: Callable[[_money.Op], Awaitable[Any]]) -> R:
@@ -75,6 +79,7 @@ class AsyncMailbox(BaseMailbox):
 
     cancellation: Cancellation | None
     cancel_error: BaseException | None
+    _client: AsyncKopechkaClient
 
     def __init__(
         self, client: AsyncKopechkaClient, domain: str, site: str, max_price: object = None
@@ -218,8 +223,10 @@ class AsyncMailbox(BaseMailbox):
         buying = asyncio.ensure_future(buy)
         interrupted = await _settle(buying)
         self._order = buying.result()
+        self._client._book.opened(self)  # close() refunds it if it is still open then
         if interrupted:  # cancelled while buying: the block never runs, the money comes back
-            await _settle(asyncio.ensure_future(self._leave()))
+            if self._claim():
+                await _settle(self._refund_in_task())
             raise asyncio.CancelledError
         return self
 
@@ -229,9 +236,11 @@ class AsyncMailbox(BaseMailbox):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._order is None or self.cancellation is not None:
+        if self._order is None:
             return
-        leaving = asyncio.ensure_future(self._leave())
+        leaving = self._refund_in_task() if self._claim() else self._refunding
+        if leaving is None:  # refunded already
+            return
         interrupted = await _settle(leaving)
         try:
             leaving.result()
@@ -243,14 +252,44 @@ class AsyncMailbox(BaseMailbox):
         if interrupted and exc is None:  # cancelled while refunding a block that ended well
             raise asyncio.CancelledError
 
+    _refunding: asyncio.Task[None] | None = None
+
+    def _refund_in_task(self) -> asyncio.Task[None]:
+        """Start the refund (claimed) in a task the client keeps until it ends, and return it."""
+        task = asyncio.get_running_loop().create_task(self._leave())
+        book = self._client._book
+        book.tasks.add(task)  # the loop keeps tasks weakly: the client keeps its refunds
+
+        def ended(done: asyncio.Task[None]) -> None:
+            book.tasks.discard(done)
+            book.done(self)
+
+        task.add_done_callback(ended)
+        self._refunding = task
+        return task
+
     async def _leave(self) -> None:
         """The exit rules, ``_money.mailbox_exit`` (the sync ``Mailbox``'s flow), awaited."""
         order_id = self.order_id
-        self._left(order_id, await drive_money(self._exit_flow(order_id), self._execute))
+        with refunding():
+            outcome = await drive_money(self._exit_flow(order_id), self._persist)
+        self._left(order_id, outcome)
 
-    async def _execute(self, op: _money.Op) -> object:
-        if isinstance(op, _money.GetMessages):
-            return await self._client.get_messages(op.order_id)
-        if isinstance(op, _money.CancelOrder):
-            return await self._client.cancel_order(op.order_id)
-        raise TypeError(f"a mailbox's exit does not send {op!r}")  # pragma: no cover
+    async def _persist(self, op: _money.Op) -> object:
+        """One request of the exit, sent again if this task is cancelled meanwhile (safe: a
+        look, or a cancel, which the flow checks by the order's status)."""
+        task = asyncio.current_task()
+        for _ in range(PERSIST):
+            try:
+                return await self._client._exit_call(op, None)
+            except asyncio.CancelledError:
+                _uncancel(task)
+                logger.debug("the refund of %s was cancelled: sending again", self.order_id)
+        return await self._client._exit_call(op, None)
+
+
+def _uncancel(task: asyncio.Task[Any] | None) -> None:
+    """Withdraw the cancellation requests of ``task`` (3.11+; before, nothing counts them)."""
+    uncancel = getattr(task, "uncancel", None)
+    while uncancel is not None and getattr(task, "cancelling", lambda: 0)():
+        uncancel()

@@ -1,19 +1,20 @@
-"""Sending one call with httpx, under the pure policy of ``_policy``: the async driver.
+"""Sending one call with httpx2 (or httpx), under the pure policy of ``_policy``: the async driver.
 
-The only module that imports httpx. It sends an attempt, reads the answer within the body cap
-(``_attempt.BodyReader``) and the attempt's wall-clock budget, classifies network failures, and
-asks ``_policy`` whether and when to try again, in a loop of a few lines: the same decisions as the
-sync driver, awaited. It returns the final ``Answer`` whatever its status, and raises only
-``APIConnectionError``/``APITimeoutError`` (network) and ``APIResponseValidationError`` (an answer
-too large to read). Cancelling the task cancels the attempt at once.
+The only module that sends with the HTTP stack ``_httpx`` chose. It sends an attempt, reads the
+answer within the body cap (``_attempt.BodyReader``) and the attempt's wall-clock budget, classifies
+network failures, and asks ``_policy`` whether and when to try again, in a loop of a few lines: the
+same decisions as the sync driver, awaited. It returns the final ``Answer`` whatever its status, and
+raises only ``APIConnectionError``/``APITimeoutError`` (network) and ``APIResponseValidationError``
+(an answer too large to read). Cancelling the task cancels the attempt at once.
 
 What it guarantees against a hostile server, proxy or environment:
 
 * redirects are never followed (``follow_redirects=False`` on every request, whatever the client);
 * its own ``httpx.AsyncClient`` ignores the environment (``trust_env=False``) and reads the proxy
   and CA settings once, at construction; a loopback ``base_url`` never goes through a proxy. A
-  caller's ``http_client`` is used as the caller configured it (proxies, certificates, mounts):
-  build it with ``trust_env=False`` when the environment is not to be trusted;
+  caller's ``http_client`` is used as the caller configured it (proxies, certificates, mounts),
+  except that one which would send a loopback ``base_url`` through a proxy (the environment's,
+  or its own) is refused at construction: the key would reach the proxy in clear text;
 * an attempt lasts at most its connect + read timeout in wall-clock time (and never past the
   caller's deadline), however slowly the body drips;
 * the limiter (``rate_limit=``, the shared cooldown after a 429) and the event hooks work as in
@@ -31,8 +32,6 @@ import concurrent.futures
 import copy
 import functools
 import logging
-import os
-import ssl
 import sys
 import threading
 import time
@@ -40,18 +39,13 @@ import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from types import ModuleType
 from typing import TypeVar, cast
 from urllib.parse import urlsplit
 
-try:
-    import httpx
-except ImportError as exc:  # pragma: no cover - exercised in a subprocess without httpx
-    raise ImportError(
-        'AsyncKopechkaClient needs httpx, the optional extra: pip install "kopechka[async]"'
-    ) from exc
-
 from ._attempt import (
     CALL_IDS,
+    MAX_ADMISSIONS,
     BodyReader,
     Call,
     admission,
@@ -60,10 +54,12 @@ from ._attempt import (
     network_error,
     report,
     settle,
+    voided,
 )
 from ._config import USER_AGENT
-from ._hooks import Hook, run_hooks
-from ._limits import Limiter, RateLimiter, Slot
+from ._hooks import Hook, await_hooks, run_hooks
+from ._httpx import httpx, network_errors, stack_of
+from ._limits import IN_PROCESS, Limiter, RateLimiter, Slot
 from ._policy import (
     DEFAULT_MAX_BODY,
     Answer,
@@ -74,6 +70,7 @@ from ._policy import (
     attempt_budget,
     attempt_timeout,
 )
+from ._tls import ca_bundle
 from ._wire import is_loopback
 
 __all__ = ["ASYNC_POOL_SIZE", "AsyncTransport"]
@@ -89,10 +86,8 @@ LIMITER_THREADS = 4
 """Threads per client that call a limiter other than the in-process one (``RedisLimiter``, or
 yours): each call is one short round trip, so a few carry a crowd of requests."""
 
-_NETWORK_ERRORS = (httpx.TransportError, OSError)
 _CLOSED = "the client is closed: create another one"
 T = TypeVar("T")
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class AsyncTransport:
@@ -124,7 +119,13 @@ class AsyncTransport:
         if http_client is None:
             self._direct = new_transport(base_url)
             http_client = new_client(self._direct)
+        else:
+            check_route(http_client, base_url)
         self.client = http_client
+        # a caller's client may be of the other stack (httpx beside httpx2): its own timeouts
+        # and exceptions, so that either stack's failures map to the same kopechka errors
+        self._stack = stack_of(http_client)
+        self._errors = network_errors(self._stack)
         self._headers = {
             "X-API-Key": api_key,
             "User-Agent": USER_AGENT,
@@ -138,29 +139,38 @@ class AsyncTransport:
         self._direct_headers.update(self._headers)
         self._sleep = sleep
         self._clock = clock
-        self._timeouts = {timeout: _httpx_timeout(timeout)}
+        self._timeouts = {timeout: _httpx_timeout(self._stack, timeout)}
         # at most a pool's worth of requests inside httpx at once: httpcore matches every queued
         # request against every connection each time one starts or ends (quadratic); waiting
         # here is a plain queue (500 concurrent waits: 3 s instead of 30)
         self._gate = asyncio.Semaphore(ASYNC_POOL_SIZE)
-        self.limiter: Limiter = limiter if limiter is not None else RateLimiter()
-        # the in-process limiter only takes a lock: called in place; any other may do I/O, and
-        # is called from threads of this client's own (the default executor may be busy with
-        # the program's blocking work: a request must not queue behind it)
-        self._offload = not isinstance(self.limiter, RateLimiter)
+        self._in_flight = [0]  # requests inside ``_exchange``, derived clients' included
+        self._use(limiter if limiter is not None else RateLimiter())
+        self.hooks: Mapping[str, tuple[Hook, ...]] = hooks or {"request": (), "response": ()}
+
+    def _use(self, limiter: Limiter) -> None:
+        """Take ``limiter``: the in-process ones only take a lock and are called in place; any
+        other may do I/O, and is called from threads of this transport's own (the default
+        executor may be busy with the program's blocking work: a request must not queue
+        behind it)."""
+        self.limiter = limiter
+        self._offload = not isinstance(limiter, IN_PROCESS)
         self._executor: ThreadPoolExecutor | None = None
         if self._offload:
             self._executor = ThreadPoolExecutor(LIMITER_THREADS, "kopechka-limiter")
         self.owns_executor = self._offload
-        self.hooks: Mapping[str, tuple[Hook, ...]] = hooks or {"request": (), "response": ()}
 
-    def derive(self, *, timeout: Timeout, policy: RetryPolicy) -> AsyncTransport:
-        """The same key, client, gate, limiter and hooks with other settings; it never closes the
-        httpx client (its owner does)."""
+    def derive(
+        self, *, timeout: Timeout, policy: RetryPolicy, limiter: Limiter | None = None
+    ) -> AsyncTransport:
+        """The same key, client, gate, limiter (unless given) and hooks with other settings; it
+        never closes the httpx client (its owner does)."""
         derived = copy.copy(self)
         derived.timeout, derived.policy, derived.owns_client = timeout, policy, False
         derived.owns_executor = False
-        derived._timeouts = {timeout: _httpx_timeout(timeout)}
+        derived._timeouts = {timeout: _httpx_timeout(self._stack, timeout)}
+        if limiter is not None:
+            derived._use(limiter)
         return derived
 
     async def aclose(self) -> None:
@@ -207,27 +217,45 @@ class AsyncTransport:
                 await self._sleep(wait)
                 attempt += 1
         except BaseException as exc:  # no final answer (the limiter refused, a cancellation...)
-            ended(call, exc, self.hooks)
+            await await_hooks(ended(call, exc, self.hooks))
             raise
         if isinstance(outcome, Failure):
             raise network_error(outcome, method, path)
         return outcome
 
     async def _attempt(self, call: Call, attempt: int) -> Outcome:
-        slot = await self._admit(call)  # the limiter: a slot of the shared pace, after a cooldown
-        if isinstance(slot, Failure):
-            return await self._settle(call, slot, attempt, None, None)
-        now = self._clock()
-        timeout = attempt_timeout(self.timeout, now=now, deadline=call.deadline)
-        if timeout is None:
-            passed = Failure(timed_out=True, reached_server=False, detail="the deadline passed")
-            return await self._settle(call, passed, attempt, slot, None)
-        if self.hooks["request"]:  # an event costs a few microseconds: only when listened to
-            run_hooks(self.hooks["request"], call.event(attempt))
+        told = False
+        for again in range(MAX_ADMISSIONS, 0, -1):
+            slot = await self._admit(call)  # the limiter: a slot of the shared pace
+            if isinstance(slot, Failure):
+                return await self._settle(call, slot, attempt, None, None)
+            now = self._clock()
+            timeout = attempt_timeout(self.timeout, now=now, deadline=call.deadline)
+            if timeout is None:
+                passed = Failure(timed_out=True, reached_server=False, detail="the deadline passed")
+                return await self._settle(call, passed, attempt, slot, None)
+            if self.hooks["request"] and not told:  # an event costs a few microseconds
+                await await_hooks(run_hooks(self.hooks["request"], call.event(attempt)))
+                told = True
+            if again > 1 and voided(self.limiter, slot):  # a 429 came: wait with the others
+                self._spent(call.now(self._clock()), slot)
+                continue
+            outcome = await self._send(call, attempt, slot, timeout, now, check=again > 1)
+            if outcome is not None:
+                return outcome
+        raise AssertionError("unreachable: the last admission sends")  # pragma: no cover
+
+    async def _send(
+        self, call: Call, attempt: int, slot: Slot, timeout: Timeout, now: float, *, check: bool
+    ) -> Outcome | None:
+        """Send the attempt in ``slot``; ``None`` if a 429 voided the slot while the request
+        waited for a connection (``check``: it is looked at when the request's head goes)."""
         started, sending = time.perf_counter(), [False]
         budget = attempt_budget(timeout, now=now, deadline=call.deadline)
+        budget = max(0.0, budget - call.limiter_time)  # the limiter's round trips count
         url = self.base_url + call.path
-        exchange = self._exchange(call.method, url, call.params, call.json, timeout, sending)
+        guard = slot if check and hasattr(self.limiter, "valid") else None
+        exchange = self._exchange(call.method, url, call.params, call.json, timeout, sending, guard)
         failure: Failure | None = None
         try:
             if sys.version_info >= (3, 11):
@@ -235,10 +263,13 @@ class AsyncTransport:
                     answer = await exchange
             else:  # pragma: no cover - Python 3.10 has no asyncio.timeout
                 answer = await asyncio.wait_for(exchange, budget)
-        except _NETWORK_ERRORS as exc:
-            failure = _classify(exc)
+        except self._errors as exc:
+            failure = _classify(self._stack, exc)
         except asyncio.TimeoutError:  # the wall-clock budget ran out (queued, or a dripping answer)
             failure = Failure(timed_out=True, reached_server=sending[0], detail="TimeoutError")
+        except _Voided:  # nothing of it was sent
+            self._spent(call.now(self._clock()), slot)
+            return None
         except BaseException:  # an answer too large, a cancellation: the slot is spent
             self._spent(call.now(self._clock()), slot)
             raise
@@ -320,7 +351,7 @@ class AsyncTransport:
                 done = self._submit(self.limiter.feedback, *feedback)
                 await asyncio.shield(asyncio.wrap_future(done))
         finally:  # a cancellation while the limiter is told still reaches the hooks
-            report(call, outcome, attempt, started, self.hooks)
+            await await_hooks(report(call, outcome, attempt, started, self.hooks))
         return outcome
 
     async def _exchange(
@@ -331,17 +362,47 @@ class AsyncTransport:
         json: Mapping[str, str] | None,
         timeout: Timeout,
         sending: list[bool],
+        guard: Slot | None = None,
     ) -> Answer:
-        limits = self._timeouts.get(timeout) or _httpx_timeout(timeout)
+        limits = self._timeouts.get(timeout) or _httpx_timeout(self._stack, timeout)
+        # while others are in flight (a 429 may come while this one queues for a connection or
+        # connects), or through a caller's client (its pool may be smaller than our gate), the
+        # request is looked at again when its head goes; alone, once inside the gate (the trace
+        # costs ~2% of a request's CPU)
+        extensions: dict[str, object] = {}
+        if guard is not None and (self._direct is None or self._in_flight[0]):
+            extensions["trace"] = self._guard(guard)
+        self._in_flight[0] += 1
+        try:
+            return await self._exchange_gated(
+                method, url, params, json, limits, sending, guard, extensions
+            )
+        finally:
+            self._in_flight[0] -= 1
+
+    async def _exchange_gated(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        json: Mapping[str, str] | None,
+        limits: httpx.Timeout,
+        sending: list[bool],
+        guard: Slot | None,
+        extensions: dict[str, object],
+    ) -> Answer:
         async with self._gate:
+            if guard is not None and voided(self.limiter, guard):
+                raise _Voided
             sending[0] = True
             if self._direct is None:
                 request = self.client.build_request(
-                    method, url, params=params, json=json, headers=self._headers, timeout=limits
-                )
+                    method, url, params=params, json=json, headers=self._headers, timeout=limits,
+                    extensions=extensions,
+                )  # fmt: skip
                 response = await self.client.send(request, stream=True, follow_redirects=False)
             else:
-                response = await self._send_direct(method, url, params, json, limits)
+                response = await self._send_direct(method, url, params, json, limits, extensions)
             try:
                 # a plain dict, names lowercased: every look-up is one dict get (httpx.Headers
                 # decodes each name again on each access)
@@ -363,6 +424,7 @@ class AsyncTransport:
         params: Mapping[str, str] | None,
         json: Mapping[str, str] | None,
         limits: httpx.Timeout,
+        extensions: dict[str, object],
     ) -> httpx.Response:
         """Send through the own client's transport, past ``AsyncClient.send``: what that adds
         (auth and redirect flows, event hooks, cookie extraction through ``http.cookiejar``)
@@ -376,10 +438,24 @@ class AsyncTransport:
             raise RuntimeError(_CLOSED)
         request = httpx.Request(
             method, url, params=params, json=json, headers=self._direct_headers,
-            extensions={"timeout": limits.as_dict()},
+            extensions={"timeout": limits.as_dict(), **extensions},
         )  # fmt: skip
         assert self._direct is not None
         return await self._direct.handle_async_request(request)
+
+    def _guard(self, slot: Slot) -> Callable[[str, object], Awaitable[None]]:
+        """An httpcore trace that stops the request before its head is sent if a 429 voided
+        ``slot`` meanwhile (while it queued for a connection, or connected)."""
+
+        async def trace(event: str, info: object) -> None:
+            if event.endswith("send_request_headers.started") and voided(self.limiter, slot):
+                raise _Voided
+
+        return trace
+
+
+class _Voided(Exception):  # noqa: N818 - not an error: a slot a 429 voided before it went
+    """The request was stopped before it was sent: its slot was voided by a 429."""
 
 
 def _log_failure(future: concurrent.futures.Future[None]) -> None:
@@ -397,14 +473,17 @@ def _run(step: Callable[[], float]) -> tuple[bool, object]:
         return True, end.value
 
 
-def _httpx_timeout(timeout: Timeout) -> httpx.Timeout:
+def _httpx_timeout(stack: ModuleType, timeout: Timeout) -> httpx.Timeout:
     connect, read = timeout
-    return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+    return cast(
+        "httpx.Timeout", stack.Timeout(connect=connect, read=read, write=read, pool=connect)
+    )
 
 
-def _classify(exc: BaseException) -> Failure:
-    timed_out = isinstance(exc, (httpx.TimeoutException, TimeoutError))
-    never_sent = isinstance(exc, _NEVER_SENT)
+def _classify(stack: ModuleType, exc: BaseException) -> Failure:
+    """The same ``Failure`` for the same failure on either stack (tested on both)."""
+    timed_out = isinstance(exc, (stack.TimeoutException, TimeoutError))
+    never_sent = isinstance(exc, (stack.ConnectError, stack.ConnectTimeout, stack.PoolTimeout))
     return Failure(timed_out=timed_out, reached_server=not never_sent, detail=type(exc).__name__)
 
 
@@ -415,22 +494,17 @@ def new_transport(base_url: str) -> httpx.AsyncHTTPTransport:
     """The async client's own transport (its connection pool): the environment read once, here.
 
     Proxies come from ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY`` as for any
-    program, but never for a loopback ``base_url``; a CA bundle from ``SSL_CERT_FILE``,
-    ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``. Nothing is read on each request.
+    program, but never for a loopback ``base_url``; a CA bundle as ``_tls.ca_bundle`` reads it
+    (the sync client's variables and order). Nothing is read on each request.
 
     Raises:
-        ValueError: A CA bundle variable names a file that does not exist.
+        ValueError: A CA bundle variable names a file that does not exist, a directory, or a
+            file ``ssl`` cannot load.
     """
     host = urlsplit(base_url).hostname or ""
-    verify: ssl.SSLContext | bool = True
-    names = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
-    bundle = next((os.environ[n] for n in names if os.environ.get(n)), None)
-    if bundle:
-        if not os.path.exists(bundle):
-            raise ValueError(f"the CA bundle variable names {bundle!r}, which does not exist")
-        verify = ssl.create_default_context(cafile=bundle)
+    bundle = ca_bundle()  # the same variables, in the same order, as the sync client's
     return httpx.AsyncHTTPTransport(
-        verify=verify,
+        verify=True if bundle is None else bundle.context,
         trust_env=False,
         proxy=None if is_loopback(host) else _environ_proxy(base_url, host),
         limits=httpx.Limits(
@@ -444,6 +518,32 @@ def new_client(transport: httpx.AsyncHTTPTransport) -> httpx.AsyncClient:
     transport. Requests go to the transport directly (``_send_direct``), so no cookie a server
     sets is ever read into its jar."""
     return httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False)
+
+
+def check_route(client: httpx.AsyncClient, base_url: str) -> None:
+    """Refuse a caller's client that would send requests for a loopback ``base_url`` anywhere
+    but straight to it: through a proxy (``HTTP_PROXY``/``ALL_PROXY``... read by a client built
+    with ``trust_env``, or its own ``proxy=``) or another mounted transport. The key would
+    reach the proxy in clear text; the sync client sends past its session's proxies instead.
+
+    Raises:
+        ValueError: The client routes ``base_url`` to a mount (a proxy) of its own.
+    """
+    host = urlsplit(base_url).hostname or ""
+    if not is_loopback(host):
+        return
+    pick = getattr(client, "_transport_for_url", None)
+    if pick is not None:  # httpx's own choice: a mount, else the client's transport
+        routed = pick(httpx.URL(base_url)) is not getattr(client, "_transport", None)
+    else:  # pragma: no cover - an httpx without it: judge from the environment it trusts
+        routed = client.trust_env and _environ_proxy(base_url, host) is not None
+    if routed:
+        raise ValueError(
+            f"http_client would send requests for {base_url} through a proxy (or another "
+            "mounted transport), and the API key with them: a loopback base_url is reached "
+            "directly. Build it with trust_env=False, or set NO_PROXY to include "
+            f"{host}, or leave http_client out"
+        )
 
 
 def _environ_proxy(base_url: str, host: str) -> str | None:

@@ -17,7 +17,7 @@ import logging
 import math
 import time
 import zlib
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,11 +38,13 @@ __all__ = [
     "Call",
     "Feedback",
     "admission",
+    "checked_wait",
     "ended",
     "log_attempt",
     "network_error",
     "report",
     "settle",
+    "voided",
 ]
 
 logger = logging.getLogger("kopechka")
@@ -185,6 +187,9 @@ class Call:
     waits: dict[int, float | None] = field(default_factory=dict)
     floor: float = -math.inf
     """The time this call has surely reached: the end of its last sleep, even a recorded one."""
+    limiter_time: float = 0.0
+    """Real seconds the last admission spent in the limiter's calls (round trips to a store, not
+    its sleeps): they count against the attempt's wall-clock budget."""
 
     def now(self, clock: float) -> float:
         """The clock's reading, never before the end of this call's last sleep."""
@@ -208,37 +213,79 @@ class Call:
         )  # fmt: skip
 
 
+def checked_wait(wait: object) -> float:
+    """A limiter's wait as seconds to sleep: negative is 0; what is not a number (NaN, a
+    string) is endless, so that no limiter can make a call sleep past its bounds."""
+    if isinstance(wait, bool) or not isinstance(wait, (int, float)) or math.isnan(wait):
+        return math.inf
+    return max(0.0, float(wait))
+
+
 def admission(
     call: Call, limiter: Limiter, clock: Callable[[], float]
 ) -> Generator[float, None, Slot | Failure]:
     """Wait for a slot of the limiter, bounded by the deadline and ``max_retry_wait``: yields the
     seconds to sleep, returns the slot (or the deadline's failure).
 
+    Whatever the limiter answers (ours, a user's, a broken store), no sleep is longer than
+    ``max_retry_wait`` (the start window's short holds aside) nor ends past the deadline: a
+    wait beyond them is not waited, and the slot goes back to the limiter (status 0).
+
     Raises:
         RateLimitError: The wait is longer than ``max_retry_wait`` (nothing is sent).
     """
+    call.limiter_time = 0.0
     for _ in range(MAX_ADMISSIONS):
         now = call.now(clock())
         bound = call.policy.max_retry_wait
         left = math.inf if call.deadline is None else call.deadline - now
+        asked = time.monotonic()
         slot = limiter.reserve(now, min(bound, left))
-        if not slot.granted:
-            if slot.wait <= bound:  # the deadline binds
-                return Failure(timed_out=True, reached_server=False, detail="the deadline passed")
-            raise _cooldown_error(call, slot.wait, bound)
-        wait: float | None = slot.wait
+        call.limiter_time += time.monotonic() - asked
+        first = checked_wait(slot.wait)
+        if not slot.granted or first > max(min(bound, left), START_POLL):
+            if slot.granted:  # a wait it should not have granted: not taken
+                limiter.feedback(now, 0, None, slot)
+            return _refused(call, first, bound)
+        wait: float | None = first
         for _ in range(MAX_LOOKS):
             if wait is None or wait <= 0:
                 break
             asleep = call.now(clock())
-            if call.deadline is not None and asleep + wait > call.deadline:
-                return Failure(timed_out=True, reached_server=False, detail="the deadline passed")
+            if wait > max(bound, START_POLL) or (
+                call.deadline is not None and asleep + wait > call.deadline
+            ):
+                limiter.feedback(asleep, 0, None, slot)
+                return _refused(call, wait, bound)
             yield wait
             call.floor = asleep + wait
-            wait = limiter.admit(slot, call.now(clock()))
+            asked = time.monotonic()
+            again = limiter.admit(slot, call.now(clock()))
+            call.limiter_time += time.monotonic() - asked
+            wait = None if again is None else checked_wait(again)
         if wait is not None:
             return slot
     return slot
+
+
+def _refused(call: Call, wait: float, bound: float) -> Failure:
+    """A wait that is not waited: the deadline's failure, or ``RateLimitError`` past the bound.
+
+    Raises:
+        RateLimitError: ``wait`` is longer than ``max_retry_wait``.
+    """
+    if wait <= bound:  # the deadline binds
+        return Failure(timed_out=True, reached_server=False, detail="the deadline passed")
+    raise _cooldown_error(call, wait, bound)
+
+
+def voided(limiter: Limiter, slot: Slot) -> bool:
+    """Whether a 429 came since ``slot`` was granted (a limiter that can tell: the in-process
+    one). Asked at the last moment before sending: a request that took its slot before the 429
+    but was held since (a busy loop, a queue for a connection) waits out the cooldown with the
+    others instead of going in the middle of it."""
+    valid = getattr(limiter, "valid", None)
+    return valid is not None and not valid(slot)
 
 
 Feedback = tuple[float, int, float | None, Slot]
@@ -273,24 +320,30 @@ def report(
     attempt: int,
     started: float | None,
     hooks: Mapping[str, tuple[Hook, ...]],
-) -> None:
-    """Tell the response hooks how a settled attempt went, and whether it will be retried."""
+) -> list[Awaitable[None]]:
+    """Tell the response hooks how a settled attempt went, and whether it will be retried;
+    return what async hooks gave to await (``run_hooks``)."""
     if hooks["response"]:
         elapsed = None if started is None else time.perf_counter() - started
-        run_hooks(hooks["response"], call.event(attempt, outcome, call.waits[attempt], elapsed))
+        event = call.event(attempt, outcome, call.waits[attempt], elapsed)
+        return run_hooks(hooks["response"], event)
+    return []
 
 
-def ended(call: Call, exc: BaseException, hooks: Mapping[str, tuple[Hook, ...]]) -> None:
+def ended(
+    call: Call, exc: BaseException, hooks: Mapping[str, tuple[Hook, ...]]
+) -> list[Awaitable[None]]:
     """A call that ends without a final answer (the limiter refused, an interrupt, a
     cancellation) still tells the response hooks, so that a span opened for it always ends."""
     if hooks["response"]:
         failure = Failure(timed_out=False, reached_server=False, detail=type(exc).__name__)
-        run_hooks(hooks["response"], call.event(len(call.waits) + 1, failure))
+        return run_hooks(hooks["response"], call.event(len(call.waits) + 1, failure))
+    return []
 
 
 def _cooldown_error(call: Call, wait: float, bound: float) -> RateLimitError:
     return RateLimitError(
         f"{call.method} {path_template(call.path)} not sent: the client's rate limit (a shared "
         f"cooldown after a 429) asks to wait {wait:.1f} s, more than max_retry_wait ({bound:g} s)",
-        retry_after=wait,
+        retry_after=wait if math.isfinite(wait) else None,
     )

@@ -18,11 +18,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TextIO
+from urllib.parse import urlsplit
 
 from . import _cli_money
 from ._client import KopechkaClient
 from ._config import ENV_API_KEY
 from ._exceptions import (
+    APIConnectionError,
     APIError,
     APIStatusError,
     KopechkaError,
@@ -40,11 +42,13 @@ from ._format import (
 )
 from ._signals import Terminated
 from ._version import __version__
+from ._wire import ORDER_FILTERS
 
 __all__ = ["console_main", "main"]
 
 EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 MAX_TIMEOUT = 86_400.0
+WAIT_TIMEOUT, POLL_INTERVAL = 120.0, 2.0
 
 
 class UsageError(Exception):
@@ -122,13 +126,13 @@ def cmd_order(client: KopechkaClient, a: argparse.Namespace) -> Output:
 
 def _wait(client: KopechkaClient, order_id: str, a: argparse.Namespace) -> tuple[Any, Any, str]:
     """Wait for mail: (the message or None, the code or None, the text for people)."""
+    timeout = WAIT_TIMEOUT if a.timeout is None else a.timeout
+    interval = POLL_INTERVAL if a.poll_interval is None else a.poll_interval
     with Progress(f"waiting for mail on {order_id}", sys.stderr):
         if a.code:
-            code = client.wait_for_code(order_id, timeout=a.timeout, poll_interval=a.poll_interval)
+            code = client.wait_for_code(order_id, timeout=timeout, poll_interval=interval)
             return None, code, inert(code)
-        message = client.wait_for_message(
-            order_id, timeout=a.timeout, poll_interval=a.poll_interval
-        )
+        message = client.wait_for_message(order_id, timeout=timeout, poll_interval=interval)
     return message, None, fields(message)
 
 
@@ -238,22 +242,22 @@ def _common(suppress: bool) -> _Parser:
     return common
 
 
-def _wait_options(parser: argparse.ArgumentParser) -> None:
+def _wait_options(parser: argparse.ArgumentParser, need: str = "") -> None:
     parser.add_argument("--code", action="store_true", help="print only the one-time code")
     parser.add_argument(
-        "--timeout", type=seconds, default=120.0, metavar="S",
-        help="give up after S seconds (default 120; exit 3)",
+        "--timeout", type=seconds, metavar="S",
+        help=f"give up after S seconds (default {WAIT_TIMEOUT:g}; exit 3){need}",
     )  # fmt: skip
     parser.add_argument(
-        "--poll-interval", type=seconds, default=2.0, metavar="S",
-        help="seconds between looks at the mailbox (default 2)",
+        "--poll-interval", type=seconds, metavar="S",
+        help=f"seconds between looks at the mailbox (default {POLL_INTERVAL:g}){need}",
     )  # fmt: skip
 
 
 def _order_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """The commands on orders; returns ``buy``'s parser (the money options extend it)."""
     orders = add("orders", "list your orders")
-    orders.add_argument("--status", help="only orders with this status (active, pending...)")
+    orders.add_argument("--status", choices=ORDER_FILTERS, help="only orders with this status")
     orders.add_argument("--domain", help="only orders on this domain")
     orders.add_argument("--all", action="store_true", help="every page, not just one")
     orders.add_argument("--page", type=positive_int, default=1, help="which page (default 1)")
@@ -268,7 +272,7 @@ def _order_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> argpa
     buy.add_argument("domain", metavar="DOMAIN", help="a domain on sale (see: kopechka domains)")
     buy.add_argument("site", metavar="SITE", help="the site you sign up on")
     buy.add_argument("--wait", action="store_true", help="wait for the first mail and show it")
-    _wait_options(buy)
+    _wait_options(buy, need="; needs --wait or --code")
     wait = add("wait", "wait for mail on an order")
     wait.add_argument("order_id", metavar="ID", help="the order's id (API-...)")
     _wait_options(wait)
@@ -300,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _command.add_arguments(sandbox)
     sub.add_parser("demo", help="the whole flow on an embedded sandbox (no network, no key)")
+    from .mcp import _options as mcp_options  # noqa: PLC0415 - light: the SDK loads only to serve
+
+    mcp_options.add_arguments(add("mcp", "serve AI agents over MCP, under spend guards"))
     return parser
 
 
@@ -325,7 +332,16 @@ def _client(a: argparse.Namespace) -> KopechkaClient:
         raise UsageError(
             f"no API key: pass --api-key KEY or set the environment variable {ENV_API_KEY}"
         )
-    return KopechkaClient(key, base_url=a.base_url)
+    client = KopechkaClient(key, base_url=a.base_url)
+    a.host = urlsplit(client.base_url).netloc  # named in a connection error
+    return client
+
+
+def _order_fate(text: str, args: argparse.Namespace | int) -> str:
+    """``text``, and what became of the order ``buy`` bought, if it bought one."""
+    if not isinstance(args, argparse.Namespace):
+        return text
+    return _cli_money.stopped_line(text, args)
 
 
 def _run(a: argparse.Namespace) -> int:
@@ -337,21 +353,56 @@ def _run(a: argparse.Namespace) -> int:
         from .testing import _command  # noqa: PLC0415 - the sandbox loads only for this command
 
         return _command.run(a)
+    if a.command == "mcp":
+        return _run_mcp(a)
     with _client(a) as client:
         data, text = COMMANDS[a.command](client, a)
     print(json_text(data) if a.json else text)
     return int(getattr(a, "exit_code", EXIT_OK))
 
 
+MCP_MISSING = (
+    'kopechka mcp needs the mcp extra: pip install "kopechka[mcp]" '
+    '(from a checkout: pip install ".[mcp]")'
+)
+
+
+def _run_mcp(a: argparse.Namespace) -> int:
+    from .mcp import _options as mcp_options  # noqa: PLC0415 - light: no SDK
+
+    try:  # bad usage is said before the SDK is even looked for
+        plan = mcp_options.plan_of(a)
+    except (mcp_options.UsageError, ValueError) as exc:
+        raise UsageError(f"mcp: {exc}") from None
+    if tuple(sys.version_info) < (3, 11):  # a call: mypy, set to 3.10, still checks what follows
+        raise UsageError("kopechka mcp needs Python 3.11 or newer (its extra, mcp, too)")
+    try:
+        from .mcp import _command as mcp_command  # noqa: PLC0415 - the SDK is an extra
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] not in {"mcp", "mcp_types", "anyio", "uvicorn"}:
+            raise
+        raise UsageError(MCP_MISSING) from None
+    return mcp_command.run(a, plan)
+
+
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace | int:
     """The parsed arguments, or the exit code when there is nothing to run (help, version)."""
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
     except SystemExit as exc:  # --help and --version print, then exit
         return exc.code if isinstance(exc.code, int) else EXIT_OK
-    if args.command is None:  # a bare `kopechka`: the help, as a usage error
+    if args.command is None and not unknown:  # a bare `kopechka`: the help, as a usage error
         parser.print_help()
         return EXIT_USAGE
+    where = f"{parser.prog} {args.command}" if args.command else parser.prog
+    if unknown:  # under a command, that command's help lists what it takes
+        raise UsageError(f"unrecognized arguments: {' '.join(unknown)} (see: {where} --help)")
+    if args.command == "buy" and not (args.wait or args.code):
+        options = (("--timeout", args.timeout), ("--poll-interval", args.poll_interval))
+        given = [name for name, value in options if value is not None]
+        if given:
+            need = "need" if len(given) > 1 else "needs"
+            raise UsageError(f"{' and '.join(given)} {need} --wait or --code (see: {where} --help)")
     return args
 
 
@@ -382,18 +433,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         return _fail(as_json, EXIT_USAGE, "UsageError", str(exc))
     except WaitTimeoutError as exc:
-        return _fail(as_json, EXIT_TIMEOUT, type(exc).__name__, f"timed out: {exc}")
+        line = _order_fate(f"timed out: {exc}", args)
+        return _fail(as_json, EXIT_TIMEOUT, type(exc).__name__, line)
     except APIStatusError as exc:
         kind, status = type(exc).__name__, exc.status_code
         line = f"{kind} (HTTP {status}): {exc.message}"
         return _fail(as_json, EXIT_API, kind, exc.message, line, status_code=status)
+    except APIConnectionError as exc:  # where it tried: a typo in --base-url shows at once
+        kind, host = type(exc).__name__, getattr(args, "host", None)
+        text = exc.message if host is None else f"{exc.message} (host {host})"
+        return _fail(as_json, EXIT_API, kind, text, f"{kind}: {text}", host=host)
     except APIError as exc:
         kind = type(exc).__name__
         return _fail(as_json, EXIT_API, kind, exc.message, f"{kind}: {exc.message}")
     except (KopechkaError, ValueError) as exc:
         return _fail(as_json, EXIT_USAGE, "UsageError", str(exc))
     except KeyboardInterrupt:
-        return _fail(as_json, EXIT_INTERRUPTED, "Interrupted", "interrupted")
+        line = _order_fate("interrupted", args)
+        return _fail(as_json, EXIT_INTERRUPTED, "Interrupted", line)
     except BrokenPipeError:  # the reader went away (| head): stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

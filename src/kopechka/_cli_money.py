@@ -109,8 +109,9 @@ def guard() -> AbstractContextManager[object]:
     return contextlib.nullcontext()
 
 
-def stopped_line(stop: Terminated, a: argparse.Namespace) -> str:
-    """The one line a command ends with on a signal, saying what became of a bought order."""
+def stopped_line(stop: Terminated | str, a: argparse.Namespace) -> str:
+    """The one line a command ends with on a signal (a timeout, Ctrl-C), saying what became of
+    a bought order."""
     box: Mailbox | None = getattr(a, "mailbox", None)
     if box is None:
         return str(stop)

@@ -9,6 +9,7 @@ touches the session. The constructor's arguments and the environment (``KOPECHKA
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -23,7 +24,7 @@ from ._config import (
     DEFAULT_MAX_RETRY_WAIT,
     DEFAULT_TIMEOUT,
 )
-from ._face import BaseClient
+from ._face import CLOSED, DEFAULT_CLOSE_TIMEOUT, BaseClient
 from ._hooks import Hook
 from ._limits import Limiter
 from ._mail import Mailbox
@@ -61,6 +62,8 @@ if TYPE_CHECKING:
 
 __all__ = ["KopechkaClient"]
 
+logger = logging.getLogger("kopechka")
+
 R = TypeVar("R")
 
 
@@ -88,26 +91,32 @@ class KopechkaClient(BaseClient[Transport]):
             raises ``APIResponseValidationError`` without being read whole.
         rate_limit: Requests per second never to exceed from this client (all its threads);
             ``None`` (the default) learns the server's rate from its 429s; or a limiter object
-            shared with other clients, processes and machines
-            (``kopechka.contrib.redis.RedisLimiter``). Either way, a 429 pauses every thread of
-            the client for the server's ``Retry-After`` (a shared cooldown).
+            (``kopechka.Limiter``), such as one shared with other clients, processes and
+            machines (``kopechka.contrib.redis.RedisLimiter``). Either way, a 429 pauses every
+            thread of the client for the server's ``Retry-After`` (a shared cooldown).
+            ``False`` turns the limiter off: no pace, no shared cooldown; each call waits out
+            its own 429s alone.
         event_hooks: ``{"request": [...], "response": [...]}``: callables given an
             ``AttemptEvent`` before each attempt is sent and after its answer (method, path
             template, status, attempt, will-retry, elapsed; never the key, a body, a code or an
-            e-mail). A hook that raises is logged and skipped.
-
-    The environment variable ``KOPECHKA_LOG`` (``debug``, ``info`` or ``warning``), read here,
-    sets the level of the logger ``kopechka`` and prints its records on stderr.
+            e-mail). A hook that raises is logged and skipped. An ``async def`` hook is refused
+            (``ValueError``): this client would never run it (``AsyncKopechkaClient`` awaits it).
         budget: A cap on what this client may spend over its life (all threads): a purchase
             that would pass it raises ``SpendLimitError`` before buying; a refund of one of its
             orders gives the amount back. ``None``: no cap.
+        close_timeout: Seconds ``close()`` (or leaving ``with``) waits for the refunds of
+            mailboxes in flight (10 by default).
+
+    The environment variable ``KOPECHKA_LOG`` (``debug``, ``info`` or ``warning``), read here,
+    sets the level of the logger ``kopechka`` and prints its records on stderr.
 
     Raises:
         KopechkaError: No API key was given or found in the environment, or it is not printable
             ASCII.
-        ValueError: An argument is out of range, the base URL is unsafe or malformed,
-            ``REQUESTS_CA_BUNDLE`` names a file that does not exist, or ``KOPECHKA_LOG`` is not
-            a level name.
+        ValueError: An argument is out of range, the base URL is unsafe or malformed, a CA
+            bundle variable (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, ``SSL_CERT_FILE``)
+            names a file that is missing or not a bundle ``ssl`` can load, an ``async def``
+            event hook is given, or ``KOPECHKA_LOG`` is not a level name.
     """
 
     _public_name = "KopechkaClient"
@@ -127,11 +136,12 @@ class KopechkaClient(BaseClient[Transport]):
         rate_limit: float | Limiter | None = None,
         event_hooks: Mapping[str, Sequence[Hook]] | None = None,
         budget: Decimal | int | str | None = None,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
         options = self._configure(
             api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
             max_retry_wait=max_retry_wait, clock=clock, max_body=max_body, rate_limit=rate_limit,
-            event_hooks=event_hooks, budget=budget,
+            event_hooks=event_hooks, budget=budget, close_timeout=close_timeout,
         )  # fmt: skip
         self._transport = Transport(**options, session=session, sleep=sleep)
         self._sleep = sleep
@@ -148,7 +158,25 @@ class KopechkaClient(BaseClient[Transport]):
         self.close()
 
     def close(self) -> None:
-        """Release the connections of the session the client created (a caller's is left open)."""
+        """Close the client: refund its mailboxes, then release the session's connections.
+
+        A closed client refuses to send (``RuntimeError``), except the refunds of its mailboxes:
+        those in flight (another thread leaving a ``with client.mailbox()`` block) are waited for,
+        up to ``close_timeout`` seconds, and a mailbox still open is refunded here (if it has no
+        mail). The session the client created is closed; a caller's is left open. Closing a
+        ``with_options`` client leaves the client it came from open.
+        """
+        if self._owns_book and not self._book.closed:
+            deadline = self._clock() + self.close_timeout  # close()'s own refunds, too
+            for box in self._book.close():
+                if isinstance(box, Mailbox):
+                    box._refund_claimed(deadline)
+            if not self._book.wait(self.close_timeout):
+                logger.warning(
+                    "closed with mailbox refunds still in flight after %g s: "
+                    "run `kopechka sweep` to refund what they leave",
+                    self.close_timeout,
+                )  # fmt: skip
         self._transport.close()
 
     def with_options(
@@ -157,6 +185,7 @@ class KopechkaClient(BaseClient[Transport]):
         timeout: float | tuple[float, float] | None = None,
         max_retries: int | None = None,
         max_retry_wait: float | None = None,
+        rate_limit: float | Limiter | None = None,
     ) -> KopechkaClient:
         """A client with other settings over the same key, connection pool, limiter and hooks.
 
@@ -167,6 +196,8 @@ class KopechkaClient(BaseClient[Transport]):
             timeout: As for the constructor; ``None`` keeps this client's.
             max_retries: As for the constructor; ``None`` keeps this client's.
             max_retry_wait: As for the constructor; ``None`` keeps this client's.
+            rate_limit: As for the constructor (``False``: no limiter for the new client,
+                ``N``: its own rate, or a limiter); ``None`` keeps this client's limiter.
 
         Returns:
             A new client sharing this one's session, limiter (the shared cooldown and rate) and
@@ -175,7 +206,7 @@ class KopechkaClient(BaseClient[Transport]):
         Raises:
             ValueError: An argument is out of range.
         """
-        return self._derive(timeout, max_retries, max_retry_wait)
+        return self._derive(timeout, max_retries, max_retry_wait, rate_limit)
 
     @property
     def timeout(self) -> Timeout:
@@ -191,16 +222,22 @@ class KopechkaClient(BaseClient[Transport]):
         self, call: _wire.Call[R], *, deadline: float | None = None, max_retries: int | None = None
     ) -> R:
         """The funnel: send one call (retries inside) and decode its answer."""
-        answer = self._transport.send(
-            call.method,
-            call.path,
-            params=call.params,
-            json=call.json,
-            idempotent=call.idempotent,
-            deadline=deadline,
-            max_retries=max_retries,
-        )
-        return _wire.decode(call, answer, self._api_key)
+        return _wire.decode(call, self._answer(call, deadline, max_retries), self._api_key)
+
+    def _answer(
+        self, call: _wire.Call[R], deadline: float | None = None, max_retries: int | None = None
+    ) -> _wire.Answer:
+        """The funnel's sending half: the final answer to one call, undecoded.
+
+        Raises:
+            RuntimeError: The client is closed (a mailbox's refund still goes out).
+        """
+        if self._book.refused():
+            raise RuntimeError(CLOSED)
+        return self._transport.send(
+            call.method, call.path, params=call.params, json=call.json,
+            idempotent=call.idempotent, deadline=deadline, max_retries=max_retries,
+        )  # fmt: skip
 
     # --- account -------------------------------------------------------------------------------
 
@@ -253,14 +290,15 @@ class KopechkaClient(BaseClient[Transport]):
         Args:
             page: The page number, from 1.
             limit: Orders per page, at least 1.
-            status: Only orders with this status.
+            status: Only orders with this status: pending, active, cancelled or expired.
             domain: Only orders on this domain.
 
         Returns:
             The orders and the pagination beside them.
 
         Raises:
-            ValueError: ``page`` or ``limit`` below 1, or an empty ``status``/``domain``.
+            ValueError: ``page`` or ``limit`` below 1, a ``status`` not among those four, or
+                an empty ``domain``.
             APIError: The call failed (see the error tree).
         """
         return self._request(_wire.list_orders(page, limit, status, domain))
@@ -279,7 +317,7 @@ class KopechkaClient(BaseClient[Transport]):
         rest moves up a page) or new orders arrive. Memory holds one page and the ids yielded.
 
         Args:
-            status: Only orders with this status.
+            status: Only orders with this status: pending, active, cancelled or expired.
             domain: Only orders on this domain.
             page_size: Orders fetched per request, at least 1.
 
@@ -287,7 +325,8 @@ class KopechkaClient(BaseClient[Transport]):
             An iterator over the orders; nothing is fetched until it is first advanced.
 
         Raises:
-            ValueError: ``page_size`` below 1, or an empty ``status``/``domain``.
+            ValueError: ``page_size`` below 1, a ``status`` not among those four, or an empty
+                ``domain``.
             APIError: A page could not be fetched (see the error tree).
         """
         _wire.list_orders(1, page_size, status, domain)  # check the arguments before iterating
@@ -357,15 +396,38 @@ class KopechkaClient(BaseClient[Transport]):
         if isinstance(op, _money.PostOrder):
             return self._request(_wire.create_order(op.domain, op.site))
         if isinstance(op, _money.ListOrders):
-            limit = _money.PAGE_SIZE
-            return self.list_orders(page=op.page, limit=limit, status=op.status, domain=op.domain)
+            call = _wire.list_orders(op.page, _money.PAGE_SIZE, op.status, op.domain)
+            answer = self._answer(call)
+            page = _wire.decode(call, answer, self._api_key)
+            return (page, _money.server_date(answer.headers)) if op.dated else page
         if isinstance(op, _money.GetMessages):
             return self.get_messages(op.order_id)
         if isinstance(op, _money.CancelOrder):
             return self.cancel_order(op.order_id)
         if isinstance(op, _money.GetDomains):
             return self.get_domains()
+        if isinstance(op, _money.GetOrder):
+            return self.get_order(op.order_id)
         return self._ledger.wait_settled(op.tokens, op.timeout)
+
+    def _exit_call(self, op: _money.Op, deadline: float | None) -> object:
+        """Carry out one request of a mailbox's exit; with a ``deadline`` (after an interrupt),
+        each one is tried once and must end by it."""
+        retries = None if deadline is None else 0
+        if isinstance(op, _money.GetMessages):
+            return self._request(
+                _wire.get_messages(op.order_id), deadline=deadline, max_retries=retries
+            )
+        if isinstance(op, _money.GetOrder):
+            return self._request(
+                _wire.get_order(op.order_id), deadline=deadline, max_retries=retries
+            )
+        if isinstance(op, _money.CancelOrder):
+            call = _wire.cancel_order(op.order_id)
+            cancellation = self._request(call, deadline=deadline, max_retries=retries)
+            self._ledger.refunded(op.order_id, cancellation.refund_amount)
+            return cancellation
+        raise TypeError(f"a mailbox's exit does not send {op!r}")  # pragma: no cover
 
     def cancel_order(self, order_id: str) -> Cancellation:
         """Cancel an order; its price is refunded if no mail was received (``DELETE``).
@@ -531,8 +593,9 @@ class KopechkaClient(BaseClient[Transport]):
         """Buy an order and return a ``Mailbox`` for it, to use in a ``with`` block.
 
         Leaving the block cancels the order if it received no mail, so its price is refunded,
-        whatever ended the block. When the purchase's answer is lost, the one candidate without
-        mail is cancelled before ``OrderOutcomeUnknownError`` is raised (with several, none is).
+        whatever ended the block. When the purchase's answer is lost, ``OrderOutcomeUnknownError``
+        names the candidates and none is cancelled, not even a lone one: in a farm (one key, many
+        processes) it may be another worker's live order. ``sweep`` refunds it once old enough.
 
         Args:
             domain: A domain from ``get_domains()``.

@@ -19,6 +19,7 @@ from pydantic import ConfigDict
 
 from ._models import (
     Cancellation,
+    Charge,
     Domain,
     ExactJSONModel,
     Message,
@@ -145,7 +146,7 @@ class MessagesBody(Body):
 class CancelBody(Body):
     """``refundAmount`` and ``message`` sit at the top level: there is no ``data``."""
 
-    refundAmount: Money | None = None  # noqa: N815 - the wire spelling
+    refundAmount: Charge | None = None  # noqa: N815 - the wire spelling
 
     def result(self) -> Cancellation:
         refund = _present(self.refundAmount, "refundAmount")

@@ -20,8 +20,14 @@ The tree, drawn once (the docs repeat it)::
     │   └── OrderClosedError           the order was cancelled or expired while waiting
     └── WaitCancelledError             a wait stopped by its ``stop`` event
 
-Every error survives ``pickle`` (process pools, Celery result backends) with its message and
-attributes; the live ``response`` is dropped.
+Every error survives ``pickle`` (process pools) with its message and attributes; the live
+``response`` is dropped. Every error is also rebuilt by ``cls(*exc.args)``, as Celery's JSON
+result serializer does: ``args`` holds the message, then the attributes in the order of the
+constructor's parameters, each as JSON can carry it (an ``Order`` or ``Message`` as its JSON
+fields, which the constructor validates back into the model).
+
+Every message is scrubbed of the key of any live client (``_scrub.scrub_known``) when the error
+is made: a server that names an order by the key cannot make an error print it.
 
 This module owns the classes only. It must not decide which class a status maps to (that table is in
 ``_wire``) and must not import requests: ``response`` is carried as an opaque object.
@@ -33,6 +39,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from ._scrub import scrub_known
 
 if TYPE_CHECKING:
     from ._models import Message, Order
@@ -64,8 +72,37 @@ def _rebuild(cls: type[KopechkaError], args: tuple[Any, ...]) -> KopechkaError:
     return error
 
 
+def _as_json(models: Sequence[Any]) -> list[Any]:
+    return [model.model_dump(mode="json", by_alias=True) for model in models]
+
+
+def _messages(given: Sequence[Any]) -> list[Message]:
+    """Messages as given, or rebuilt from their JSON fields (``cls(*args)``)."""
+    from ._models import Message  # noqa: PLC0415 - import kopechka stays without pydantic
+
+    return [Message.model_validate(item) if isinstance(item, dict) else item for item in given]
+
+
+def _order(given: Any) -> Order:
+    """An order as given, or rebuilt from its JSON fields."""
+    from ._models import Order  # noqa: PLC0415 - as in _messages
+
+    return Order.model_validate(given) if isinstance(given, dict) else given
+
+
 class KopechkaError(Exception):
     """Base class of every error raised by kopechka."""
+
+    def __init__(self, message: str = "", *state: Any) -> None:
+        message = scrub_known(str(message))
+        super().__init__(message)
+        self.args = (message, *state)  # what ``cls(*args)`` rebuilds it from (see the module)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __repr__(self) -> str:  # the message only, as before ``args`` carried the attributes
+        return f"{type(self).__name__}({(self.args[0] if self.args else '')!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuilt from its args and attributes, not by calling __init__ (whose keywords differ
@@ -81,9 +118,9 @@ class APIError(KopechkaError):
         message: What went wrong; the server's own ``message`` when it sent one.
     """
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, *state: Any) -> None:
+        super().__init__(message, *state)
+        self.message: str = self.args[0]
 
 
 class APIStatusError(APIError):
@@ -92,11 +129,15 @@ class APIStatusError(APIError):
     Attributes:
         status_code: The HTTP status of the answer.
         body: The decoded JSON body, or the text when it was not JSON (``None`` when empty).
-        response: The underlying HTTP response object, for inspection.
+        response: A plain copy of the answer (``status_code``, ``headers``, the first 2,000
+            characters of the body), the key scrubbed from it; never the requests or httpx
+            response, so it holds no request and no headers sent.
     """
 
-    def __init__(self, message: str, *, status_code: int, body: Any = None, response: Any = None):
-        super().__init__(message)
+    def __init__(
+        self, message: str, status_code: int, body: Any = None, *, response: Any = None
+    ) -> None:
+        super().__init__(message, status_code, body)
         self.status_code = status_code
         self.body = body
         self.response = response
@@ -131,14 +172,15 @@ class RateLimitError(APIStatusError):
     def __init__(
         self,
         message: str,
-        *,
         status_code: int = 429,
         body: Any = None,
-        response: Any = None,
         retry_after: float | None = None,
+        *,
+        response: Any = None,
     ) -> None:
-        super().__init__(message, status_code=status_code, body=body, response=response)
+        super().__init__(message, status_code, body, response=response)
         self.retry_after = retry_after
+        self.args = (*self.args, retry_after)
 
 
 class InternalServerError(APIStatusError):
@@ -153,7 +195,16 @@ class APIConnectionError(APIError):
             (connection refused, connect timeout): sending it again cannot do anything twice.
     """
 
-    may_have_reached_server: bool = True
+    def __init__(self, message: str, may_have_reached_server: bool = True) -> None:
+        super().__init__(message, bool(may_have_reached_server))
+
+    @property
+    def may_have_reached_server(self) -> bool:
+        return bool(self.args[1]) if len(self.args) > 1 else True
+
+    @may_have_reached_server.setter
+    def may_have_reached_server(self, value: bool) -> None:
+        self.args = (self.args[0], bool(value))
 
 
 class APITimeoutError(APIConnectionError):
@@ -168,8 +219,8 @@ class APIResponseValidationError(APIError):
         body: The raw text of the answer (cut to 2,000 characters).
     """
 
-    def __init__(self, message: str, *, status_code: int, body: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, status_code: int, body: str | None = None) -> None:
+        super().__init__(message, status_code, body)
         self.status_code = status_code
         self.body = body
 
@@ -181,9 +232,10 @@ class WaitTimeoutError(KopechkaError, TimeoutError):
         messages: Every message seen on the order while waiting, matching or not.
     """
 
-    def __init__(self, message: str, *, messages: Sequence[Message] = ()) -> None:
-        super().__init__(message)
-        self.messages: list[Message] = list(messages)
+    def __init__(self, message: str, messages: Sequence[Message] = ()) -> None:
+        found = _messages(messages)
+        super().__init__(message, _as_json(found))
+        self.messages: list[Message] = found
 
 
 class OrderClosedError(WaitTimeoutError):
@@ -193,9 +245,10 @@ class OrderClosedError(WaitTimeoutError):
         status: The order's final status (``cancelled``, ``expired``, ...).
     """
 
-    def __init__(self, message: str, *, status: str, messages: Sequence[Message] = ()) -> None:
-        super().__init__(message, messages=messages)
+    def __init__(self, message: str, status: str, messages: Sequence[Message] = ()) -> None:
+        super().__init__(message, messages)
         self.status = status
+        self.args = (self.args[0], status, *self.args[1:])
 
 
 class OrderOutcomeUnknownError(APIError):
@@ -217,36 +270,43 @@ class OrderOutcomeUnknownError(APIError):
     def __init__(
         self,
         message: str,
-        *,
         domain: str,
         site: str,
         sent_at: datetime,
         candidates: Sequence[Order] = (),
     ) -> None:
-        super().__init__(message)
+        if isinstance(sent_at, str):  # as JSON carries it
+            sent_at = datetime.fromisoformat(sent_at)
+        found = [_order(order) for order in candidates]
+        super().__init__(message, domain, site, sent_at, _as_json(found))
         self.domain = domain
         self.site = site
         self.sent_at = sent_at
-        self.candidates: list[Order] = list(candidates)
+        self.candidates: list[Order] = found
 
 
 class SpendLimitError(KopechkaError):
     """A purchase was refused by a spend guard (``max_price=`` or the client's ``budget=``).
 
     Attributes:
-        price: The price that was listed, or charged.
+        price: The price that was listed, or charged; ``None`` when the domain is not listed
+            (a budget cannot hold against an unknown price).
         cap: The cap it would have passed (``max_price``, or what is left of ``budget``).
         order: The order when the server charged more than ``max_price`` anyway (it was then
             cancelled for a full refund), else ``None``.
     """
 
     def __init__(
-        self, message: str, *, price: Decimal, cap: Decimal, order: Order | None = None
+        self, message: str, price: Decimal | None, cap: Decimal, order: Order | None = None
     ) -> None:
-        super().__init__(message)
+        # a str or float as JSON carries it
+        price = None if price is None else Decimal(str(price))
+        cap = Decimal(str(cap))
+        self.order = None if order is None else _order(order)
+        shown = None if self.order is None else _as_json([self.order])[0]
+        super().__init__(message, price, cap, shown)
         self.price = price
         self.cap = cap
-        self.order = order
 
 
 class WaitCancelledError(KopechkaError):
@@ -257,6 +317,7 @@ class WaitCancelledError(KopechkaError):
         messages: Every message seen on the order while waiting.
     """
 
-    def __init__(self, message: str, *, messages: Sequence[Message] = ()) -> None:
-        super().__init__(message)
-        self.messages: list[Message] = list(messages)
+    def __init__(self, message: str, messages: Sequence[Message] = ()) -> None:
+        found = _messages(messages)
+        super().__init__(message, _as_json(found))
+        self.messages: list[Message] = found

@@ -16,18 +16,22 @@ The code heuristic, in order:
 
 1. Spans that hold digits but no code are blanked: links, e-mail addresses, colours, dates, times,
    prices, percentages, phone numbers, numbers after ``#`` or ``№``.
-2. Candidates: 4-8 digits standing alone, or written in equal groups (``804 291``, ``137-954``), or
-   one digit per cell or space (``7 4 1 2 9 3``); a run of more than 8 digits is one longer number
-   (a phone, a card), never a code. Codes of capital letters and digits (``F7K2M``, ``KXR-7TQ``),
-   kept as the mail spells them, count only near a word that names a code (*code*, *OTP*, *код*;
-   not *verify*); capitals without a digit only when the mail marks them outright (``code:
-   QJHRV``, or alone on the line after such a word) and hold no vowel, so that a word in capitals
-   (``HELLO``, ``STEAM``) is never a code.
+2. Candidates: 4-8 digits standing alone, or written in equal groups (``804 291``, ``137-954``,
+   ``71-44-02``), or one digit per cell or space (``7 4 1 2 9 3``, also beside a longer number); a
+   run of more than 8 digits is one longer number (a phone, a card), never a code. Codes of capital
+   letters and digits (``F7K2M``, ``KXR-7TQ``), kept as the mail spells them, count only near a
+   word that names a code (*code*, *OTP*, *one-time password*, *код*; not *verify*); capitals
+   without a digit only when the mail marks them outright (``code: QJHRV``, or alone on the line
+   after such a word) and hold no vowel, so that a word in capitals (``HELLO``, ``STEAM``) is
+   never a code. Right after a label (a word that names a code, then blanks, a colon or *is*),
+   digits are read up to the first character that cannot continue them, whatever follows
+   (``Your code: 123456 12.03.2024``).
 3. A number labelled as something else (order, account, member, ticket number; номер заказа, лицевой
    счёт; a promo or zip code) is not a code; when a code word governs the label ("code for your
    account: 4821") the number only scores lower.
-4. Each candidate is scored: close to a word like *code*, *код*, *OTP*, *PIN* scores highest;
-   alone on its line, or six digits long, scores a little; part of a postal address or looking like
+4. Each candidate is scored: right after its label scores above anything else; close to a word
+   like *code*, *код*, *OTP*, *PIN* scores highest among the rest; alone on its line, or six digits
+   long, scores a little; part of a postal address or looking like
    a year scores lower. The best score wins; ties go to the first. The subject is read the same
    way, and its code wins over the content's only with a better score.
 """
@@ -52,7 +56,7 @@ _RAW = ("script", "style", "title", "noscript", "template", "iframe", "xmp", "no
 _RAW_END = {name: re.compile(rf"</{name}(?![^\s/>])", re.IGNORECASE) for name in _RAW}
 _BLOCKS = frozenset(
     {"p", "div", "br", "tr", "li", "ul", "ol", "table", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
-     "section", "article", "header", "footer", "center", "blockquote", "pre", "body", "dd", "dt"}
+     "section", "article", "header", "footer", "center", "blockquote", "pre", "dd", "dt"}
 )  # fmt: skip
 _CELLS = frozenset({"td", "th"})
 # A tag's attributes: quoted values may hold '>'; an unclosed one runs to the end.
@@ -88,6 +92,9 @@ _ATTRIBUTE = re.compile(  # name, then a value: quoted, or up to a blank
     r"""([^\s"'=/]+)(?:\s*=\s*(?:"([^"]*)"?|'([^']*)'?|([^\s"']*)))?"""
 )
 _BLANKS = re.compile(r"[ \t\r\f\v]+")
+# Shown as a space (no-break, thin, hair and the like) or as nothing (zero-width, soft hyphen).
+_WIDE_SPACES = re.compile("[\xa0\u2000-\u200a\u202f\u205f\u3000]")
+_NO_SPACES = re.compile("[\xad\u200b\u2060\ufeff]")
 _LINE_BREAKS = re.compile(r" ?\n[ \n]*")
 _URL = re.compile(r"https?://[^\s<>\"'\[\]{}|\\^`]+", re.IGNORECASE)
 _TRAILING = ".,;:!?'\""
@@ -176,6 +183,11 @@ def _reduce(text: str) -> _Reducer:
     return out
 
 
+def _as_shown(text: str) -> str:
+    """Spaces of any width as a space, characters shown as nothing dropped."""
+    return _NO_SPACES.sub("", _WIDE_SPACES.sub(" ", text))
+
+
 def html_to_text(text: str) -> str:
     """Reduce HTML to readable text: entities decoded, tags as spaces or line breaks.
 
@@ -187,7 +199,7 @@ def html_to_text(text: str) -> str:
     Returns:
         The text, one block per line, runs of blanks folded.
     """
-    raw = _BLANKS.sub(" ", "".join(_reduce(text).parts).replace("\xa0", " "))
+    raw = _BLANKS.sub(" ", _as_shown("".join(_reduce(text).parts)))
     return _LINE_BREAKS.sub("\n", raw).strip()
 
 
@@ -235,7 +247,9 @@ _MONTHS = (
     " ноябрь декабря декабрь"
 )
 # Words near a code: those that name one (all a letter code listens to), and the others.
-_CODE_WORDS = "codes code otp pin passcode pass_code token 2fa mfa код* парол*"
+_CODE_WORDS = (
+    "codes code otp pin passcode token 2fa mfa one-time_password one_time_password код* парол*"
+)
 _KEYWORDS = "one-time one_time verification verify confirm* security подтвержд* одноразов*"
 _LABELS = (  # what a number may be instead of a code
     "order invoice ticket account acct membership member customer client user reference ref"
@@ -304,14 +318,22 @@ _TERMS, _TERM_KINDS = _words(
     ("code", _CODE_WORDS, r"(?!\w)"),
     ("keyword", _KEYWORDS, r"(?!\w)"),
 )
+# A day and a month whose first digit was read already (31.01.2024, 1/31/24), then the same after
+# a separator: 71-44-02 or 90-21-77-13 is no date.
+_DAY = r"(?:(?<=0)[1-9]|(?<=[12])\d?|(?<=3)[01]?|(?<=[4-9]))"
+_MONTH = r"(?:(?<=0)[1-9]|(?<=1)[0-2]?|(?<=[2-9]))"
+_DAY_AFTER = r"(?:0?[1-9]|[12]\d|3[01])"
+_MONTH_AFTER = r"(?:0?[1-9]|1[0-2])"
 _BLANK_DIGITS_SOURCE = (  # a number's first digit, after the character before it
     r"[^\w](\d(?:"
     r"\d{3}[-./]\d{1,2}[-./]\d{1,2}(?!\d)"  # dates: 2024-01-31
-    r"|\d?[-./]\d{1,2}[-./]\d{2,4}(?!\d)"  # 31.01.2024, 1/31/24
+    rf"|(?:{_DAY}[-./]{_MONTH_AFTER}|{_MONTH}[-./]{_DAY_AFTER})(?!\d)"  # 31.01.2024, 1/31/24
+    r"[-./]\d{2,4}(?![-./]?\d)"
     r"|\d?:\d{2}(?::\d{2})?(?!\d)(?:\s?[ap]\.?m\.?)?"  # times
     rf"|\d?\s?(?=[a-zа-яё])(?:{'|'.join(_MONTHS.split())})\b\.?{_YEAR}"  # 1 января 2024
     r"|\d\d[-.]\d{3}[-.]\d{4}\b"  # 555-123-4567
-    r"|(?<![,.]\d)(?:(?<!\d[ \xa0]\d)[\d,.]{0,24}(?:[ \xa0]\d{3}(?!\d)){0,6}"  # 150.75 руб
+    r"|(?<![,.]\d)(?:(?<!\d[ \xa0]\d)(?:\d{0,2}(?:[ \xa0]\d{3}(?!\d)){1,6}(?:[.,]\d{1,2})?"
+    r"|[\d,.]{0,24})"  # 150.75 руб, 1 500,00 руб; not 123456 100 руб
     rf"\s?{_CURRENCY_AFTER}|\d{{0,24}}(?:[.,]\d{{1,24}})?\s?%)))"  # percentages
 )
 _BLANK_SIGNS_SOURCE = (
@@ -331,9 +353,10 @@ _RUN_SOURCE = (  # after "G-" a number, after "INV-" no groups: INV-2024-0042 is
     r"[^\w/@](\d(?<!\d[-.,: ]\d)(?:(?<![a-zа-яё]-\d)\d{0,7}(?:[ -]\d{1,8}){1,7}|\d{3,7}))"
     r"(?![\w]|[.,/:]\d|[ -]\d)"
 )
-_SPACED_SOURCE = (  # one digit per cell or per space: 7 4 1 2 9 3
-    r"(\d(?<![\w/@]\d)(?<!\d[.,:-]\d)(?<!\d[ \t\xa0]\d)(?<!\d[ \t\xa0]{2}\d)(?<!\d[ \t\xa0]{3}\d)"
-    r"(?:[ \t\xa0]{1,3}\d){3,7})(?!\w|[ \t\xa0]{1,3}\d|[.,/:]\d)"
+_SPACED_SOURCE = (  # one digit per cell or per space: 7 4 1 2 9 3; a longer number may stand beside
+    r"(\d(?<![\w/@]\d)(?<!\d[.,:-]\d)(?<!(?<!\d)\d[ \t\xa0]\d)(?<!(?<!\d)\d[ \t\xa0]{2}\d)"
+    r"(?<!(?<!\d)\d[ \t\xa0]{3}\d)(?:[ \t\xa0]{1,3}\d(?!\d)){3,7})"
+    r"(?!\w|[ \t\xa0]{1,3}\d(?!\d)|[.,/:]\d)"
 )
 _LETTERS_SOURCE = (  # capitals and digits with a capital in them
     r"([A-Z0-9](?<![\w@/.#=&+-][A-Z0-9])(?:(?<=[A-Z])|(?=[0-9-]{0,12}[A-Z]))"
@@ -348,16 +371,30 @@ _LABEL_AFTER_SOURCE = (  # "482210 is your order number", "12345 (order)"; not "
     + r")(?!\w)(?![\s-]{0,3}(?:codes?|pin|otp|passcode|код))"
 )
 _MARKER_GAP_SOURCE = r"[\s:=\-–—]*(?:is|это|here|ниже|below)?[\s:=\-–—\"'«“]*"
+# Right after a label ("Your code: ", "Код подтверждения — "): where a labelled code starts.
+_LABEL_GAP_SOURCE = (
+    r"[ \t\xa0\n:=\-–—*]{0,12}(?:(?:is|это|here|ниже|below)(?!\w)[ \t\xa0\n:=\-–—*]{0,12})?"
+    r"[\"'«“]?"
+)
+# The code there, when no other pass took it: what follows it cannot continue a number (a date,
+# a long number, a letter code's capitals), whatever stands after that.
+_LABELLED_SOURCE = (  # not the start of more than 8 digits in groups (1234 5678 9012)
+    r"(?!\d{4}(?: \d{4}){2}|\d{3}(?: \d{3}){2}|\d{2}(?: \d{2}){4})"
+    r"(?:\d{2}(?:-\d{2}){1,3}|\d{3}-\d{3}|\d{4}-\d{4}|\d{2}(?: \d{2}){1,3}|\d{3} \d{3}"
+    r"|\d{4} \d{4}|\d{4,8})(?!\d|[.,:/-]\d|[A-Z]{1,13}(?![A-Za-z]))"
+)
 _STATE_OR_CITY_SOURCE = r"\b[A-Z]{2} $|^,\s?[A-ZА-Я][a-zа-яё]+\b"
 _STREET_SOURCE = (
     r"[ \t]+(?:[A-Z][a-z]+[ \t]+){1,3}(?:Road|Rd|Street|St|Avenue|Ave|Boulevard|Blvd|Drive|Dr|"
     r"Lane|Ln|Way|Parkway|Pkwy|Court|Ct|Place|Pl|Square|Sq|Highway|Hwy|Terrace|Circle)\b"
 )
-_ACRONYMS = frozenset({"HTTP", "HTTPS", "HTML", "XHTML", "SMTP", "SFTP", "RSVP", "CMYK", "PDF"})
+_ACRONYMS = frozenset({"HTTP", "HTTPS", "HTML", "XHTML", "SMTP", "SFTP", "RSVP", "CMYK"})
 _VOWELS = frozenset("AEIOU")
-_PREFIXED = re.compile(r"[A-Z]{1,3}-\d{4,8}")  # G-719204: the digits are the code
+_PAIRS = re.compile(r"\d\d(?:-\d\d){2,3}")
+_PREFIXED = re.compile(r"[A-Z]{1,2}-\d{4,8}")  # G-719204, FB-48213: the digits are the code
 _LINE_BLANKS = re.compile(r"[ \t\r\-:.]*")
 _NEAR = 80.0  # a letter code or a spaced one counts only this close to a code word
+_LABEL_WINS = 60.0  # right after its label, a code beats any number that is only alone or near
 # A verification mail holds a few numbers. One with thousands is read up to its first ones, so
 # that the work per candidate (a few microseconds of Python) stays bounded.
 _MAX_CANDIDATES = 1000
@@ -379,6 +416,8 @@ class _Patterns:
     letters: re.Pattern[str]
     label_after: re.Pattern[str]
     marker_gap: re.Pattern[str]
+    label_gap: re.Pattern[str]
+    labelled: re.Pattern[str]
     state_or_city: re.Pattern[str]
     street: re.Pattern[str]
 
@@ -398,6 +437,8 @@ def _patterns() -> _Patterns:
         letters=c(_LETTERS_SOURCE),
         label_after=c(_LABEL_AFTER_SOURCE),
         marker_gap=c(_MARKER_GAP_SOURCE),
+        label_gap=c(_LABEL_GAP_SOURCE),
+        labelled=c(_LABELLED_SOURCE),
         state_or_city=c(_STATE_OR_CITY_SOURCE),
         street=c(_STREET_SOURCE),
     )
@@ -537,8 +578,40 @@ class _Context:
         self.code_words = _Near(code_words)
         labels = _outside(sorted(found["label"] + found["other"]), blanked)
         self.labels = {end: start for start, end in labels}
+        self.after_label = self._after_labels(keywords)
         self._reversed = ""
         self._budget: dict[str, int] = {}
+
+    def _after_labels(self, keywords: list[Span]) -> set[int]:
+        """Where a code would start right after a label: a word that names a code, or a keyword
+        a few characters after one ("Код подтверждения: "), then blanks, a colon or *is*. Each
+        look reads a bounded window after one of the first ``_MAX_CANDIDATES`` labels."""
+        gap = _patterns().label_gap
+        labels = [end for _, end in self.code_words.spans[:_MAX_CANDIDATES]]
+        for start, end in keywords[:_MAX_CANDIDATES]:
+            kw_end, distance = self.code_words.before(start)
+            if distance <= 24 and "\n" not in self.low[kw_end:start]:
+                labels.append(end)
+        found = set()
+        for end in labels:
+            match = gap.match(self.low, end, end + 40)
+            if match is not None and match.end() < len(self.low):
+                found.add(match.end())
+        return found
+
+    def labelled(self) -> Iterator[_Candidate]:
+        """The digits right after a label that no other pass reads as a code: one followed by a
+        date, a longer number or a letter (``Your code: 123456 12.03.2024``)."""
+        pattern = _patterns().labelled
+        for start in sorted(self.after_label):
+            match = pattern.match(self.text, start, start + 40)
+            if match is None:
+                continue
+            found = _split_run(match.group(0), start)
+            if _PAIRS.fullmatch(match.group(0)):
+                yield from found  # "code: 10-11-12" is a code, though shaped like a date
+            else:
+                yield from self._kept(found)
 
     def blanked(self, start: int, end: int) -> bool:
         """Whether the span overlaps a blanked one."""
@@ -559,6 +632,7 @@ class _Context:
         self._budget = dict.fromkeys(("run", "spaced", "letters"), _MAX_CANDIDATES)
         for start, stop in self._windows():
             yield from self._kept(self._near(start, stop, read))
+        yield from self.labelled()
 
     def _kept(self, candidates: Iterable[_Candidate]) -> Iterator[_Candidate]:
         return (c for c in candidates if not self.blanked(c.start, c.end))
@@ -651,6 +725,8 @@ def _ceiling(ctx: _Context, cand: _Candidate, distance: float) -> float:
     """The score before what can only lower it: how near a code word, alone on its line, six
     digits long."""
     score = max(0.0, 100.0 - distance)
+    if cand.start in ctx.after_label:
+        score += _LABEL_WINS
     if ctx.alone(cand):
         score += 25.0
     if cand.kind in ("digits", "spaced") and len(cand.code) == 6:
@@ -706,15 +782,16 @@ def extract_code(
         ``"804291"``), or a code of capitals and digits as the mail spells it (``"KXR-7TQ"``);
         as matched when ``pattern`` is given.
     """
-    text = html_to_text(content) if looks_like_html(content) else content
+    is_html = looks_like_html(content)
+    text = html_to_text(content) if is_html else content
     if pattern is not None:
         for where in (text, subject):
             match = re.search(pattern, where)
             if match is not None:
                 return match.group(1) if match.re.groups else match.group(0)
         return None
-    found = _best_code(text)
-    in_subject = _best_code(subject)
+    found = _best_code(text if is_html else _as_shown(text))  # html_to_text did it
+    in_subject = _best_code(_as_shown(subject))
     if in_subject is not None and (found is None or in_subject[0] > found[0]):
         found = in_subject
     return None if found is None else found[2]

@@ -4,8 +4,11 @@
 httpx): it checks the constructor's arguments and keeps the key, the budget and the base URL, hands
 the face the checked transport settings, derives ``with_options`` clients, prints the repr and
 prepares the purchase flow. ``BaseMailbox`` keeps what a mailbox learns from its waits and reports
-how leaving it went. Each face (``_client``/``_async_client``, ``_mail``/``_async_mail``) keeps its
-public methods and their docstrings, and only what differs: plain calls there, awaited calls here.
+how leaving it went. ``RefundBook`` is a client's record of its mailboxes still open and of the
+refunds in flight, which ``close()`` waits for (``close_timeout``) before a closed client refuses
+to send (``CLOSED``, the same ``RuntimeError`` on both faces; a refund still goes out). Each face
+(``_client``/``_async_client``, ``_mail``/``_async_mail``) keeps its public methods and their
+docstrings, and only what differs: plain calls there, awaited calls here.
 
 This module must not send a request, sleep, or import httpx (``import kopechka`` works without it).
 """
@@ -14,13 +17,16 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar
 
-from . import _money, _wire
+from . import _money, _scrub, _wire
 from ._exceptions import OrderClosedError
 from ._hooks import ENV_LOG, Hook, check_hooks, configure_logging
 from ._limits import Limiter
@@ -35,9 +41,106 @@ from ._settings import (
     check_wait,
 )
 
-__all__ = ["BaseClient", "BaseMailbox", "TransportOptions"]
+__all__ = [
+    "CLOSED",
+    "DEFAULT_CLOSE_TIMEOUT",
+    "BaseClient",
+    "BaseMailbox",
+    "RefundBook",
+    "TransportOptions",
+    "refunding",
+]
 
 logger = logging.getLogger("kopechka")
+
+DEFAULT_CLOSE_TIMEOUT = 10.0
+"""Seconds ``close()`` waits for the refunds of mailboxes in flight."""
+CLOSED = "the client is closed: create another one"
+"""What a closed client says when asked to send (``RuntimeError``), on both faces."""
+_REFUNDING: ContextVar[bool] = ContextVar("kopechka_refunding", default=False)
+
+
+@contextmanager
+def refunding() -> Iterator[None]:
+    """Mark the requests made inside as a mailbox's refund: they go out after ``close()`` began."""
+    token = _REFUNDING.set(True)
+    try:
+        yield
+    finally:
+        _REFUNDING.reset(token)
+
+
+class RefundBook:
+    """A client's mailboxes still open and the refunds in flight; shared with ``with_options``
+    clients, thread-safe. ``closed`` is set once, by the client that created it.
+
+    Each mailbox is refunded once: by its own exit, or by ``close()`` when it is still open then
+    (``claim`` decides who). ``tasks`` keeps the async refunds' tasks alive (the event loop holds
+    tasks weakly) until they end.
+    """
+
+    def __init__(self) -> None:
+        self.closed = False
+        self._changed = threading.Condition(threading.Lock())
+        self._open: dict[int, BaseMailbox] = {}
+        self._claimed: set[int] = set()
+        self._flying = 0
+        self.tasks: set[Any] = set()
+
+    def opened(self, box: BaseMailbox) -> None:
+        """A mailbox was bought: ``close()`` refunds it if it is still open then."""
+        with self._changed:
+            self._open[id(box)] = box
+
+    def claim(self, box: BaseMailbox) -> bool:
+        """Whether the caller is the one to refund ``box`` (the first to ask is)."""
+        with self._changed:
+            self._open.pop(id(box), None)
+            if id(box) in self._claimed:
+                return False
+            self._claimed.add(id(box))
+            self._flying += 1
+            return True
+
+    def done(self, box: BaseMailbox) -> None:
+        """A refund claimed with ``claim`` ended (well or not)."""
+        with self._changed:
+            self._claimed.discard(id(box))
+            self._flying -= 1
+            self._changed.notify_all()
+
+    def close(self) -> list[BaseMailbox]:
+        """Mark the client closed; claim and return the mailboxes still open, to refund."""
+        with self._changed:
+            self.closed = True
+            boxes = list(self._open.values())
+        return [box for box in boxes if self.claim(box)]
+
+    def wait(self, timeout: float) -> bool:
+        """Block until no refund is in flight, or ``timeout`` s passed; ``True`` if none is."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._flying == 0, timeout)
+
+    def refused(self) -> bool:
+        """Whether a request must be refused now: closed, and not a mailbox's refund."""
+        return self.closed and not _REFUNDING.get()
+
+
+def check_close_timeout(value: object) -> float:
+    """Return ``close_timeout`` as seconds.
+
+    Raises:
+        ValueError: Not a finite number >= 0.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(f"close_timeout must be a finite number of seconds >= 0, got {value!r}")
+    return float(value)
+
 
 T = TypeVar("T", bound="_Transport")
 C = TypeVar("C", bound="BaseClient[Any]")
@@ -49,7 +152,9 @@ class _Transport(Protocol):
     timeout: Timeout
     policy: RetryPolicy
 
-    def derive(self: T, *, timeout: Timeout, policy: RetryPolicy) -> T: ...
+    def derive(
+        self: T, *, timeout: Timeout, policy: RetryPolicy, limiter: Limiter | None = None
+    ) -> T: ...
 
 
 class TransportOptions(TypedDict):
@@ -69,6 +174,8 @@ class BaseClient(Generic[T]):
     """The configuration of a client, its settings and its repr; no I/O (see the module)."""
 
     _public_name: ClassVar[str]
+    _awaits_hooks: ClassVar[bool] = False
+    """Whether the face awaits a coroutine function's hook (the async face)."""
     _transport: T
 
     def _configure(
@@ -84,6 +191,7 @@ class BaseClient(Generic[T]):
         rate_limit: float | Limiter | None,
         event_hooks: Mapping[str, Sequence[Hook]] | None,
         budget: Decimal | int | str | None,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> TransportOptions:
         """Check the constructor's arguments (the key first), keep the key, budget and base URL,
         and return the settings of the transport the face creates.
@@ -93,17 +201,22 @@ class BaseClient(Generic[T]):
             ValueError: Any other argument is out of range or unsafe (see the faces).
         """
         configure_logging(os.environ.get(ENV_LOG))
-        self._api_key = _wire.Secret(check_key(api_key))
+        self._api_key = _scrub.Secret(check_key(api_key))
+        _scrub.remember(self._api_key)  # scrubbed from every message and log record from now on
         self._ledger = _money.Ledger(_money.check_cap("budget", budget), clock=clock)
         self.base_url = check_base_url(base_url)
         self._clock = clock
+        self.close_timeout = check_close_timeout(close_timeout)
+        self._book = RefundBook()
+        self._owns_book = True
         policy = RetryPolicy(
             max_retries=check_retries(max_retries), max_retry_wait=check_wait(max_retry_wait)
         )
         return TransportOptions(
             base_url=self.base_url, api_key=self._api_key.reveal(), timeout=check_timeout(timeout),
             policy=policy, clock=clock, max_body=check_max_body(max_body),
-            limiter=check_limiter(rate_limit), hooks=check_hooks(event_hooks),
+            limiter=check_limiter(rate_limit),
+            hooks=check_hooks(event_hooks, awaited=self._awaits_hooks),
         )  # fmt: skip
 
     def __repr__(self) -> str:
@@ -116,8 +229,10 @@ class BaseClient(Generic[T]):
         timeout: float | tuple[float, float] | None,
         max_retries: int | None,
         max_retry_wait: float | None,
+        rate_limit: object = None,
     ) -> C:
-        """``with_options``: a shallow copy on a derived transport (same pool, limiter, hooks).
+        """``with_options``: a shallow copy on a derived transport (same pool and hooks; the same
+        limiter unless ``rate_limit`` is given).
 
         Raises:
             ValueError: An argument is out of range.
@@ -126,9 +241,11 @@ class BaseClient(Generic[T]):
         retries = policy.max_retries if max_retries is None else check_retries(max_retries)
         longest = policy.max_retry_wait if max_retry_wait is None else check_wait(max_retry_wait)
         derived = copy.copy(self)
+        derived._owns_book = False  # closing it leaves the client it came from open
         derived._transport = self._transport.derive(
             timeout=self._transport.timeout if timeout is None else check_timeout(timeout),
             policy=RetryPolicy(max_retries=retries, max_retry_wait=longest),
+            limiter=None if rate_limit is None else check_limiter(rate_limit),
         )
         return derived
 
@@ -155,8 +272,17 @@ class BaseClient(Generic[T]):
         return _money.sweep(older_than=older_than, dry_run=dry_run, wall=self._ledger.wall)
 
 
+class _Owner(Protocol):
+    """What ``BaseMailbox`` reads of its client."""
+
+    _book: RefundBook
+    _ledger: _money.Ledger
+
+
 class BaseMailbox:
     """What a mailbox learns from its waits, and the report of leaving it; no I/O."""
+
+    _client: _Owner
 
     def _start(self) -> None:
         """Set the state every mailbox starts with."""
@@ -164,6 +290,17 @@ class BaseMailbox:
         self.cancel_error: BaseException | None = None
         self._got_mail = False
         self._status: str | None = None  # known closed (expired, cancelled) from a wait
+
+    def _claim(self) -> bool:
+        """Whether this exit is the one to refund the order (``RefundBook.claim``); a claimed
+        refund must end with ``RefundBook.done``."""
+        book: RefundBook = self._client._book
+        if not book.claim(self):
+            return False
+        if self.cancellation is not None:  # cancelled by the caller: nothing to do
+            book.done(self)
+            return False
+        return True
 
     def _saw(self, found: list[Message]) -> None:
         """Note the messages a look at the mailbox returned."""
@@ -188,12 +325,18 @@ class BaseMailbox:
             logger.warning("could not check order %s for mail: %s", order_id, outcome.check_error)
         if outcome.cancellation is not None:
             self.cancellation = outcome.cancellation
+            if outcome.learned:  # the cancel's own answer, which credits the budget, was lost
+                self._client._ledger.refunded(order_id, outcome.cancellation.refund_amount)
             logger.info(
                 "cancelled unused order %s, refunded %s",
                 order_id, outcome.cancellation.refund_amount,
             )  # fmt: skip
         elif outcome.error is not None:
             self.cancel_error = outcome.error
-            logger.warning("could not cancel unused order %s: %s", order_id, outcome.error)
+            logger.warning(
+                "could not cancel unused order %s (%s): it may still be charged; "
+                "run `kopechka sweep` to refund it",
+                order_id, outcome.error,
+            )  # fmt: skip
         else:
             logger.debug("order %s not cancelled: %s", order_id, outcome.reason)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -99,8 +99,9 @@ def money(value: Decimal) -> str:
 def _cell(value: object) -> str:
     if isinstance(value, Decimal):
         return money(value)
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, datetime):  # in UTC, as the tables' headers and ``fields`` say
+        utc = value.astimezone(timezone.utc) if value.tzinfo is not None else value
+        return utc.strftime("%Y-%m-%d %H:%M:%S")
     text = inert(value if value is not None else "-")
     return text if len(text) <= _CELL_WIDTH else text[: _CELL_WIDTH - 3] + "..."
 
@@ -127,7 +128,10 @@ def message_rows(messages: Iterable[Message]) -> str:
 
 
 def fields(model: BaseModel) -> str:
-    """A model as aligned ``name: value`` lines."""
+    """A model as aligned ``name: value`` lines; a time in UTC, saying so."""
     data = dict(model)
     width = max(len(k) for k in data)
-    return "\n".join(f"{k.ljust(width)}  {_cell(v)}" for k, v in data.items())
+    return "\n".join(
+        f"{k.ljust(width)}  {_cell(v)}{' UTC' if isinstance(v, datetime) else ''}"
+        for k, v in data.items()
+    )

@@ -10,9 +10,10 @@ It does no I/O but the log handler's, and imports no HTTP library.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ._endpoints import ENDPOINTS
@@ -21,6 +22,7 @@ __all__ = [
     "ENV_LOG",
     "AttemptEvent",
     "Hook",
+    "await_hooks",
     "check_hooks",
     "configure_logging",
     "operation",
@@ -72,7 +74,8 @@ class AttemptEvent:
 
 
 Hook = Callable[[AttemptEvent], object]
-"""A hook: called with the event, its return value ignored."""
+"""A hook: called with the event; on the async face a coroutine function too (awaited), else
+its return value is ignored."""
 
 
 def path_template(path: str) -> str:
@@ -92,11 +95,17 @@ def operation(method: str, template: str) -> str:
     return _OPERATIONS.get((method, template), f"{method} {template}")
 
 
-def check_hooks(hooks: object) -> dict[str, tuple[Hook, ...]]:
+def check_hooks(hooks: object, *, awaited: bool = False) -> dict[str, tuple[Hook, ...]]:
     """Return ``event_hooks`` as ``{"request": (...), "response": (...)}``.
 
+    Args:
+        hooks: What the constructor was given.
+        awaited: Whether the face awaits a hook's coroutine (the async face); the sync face
+            refuses a coroutine function, which it would call without ever running its body.
+
     Raises:
-        ValueError: Not a mapping of ``"request"``/``"response"`` to lists of callables.
+        ValueError: Not a mapping of ``"request"``/``"response"`` to lists of callables, or a
+            coroutine function given to the sync face.
     """
     if hooks is None:
         return {"request": (), "response": ()}
@@ -109,22 +118,56 @@ def check_hooks(hooks: object) -> dict[str, tuple[Hook, ...]]:
         given = hooks.get(stage, ())
         if not isinstance(given, Sequence) or not all(callable(hook) for hook in given):
             raise ValueError(f"event_hooks[{stage!r}] must be a list of callables")
+        if not awaited and any(_is_async(hook) for hook in given):
+            raise ValueError(
+                f"event_hooks[{stage!r}] holds an async def hook: KopechkaClient would never run "
+                "it; give a plain function, or use AsyncKopechkaClient, which awaits it"
+            )
         checked[stage] = tuple(given)
     return checked
 
 
-def run_hooks(hooks: Sequence[Hook], event: AttemptEvent) -> None:
-    """Call each hook; one that raises is logged (its exception type only) and skipped."""
+def _is_async(hook: object) -> bool:
+    call = getattr(hook, "__call__", None)  # noqa: B004 - an object whose __call__ is async
+    return inspect.iscoroutinefunction(hook) or inspect.iscoroutinefunction(call)
+
+
+def run_hooks(hooks: Sequence[Hook], event: AttemptEvent) -> list[Awaitable[None]]:
+    """Call each hook; one that raises is logged (its exception type only) and skipped. Return
+    what the hooks gave to await (a coroutine function's coroutine), each guarded the same way:
+    the async driver awaits them (``await_hooks``); the sync face accepts no such hook."""
+    pending: list[Awaitable[None]] = []
     for hook in hooks:
         try:
-            hook(event)
+            result = hook(event)
         except Exception as exc:  # a hook must never break a call
-            logger.warning(
-                "a kopechka event hook raised %s on %s %s (ignored)",
-                type(exc).__name__,
-                event.method,
-                event.path,
-            )
+            _log_failure(exc, event)
+            continue
+        if inspect.isawaitable(result):
+            pending.append(_guarded(result, event))
+    return pending
+
+
+async def _guarded(result: Awaitable[object], event: AttemptEvent) -> None:
+    try:
+        await result
+    except Exception as exc:  # a hook must never break a call
+        _log_failure(exc, event)
+
+
+async def await_hooks(pending: Sequence[Awaitable[None]]) -> None:
+    """Await, in order, what ``run_hooks`` handed back (each one is guarded)."""
+    for item in pending:
+        await item
+
+
+def _log_failure(exc: Exception, event: AttemptEvent) -> None:
+    logger.warning(
+        "a kopechka event hook raised %s on %s %s (ignored)",
+        type(exc).__name__,
+        event.method,
+        event.path,
+    )
 
 
 _handlers: list[logging.Handler] = []  # the one stderr handler, once attached

@@ -23,9 +23,11 @@ The model: the server allows ``quota`` requests per ``window`` seconds. ``rate_l
 (N per second); ``rate_limit=None`` learns it from the first 429. The rules:
 
 * **Shared cooldown.** A 429 stops every request of the client (every thread, every task) until
-  its ``Retry-After`` has passed; slots handed out before it are void. Threads released at the end
-  of a cooldown leave one slot apart when the quota is known, else spread at random over a tenth of
-  the cooldown: they never all fire at the same instant.
+  its ``Retry-After`` has passed; slots handed out before it are void (``admit`` says so, and
+  ``RateLimiter.valid`` at the last moment before sending: a request held after its slot, by the
+  scheduler or in a queue for a connection, does not go in the middle of the cooldown). Threads
+  released at the end of a cooldown leave one slot apart when the quota is known, else spread at
+  random over a tenth of the cooldown: they never all fire at the same instant.
 * **Pacing.** Requests leave one per ``window / (quota * SAFETY)`` seconds: GCRA's virtual
   scheduling without burst (each caller takes the next free slot, ``tat``, and waits for it), so a
   crowd of threads is served in turn, one reservation each, with no polling and no thundering herd.
@@ -43,6 +45,10 @@ The model: the server allows ``quota`` requests per ``window`` seconds. ``rate_l
   every ``START_POLL`` seconds (a wait of the client's own: ``max_retry_wait`` does not apply to
   it, the caller's deadline does). A 429 that teaches the rate ends the window; one that teaches
   nothing (too few answers) starts it over, small.
+* **Ready now.** A 429 with ``Retry-After: 0`` says the server is ready at once: it is not
+  about our rate (a per-endpoint limit, a busy gateway, a WAF, a flaky proxy answer so) and
+  changes nothing here; the call that got it retries after the policy's short floor. Learning
+  from it drove a client to a request every few seconds under 20% of random 429s.
 * **Learning (``rate_limit=None``).** Nothing is paced until the first 429. Then the server has
   said it all: it accepted ``S`` requests of ours from the start of the period until it asked for
   ``Retry-After`` seconds of silence, so ``quota = S`` per ``window = elapsed + Retry-After`` (late
@@ -56,8 +62,10 @@ The model: the server allows ``quota`` requests per ``window`` seconds. ``rate_l
   under the last that met a 429), and past it only after ``PLATEAU`` seconds without a 429, ten
   times slower (a probe, as CUBIC plateaus at its last loss point); each new 429 event (one per
   cooldown, however many requests were in flight) cuts the rate to ``BETA`` of itself, or to what
-  the period measured if that is lower. With ``rate_limit=N`` the same rules apply below N per
-  second.
+  the period measured if that is lower, but never below ``FLOOR_SHARE`` (half) of the rate
+  the server last served us (accepted answers per second over the last period of at least
+  ``MIN_SAMPLE`` of them): 429s that the rate does not cause cannot drive it down without
+  bound. With ``rate_limit=N`` the same rules apply below N per second.
 * **Ownership of time.** ``now`` is the caller's monotonic clock. A limiter shared by processes or
   machines keeps its own clock (Redis' ``TIME``); what crosses the protocol are durations, but
   ``Slot.at``, which only goes back to the limiter that issued it.
@@ -80,7 +88,9 @@ from typing import Protocol, runtime_checkable
 __all__ = [
     "BETA",
     "DEFAULT_COOLDOWN",
+    "FLOOR_SHARE",
     "INCREASE",
+    "IN_PROCESS",
     "MAX_INTERVAL",
     "MIN_SAMPLE",
     "PLATEAU",
@@ -91,6 +101,7 @@ __all__ = [
     "START_WINDOW",
     "LimitState",
     "Limiter",
+    "NoLimiter",
     "RateLimiter",
     "Slot",
     "admit",
@@ -108,6 +119,8 @@ INCREASE = 0.003
 """Additive increase: the rate grows by this share per second while requests queue for slots."""
 BETA = 0.9
 """Multiplicative decrease: each new 429 event multiplies the rate by this (at most)."""
+FLOOR_SHARE = 0.5
+"""A cut never takes the rate below this share of the rate the server last served us."""
 PLATEAU = 60.0
 """Seconds without a 429 before the rate grows past the one known to hold (a probe)."""
 _PROBE_SHARE = 0.1
@@ -171,6 +184,9 @@ class LimitState:
     """The start window's first size (``START_WINDOW``); 0: none."""
     first: float = -1.0
     """When the limiter's first request left; -1 before it did."""
+    served: float = 0.0
+    """Accepted answers per second over the last period that had ``MIN_SAMPLE`` of them; 0
+    before one did. A cut keeps the rate at ``FLOOR_SHARE`` of it at least."""
 
     @property
     def interval(self) -> float:
@@ -198,8 +214,22 @@ class Slot:
 class Limiter(Protocol):
     """What a client needs of a limiter: ``rate_limit=`` accepts any object with these methods.
 
-    Each call must be atomic and safe from any thread. ``now`` is the calling client's monotonic
-    clock; a limiter shared across processes may ignore it and use a clock of its own.
+    Around each attempt a client calls ``reserve``, sleeps ``slot.wait`` seconds, calls
+    ``admit`` until it answers 0 (``None``: reserve again), sends, and tells ``feedback`` how
+    it went (status 0: no answer, or the slot was not used after all). Each call must be atomic
+    and safe from any thread; the async client calls a limiter other than its own from threads
+    of its own, never on the event loop. ``now`` is the calling client's monotonic clock; a
+    limiter shared across processes may ignore it and use a clock of its own.
+
+    The client does not trust a limiter's waits: a wait that is not a number, or longer than
+    ``max_retry_wait`` (or than the time left before the caller's deadline), is not waited:
+    the slot is given back (``feedback`` with status 0) and the call raises ``RateLimitError``
+    (or times out) without sending. The time spent in these calls counts against the attempt's
+    timeout.
+
+    Optionally, ``valid(slot) -> bool`` (a plain read: no I/O, it may be called on the event
+    loop): asked at the last moment before sending; ``False`` (a 429 came since the slot was
+    granted) gives the slot back and the call reserves again, to wait out the cooldown.
     """
 
     def reserve(self, now: float, max_wait: float) -> Slot:
@@ -214,6 +244,25 @@ class Limiter(Protocol):
     def feedback(self, now: float, status: int, retry_after: float | None, slot: Slot) -> None:
         """Learn from the answer to the request sent in ``slot``."""
         ...
+
+
+class NoLimiter:
+    """``rate_limit=False``: no pace and no shared cooldown. Each call still waits out the
+    ``Retry-After`` of its own 429s (``max_retries``, ``max_retry_wait``), alone."""
+
+    def __repr__(self) -> str:
+        return "NoLimiter()"
+
+    def reserve(self, now: float, max_wait: float) -> Slot:
+        """Always a slot at once (unless the caller's deadline has passed)."""
+        return Slot(wait=0.0, epoch=0, at=now, granted=max_wait >= 0)
+
+    def admit(self, slot: Slot, now: float) -> float | None:
+        """Never more to wait."""
+        return 0.0
+
+    def feedback(self, now: float, status: int, retry_after: float | None, slot: Slot) -> None:
+        """Nothing to learn."""
 
 
 # --- the arithmetic ------------------------------------------------------------------------------
@@ -356,8 +405,10 @@ def feedback(
         state = replace(state, recent=recent)
     if status == 0:
         return state
+    if status == 429 and retry_after is not None and retry_after <= 0:
+        return state  # "ready now": not about our rate (see the module)
     if status == 429:
-        wait = DEFAULT_COOLDOWN if retry_after is None else max(0.0, retry_after)
+        wait = DEFAULT_COOLDOWN if retry_after is None else retry_after
         if slot.epoch == state.epoch:
             return _new_event(state, now, wait, rand)
         return _extend(state, now + wait)  # in flight when the event began: the same event
@@ -371,18 +422,25 @@ def feedback(
 def _new_event(state: LimitState, now: float, wait: float, rand: Callable[[], float]) -> LimitState:
     """A 429 to a request of the current period: a cooldown, and a smaller quota."""
     until = max(state.cooldown_until, now + wait)
-    span = _span(now - state.period_start if state.period_start >= 0 else 0.0, wait)
+    elapsed = now - state.period_start if state.period_start >= 0 else 0.0
+    span = _span(elapsed, wait)
     learning = state.quota <= 0
-    window, known = state.window, state.known
+    window, known, served = state.window, state.known, state.served
+    if state.accepted >= MIN_SAMPLE and elapsed > 0:
+        served = state.accepted / elapsed  # what the server just served us, per second
     if not learning:
         measured = state.quota * span / max(state.accepted, 1)  # the window this period showed
         if state.accepted < MIN_SAMPLE:
             measured = window
         known = max(state.min_window, window * (1.0 + _PROBE_STEP))
         window = min(MAX_INTERVAL * state.quota, max(window / BETA, measured))
+        if served > 0:  # the floor: never below a share of what was just served
+            floor = max(state.window, state.quota / (FLOOR_SHARE * served))  # no speed-up
+            window = max(state.min_window, min(window, floor))
+        known = min(known, window)  # a floored cut: what holds is no slower than the pace
         until += rand() * state.interval  # a random phase: separate clients do not align
     new = replace(
-        state, window=window, known=known, tat=until, cooldown_until=until,
+        state, window=window, known=known, tat=until, cooldown_until=until, served=served,
         spread=wait * _JITTER_SHARE, epoch=state.epoch + 1, period_start=-1.0, accepted=0,
         learn_span=span if learning else 0.0, learn_accepted=state.accepted if learning else 0,
     )  # fmt: skip
@@ -482,6 +540,10 @@ class RateLimiter:
             self._state, wait = admit(self._state, slot, now)
         return wait
 
+    def valid(self, slot: Slot) -> bool:
+        """Whether no 429 came since ``slot`` was granted (a plain read: no lock needed)."""
+        return slot.epoch == self._state.epoch
+
     def feedback(self, now: float, status: int, retry_after: float | None, slot: Slot) -> None:
         """Learn from the answer to the request sent in ``slot``."""
         with self._lock:
@@ -516,3 +578,7 @@ def _renew_locks() -> None:
 
 
 os.register_at_fork(after_in_child=_renew_locks)
+
+
+IN_PROCESS = (RateLimiter, NoLimiter)
+"""The limiters that only take a lock (or nothing): called in place, on the event loop too."""

@@ -3,8 +3,8 @@
 The wait itself (filters, start-polling, deadlines, stopping) is ``_waitflow``'s, the rules of
 leaving the block are ``_money.mailbox_exit``'s (the async mailbox drives the same flow), and what
 a mailbox learns from its waits and logs on leaving is ``_face.BaseMailbox``'s, shared with the
-async mailbox. This module owns the mailbox's life only; it sends no request except through the
-client it is given.
+async mailbox. This module owns the mailbox's life only (with the bound on its exit after an
+interrupt, ``INTERRUPTED_EXIT``); it sends no request except through the client it is given.
 """
 
 from __future__ import annotations
@@ -16,14 +16,18 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
-from ._face import BaseMailbox
+from ._face import BaseMailbox, RefundBook, refunding
 from ._models import Cancellation, Message, MessageList, Order
-from ._money import CancelOrder, GetMessages, Op, drive
+from ._money import Ledger, Op, drive
 from ._waitflow import TextFilter
 
 __all__ = ["Mailbox"]
 
 logger = logging.getLogger("kopechka")
+
+INTERRUPTED_EXIT = 3.0
+"""Seconds the refund on leaving a block ended by an interrupt (Ctrl-C, a signal) may take in all:
+each request tried once, no backoff; a second interrupt abandons it at once."""
 
 
 class _MailboxClient(Protocol):
@@ -37,6 +41,13 @@ class _MailboxClient(Protocol):
     def wait_for_message(self) -> Callable[..., Message]: ...
     @property
     def wait_for_code(self) -> Callable[..., str]: ...
+
+    _book: RefundBook
+    _ledger: Ledger
+
+    @property
+    def _clock(self) -> Callable[[], float]: ...
+    def _exit_call(self, op: Op, deadline: float | None) -> object: ...
 
 
 class Mailbox(BaseMailbox):
@@ -56,11 +67,13 @@ class Mailbox(BaseMailbox):
 
     cancellation: Cancellation | None
     cancel_error: BaseException | None
+    _client: _MailboxClient
 
     def __init__(self, client: _MailboxClient, order: Order) -> None:
         self._client = client
         self.order = order
         self._start()
+        client._book.opened(self)  # close() refunds it if it is still open then
 
     def __repr__(self) -> str:
         return f"Mailbox(order_id={self.order_id!r}, email={self.email!r})"
@@ -185,23 +198,48 @@ class Mailbox(BaseMailbox):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.cancellation is not None:
+        if not self._claim():  # refunded already (or being refunded by close())
             return
+        interrupted = exc is not None and not isinstance(exc, Exception)
         try:
-            self._refund_if_unused()
-        except BaseException as interrupt:  # e.g. a second Ctrl-C while refunding
+            self._refund_if_unused(interrupted=interrupted)
+        except BaseException as interrupt:  # e.g. a second Ctrl-C while refunding: abandon it
             self.cancel_error = interrupt
+            line = (
+                f"refunding order {self.order_id} was abandoned ({interrupt!r}): it may still be "
+                "charged; run `kopechka sweep` to refund it"
+            )
+            logger.warning("%s", line)
+            _note(exc if exc is not None else interrupt, line)  # printed with the traceback
             if exc is None:
                 raise
-            logger.warning("refunding order %s was interrupted: %r", self.order_id, interrupt)
+        finally:
+            self._client._book.done(self)
         # returning None: the block's own exception, if any, propagates unchanged
 
-    def _refund_if_unused(self) -> None:
-        self._left(self.order_id, drive(self._exit_flow(self.order_id), self._execute))
+    def _refund_if_unused(
+        self, *, interrupted: bool = False, deadline: float | None = None
+    ) -> None:
+        """Run the exit rules; after an interrupt, within ``INTERRUPTED_EXIT`` seconds in all (or
+        by ``deadline``, on the client's clock)."""
+        if interrupted:
+            deadline = self._client._clock() + INTERRUPTED_EXIT
+        with refunding():
+            outcome = drive(
+                self._exit_flow(self.order_id), lambda op: self._client._exit_call(op, deadline)
+            )
+        self._left(self.order_id, outcome)
 
-    def _execute(self, op: Op) -> object:
-        if isinstance(op, GetMessages):
-            return self._client.get_messages(op.order_id)
-        if isinstance(op, CancelOrder):
-            return self._client.cancel_order(op.order_id)
-        raise TypeError(f"a mailbox's exit does not send {op!r}")  # pragma: no cover
+    def _refund_claimed(self, deadline: float | None = None) -> None:
+        """``close()``'s refund of a mailbox still open (claimed for it), by ``deadline``."""
+        try:
+            self._refund_if_unused(deadline=deadline)
+        finally:
+            self._client._book.done(self)
+
+
+def _note(error: BaseException, line: str) -> None:
+    """Add ``line`` to what the traceback of ``error`` prints (Python 3.11+)."""
+    add_note = getattr(error, "add_note", None)
+    if add_note is not None:
+        add_note(line)

@@ -36,6 +36,7 @@ from ._extract import extract_code, extract_links
 
 __all__ = [
     "Cancellation",
+    "Charge",
     "Domain",
     "ExactJSONModel",
     "Message",
@@ -85,6 +86,17 @@ def _exact(value: Decimal) -> Decimal:
 Timestamp = Annotated[datetime, AfterValidator(_aware)]
 Money = Annotated[Decimal, AfterValidator(_exact)]
 """An exact amount: the server's digits, never through a float, never rounded."""
+
+
+def _not_negative(value: Decimal) -> Decimal:
+    if value < 0:
+        raise ValueError("a price, a charge or a refund cannot be negative")
+    return value
+
+
+Charge = Annotated[Decimal, AfterValidator(_exact), AfterValidator(_not_negative)]
+"""An exact amount the API cannot mean negative (a price, a charge, a refund): a negative one is
+refused, so it can never lift a spend guard."""
 
 
 def _refuse_constant(name: str) -> Any:
@@ -235,8 +247,8 @@ class Domain(_Model):
     """The domain's id."""
     name: str
     """The domain name to pass to ``create_order`` (``example.com``)."""
-    price: Money
-    """What one address on it costs, exact."""
+    price: Charge
+    """What one address on it costs, exact (never negative)."""
     category: str | None = None
     """The vendor's category (``popular``, ``premium`` ...), when given."""
     description: str | None = None
@@ -259,8 +271,8 @@ class Order(_Model):
     """The site it was bought for."""
     status: Status
     """An ``OrderStatus``, or the server's own string when it is not a known one."""
-    price: Money
-    """What it cost, exact."""
+    price: Charge
+    """What it cost, exact (never negative)."""
     created_at: Timestamp
     """When it was bought (aware)."""
     duration: int | None = None
@@ -355,8 +367,8 @@ class Cancellation(_Model):
 
     message: str = ""
     """The server's words about it."""
-    refund_amount: Money
-    """What came back to the balance, exact (0 when mail had come)."""
+    refund_amount: Charge
+    """What came back to the balance, exact (0 when mail had come; never negative)."""
 
 
 class PollingStatus(_Model):

@@ -16,24 +16,27 @@ library.
 Clock-skew assumption: "created since just before the request" compares the server's ``createdAt``
 with the client's wall clock at sending, less ``CLOCK_MARGIN`` (60 s). Clocks kept by NTP agree to
 well under a second; a server clock more than a minute behind the client's would hide the lost order
-from the candidates (``sweep`` still finds it). ``sweep``'s age is the client's wall clock minus the
-server's ``createdAt``: a client clock ahead of the server's makes orders look older by the skew.
+from the candidates (``sweep`` still finds it). ``sweep`` measures an order's age on the server's
+clock: the listing's ``Date`` header minus the order's ``createdAt``; only when the server sends no
+``Date`` does it fall back to the client's clock, with a WARNING.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Callable, Generator, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
+from . import _wire
 from ._exceptions import (
     APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
-    BadRequestError,
     KopechkaError,
     OrderOutcomeUnknownError,
     SpendLimitError,
@@ -48,6 +51,7 @@ __all__ = [
     "ExitOutcome",
     "GetDomains",
     "GetMessages",
+    "GetOrder",
     "Ledger",
     "ListOrders",
     "Op",
@@ -61,11 +65,14 @@ __all__ = [
     "mailbox_exit",
     "outcome_unknown",
     "purchase",
+    "server_date",
     "split_by_age",
     "sweep",
+    "unaddressable",
 ]
 
 R = TypeVar("R")
+logger = logging.getLogger("kopechka")
 
 CLOCK_MARGIN = 60.0
 """Seconds before ``sent_at`` that a candidate may have been created (clock skew, whole seconds)."""
@@ -75,6 +82,10 @@ MAX_PAGES = 100
 LIVE = frozenset({"pending", "active"})
 SETTLED = CLOSED | {"completed"}
 """Order statuses with nothing to refund: closed, or mail came."""
+CANCELLED = (CLOSED - {"expired"}) | {"refunded"}
+"""Order statuses that say a cancel went through."""
+CANCEL_TRIES = 3
+"""Times a mailbox's exit sends its cancel (safe to repeat) before it gives the order up."""
 
 # --- the requests a flow may ask for ----------------------------------------------------------
 
@@ -99,11 +110,21 @@ class ListOrders:
     page: int
     status: str
     domain: str | None = None
+    dated: bool = False
+    """Ask for ``(OrderPage, date)`` instead: the answer's ``Date`` header as an aware time, or
+    ``None`` when absent or unreadable (``server_date``)."""
 
 
 @dataclass(frozen=True)
 class GetMessages:
     """``GET /orders/{id}/messages``; a ``MessageList``."""
+
+    order_id: str
+
+
+@dataclass(frozen=True)
+class GetOrder:
+    """``GET /orders/{id}``; an ``Order`` (its status tells whether a cancel went through)."""
 
     order_id: str
 
@@ -123,7 +144,7 @@ class Settle:
     timeout: float
 
 
-Op = GetDomains | PostOrder | ListOrders | GetMessages | CancelOrder | Settle
+Op = GetDomains | PostOrder | ListOrders | GetMessages | GetOrder | CancelOrder | Settle
 Flow = Generator[Op, Any, R]
 
 
@@ -148,6 +169,12 @@ def drive(flow: Flow[R], execute: Callable[[Op], Any]) -> R:
         except BaseException as exc:
             failure = exc
 
+
+FARM_NOTE = (
+    "none cancelled (another process on the same key could own it): "
+    "`kopechka sweep` refunds it once it is old enough"
+)
+"""What a lost mailbox purchase adds to its error: why its candidates were left alone."""
 
 # --- pure decisions -----------------------------------------------------------------------------
 
@@ -175,14 +202,15 @@ def outcome_unknown(error: BaseException) -> bool:
     """Whether a failed ``POST /orders`` may have bought an order all the same.
 
     Unknown: the request may have reached the server and no usable answer came back (a read
-    timeout, a dropped connection, a 5xx, a 2xx that is not the documented JSON, an interrupt while
-    waiting for the answer). Known: any other status (a 4xx, a redirect, ``success: false``) is the
-    server's answer, and a request that surely never reached the server bought nothing.
+    timeout, a dropped connection, a 5xx, a 1xx (an interim answer is never the outcome), a 2xx
+    that is not the documented JSON, an interrupt while waiting for the answer). Known: any other
+    status (a 4xx, a redirect, ``success: false``) is the server's answer, and a request that
+    surely never reached the server bought nothing.
     """
     if isinstance(error, APIConnectionError):
         return error.may_have_reached_server
-    if isinstance(error, APIStatusError):
-        return error.status_code >= 500
+    if isinstance(error, APIStatusError):  # an interim (1xx) answer taken as final is no answer
+        return error.status_code >= 500 or error.status_code < 200
     if isinstance(error, APIResponseValidationError):
         return True
     return not isinstance(error, KopechkaError)  # an interrupt, or a failure of our own
@@ -230,6 +258,18 @@ def split_by_age(
     return young, old
 
 
+def unaddressable(order_id: str) -> KopechkaError | None:
+    """Why an order id from the server cannot be put in a URL (``..``, a space, a control
+    character...), as the error ``sweep`` reports; ``None`` when it can."""
+    try:
+        _wire.order_path(order_id)
+    except ValueError as exc:
+        return KopechkaError(
+            f"order {order_id!r} cannot be addressed in a URL ({exc}): cancel it by hand"
+        )
+    return None
+
+
 def exit_decision(*, got_mail: bool, status: str | None) -> str:
     """What leaving a mailbox does: ``"keep"`` (mail came: it is paid for), ``"nothing"`` (the
     order is already closed: nothing to refund) or ``"cancel"`` (also when the state is unknown:
@@ -247,11 +287,27 @@ def exit_decision(*, got_mail: bool, status: str | None) -> str:
 # --- flows ----------------------------------------------------------------------------------------
 
 
-def live_orders(domain: str | None) -> Flow[tuple[list[Order], bool]]:
+def server_date(headers: Mapping[str, str]) -> datetime | None:
+    """The ``Date`` header of an answer as an aware UTC time, or ``None`` when absent or
+    unreadable: the server's clock, which its ``createdAt`` values are written with."""
+    text = next((value for name, value in headers.items() if name.lower() == "date"), None)
+    if text is None:
+        return None
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def live_orders(
+    domain: str | None, *, dates: list[datetime] | None = None
+) -> Flow[tuple[list[Order], bool]]:
     """Every pending and active order (on ``domain``), and whether the listing was complete.
 
     Pages are walked as ``iter_orders`` walks them (``OrderWalk``), so orders that other threads
-    buy or cancel meanwhile do not hide one from the listing.
+    buy or cancel meanwhile do not hide one from the listing. Given ``dates``, the server's time
+    of each page read (its ``Date``) is added to it.
     """
     seen: dict[str, Order] = {}
     complete = True
@@ -260,7 +316,10 @@ def live_orders(domain: str | None) -> Flow[tuple[list[Order], bool]]:
         for _ in range(MAX_PAGES):
             if walk.page is None:
                 break
-            result: OrderPage = yield ListOrders(walk.page, status, domain)
+            reply = yield ListOrders(walk.page, status, domain, dated=dates is not None)
+            result: OrderPage = reply[0] if dates is not None else reply
+            if dates is not None and reply[1] is not None:
+                dates.append(reply[1])
             ids = [order.order_id for order in result.orders]
             for position in walk.take(ids, result.pagination.total, result.pagination.pages):
                 seen.setdefault(ids[position], result.orders[position])
@@ -290,17 +349,29 @@ def purchase(
 ) -> Flow[Order]:
     """Buy one order under the spend guards; on a lost answer, find what it may have bought.
 
-    A domain the price list does not show is left to the server (it refuses unknown domains); what
-    it charges is still checked against the caps after the fact.
+    Under a budget, a domain the price list does not show is refused before buying (fail closed:
+    a crowd of purchases at an unknown price could pass any budget). With ``max_price`` alone it is
+    left to the server (it refuses unknown domains), and what it charges is checked after the fact.
 
     Raises:
-        SpendLimitError: The listed price is above ``max_price`` or the budget (nothing bought), or
-            the charged one was (the order was then cancelled).
-        OrderOutcomeUnknownError: The answer was lost; ``for_mailbox`` cancels a lone candidate.
+        SpendLimitError: The listed price is above ``max_price`` or the budget, or the domain is
+            not listed under a budget (nothing bought), or the charged price was above a cap (the
+            order was then cancelled).
+        OrderOutcomeUnknownError: The answer was lost. No candidate is cancelled, not even a lone
+            one for a mailbox: in a farm (one key, many processes) it may be another worker's live
+            order, and the API echoes nothing this client could recognise as its own. The sweep
+            refunds it once it is old enough.
         KopechkaError: The purchase failed (nothing bought), or ``GET /domains`` did.
     """
     guarded = max_price is not None or ledger.budget is not None
     price = (yield from _listed_price(ledger, domain, now)) if guarded else None
+    if price is None and ledger.budget is not None:
+        raise SpendLimitError(
+            f"{domain} is not in the price list (GET /domains): its price is unknown, so the "
+            f"budget of {ledger.budget} cannot hold: not bought",
+            price=None,
+            cap=ledger.budget,
+        )
     if max_price is not None and price is not None and price > max_price:
         raise SpendLimitError(
             f"{domain} is listed at {price}, above max_price {max_price}: not bought",
@@ -317,11 +388,14 @@ def purchase(
         if not unknown:
             raise
         lost = Lost(ledger, token, domain, site, sent_at, settle_timeout)
-        if not isinstance(exc, Exception):  # an interrupt: a mailbox still refunds, then it goes on
-            if for_mailbox:
-                yield from lost.resolve(exc, cancel_lone=True)
+        if not isinstance(exc, Exception):  # an interrupt goes on at once: the sweep finds it
+            logger.warning(
+                "the purchase on %s for %s was interrupted before its answer (%r): it may have "
+                "bought an order; run `kopechka sweep` to refund it",
+                domain, site, exc,
+            )  # fmt: skip
             raise exc
-        error = yield from lost.resolve(exc, cancel_lone=for_mailbox)
+        error = yield from lost.resolve(exc, for_mailbox=for_mailbox)
         raise error from exc
     overrun = ledger.bought(token, order)
     yield from _enforce_caps(order, max_price, overrun)
@@ -361,8 +435,8 @@ class Lost:
     settle_timeout: float
     found: list[Order] = field(default_factory=list)
 
-    def resolve(self, cause: BaseException, *, cancel_lone: bool) -> Flow[OrderOutcomeUnknownError]:
-        """List the candidates (and cancel a lone one for a mailbox); return the error to raise."""
+    def resolve(self, cause: BaseException, *, for_mailbox: bool) -> Flow[OrderOutcomeUnknownError]:
+        """List the candidates (never cancelling one); return the error to raise."""
         try:
             live, complete = yield from live_orders(self.domain)
         except KopechkaError as exc:
@@ -379,27 +453,7 @@ class Lost:
             self.ledger.attribute(self.token, self.found[0].order_id)
         elif not self.found and complete and settled:
             self.ledger.not_bought(self.token)
-        note = (yield from self._cancel_lone(settled)) if cancel_lone else ""
-        return self._error(cause, note)
-
-    def _cancel_lone(self, settled: bool) -> Flow[str]:
-        if len(self.found) != 1:
-            return "none cancelled (not exactly one candidate): run sweep" if self.found else ""
-        order_id = self.found[0].order_id
-        if not settled:
-            return f"{order_id} not cancelled: another purchase here was still unanswered"
-        try:
-            listing: MessageList = yield GetMessages(order_id)
-            verdict = exit_decision(
-                got_mail=bool(listing.messages), status=str(listing.order.status)
-            )
-            if verdict != "cancel":
-                why = "has mail" if verdict == "keep" else f"is {listing.order.status}"
-                return f"{order_id} {why}: not cancelled"
-            cancellation: Cancellation = yield CancelOrder(order_id)
-        except KopechkaError as exc:
-            return f"{order_id} could not be cancelled ({exc}): run sweep"
-        return f"{order_id} had no mail and was cancelled, {cancellation.refund_amount} refunded"
+        return self._error(cause, FARM_NOTE if for_mailbox and self.found else "")
 
     def _error(self, cause: BaseException, note: str) -> OrderOutcomeUnknownError:
         named = ", ".join(o.order_id for o in self.found) or "none found"
@@ -452,11 +506,16 @@ def sweep(*, older_than: float, dry_run: bool, wall: Callable[[], datetime]) -> 
         or older_than < 0
     ):
         raise ValueError(f"older_than must be a finite number of seconds >= 0, got {older_than!r}")
-    live, _ = yield from live_orders(None)
-    kept, old = split_by_age(live, now=wall(), older_than=older_than)
+    dates: list[datetime] = []
+    live, _ = yield from live_orders(None, dates=dates)
+    kept, old = split_by_age(live, now=_server_now(dates, wall), older_than=older_than)
     unused: list[Order] = []
     failed: list[tuple[Order, KopechkaError]] = []
     for order in old:
+        refused = unaddressable(order.order_id)
+        if refused is not None:  # reported; the rest goes on
+            failed.append((order, refused))
+            continue
         try:
             listing: MessageList = yield GetMessages(order.order_id)
         except KopechkaError as exc:
@@ -472,6 +531,18 @@ def sweep(*, older_than: float, dry_run: bool, wall: Callable[[], datetime]) -> 
         return SweepReport(unused, planned, kept, failed, dry_run=True)
     cancelled, refunded = yield from _cancel_each(unused, failed)
     return SweepReport(cancelled, refunded, kept, failed, dry_run=False)
+
+
+def _server_now(dates: list[datetime], wall: Callable[[], datetime]) -> datetime:
+    """Now on the server's clock: the latest ``Date`` of the listing; without one, this machine's
+    clock, with a WARNING (a skewed clock then sweeps too much or too little)."""
+    if dates:
+        return max(dates)
+    logger.warning(
+        "the order listing carried no Date header: order ages are measured on this machine's "
+        "clock, which may differ from the server's"
+    )
+    return wall()
 
 
 def _cancel_each(
@@ -504,6 +575,8 @@ class ExitOutcome:
     """Looking for mail failed with this error (the order was cancelled all the same)."""
     reason: str = ""
     """Why nothing was cancelled, when nothing was."""
+    learned: bool = False
+    """The cancel's answer was lost; the order's status showed it went through."""
 
 
 def mailbox_exit(order_id: str, *, got_mail: bool, status: str | None) -> Flow[ExitOutcome]:
@@ -511,8 +584,11 @@ def mailbox_exit(order_id: str, *, got_mail: bool, status: str | None) -> Flow[E
 
     ``got_mail`` and ``status`` are what the mailbox already knows. An order with mail is kept (it
     is paid for); a closed one (expired, cancelled) is left alone, with no request and no warning;
-    otherwise the mail is looked at once more and an order without mail is cancelled. A refused
-    cancel is looked into: an order that expired meanwhile is no failure.
+    otherwise the mail is looked at once more and an order without mail is cancelled.
+
+    A cancel is safe to repeat: one that fails is sent again, ``CANCEL_TRIES`` times in all, and
+    after each failure the order's status (``GET /orders/{id}``) says whether it went through all
+    the same (its answer lost) or the order closed meanwhile: the outcome is learned, not guessed.
     """
     verdict = exit_decision(got_mail=got_mail, status=status)
     if verdict != "cancel":
@@ -526,22 +602,45 @@ def mailbox_exit(order_id: str, *, got_mail: bool, status: str | None) -> Flow[E
         check_error = exc
     if verdict != "cancel":
         return ExitOutcome(reason="it received mail" if verdict == "keep" else f"it is {status}")
-    try:
-        cancellation: Cancellation = yield CancelOrder(order_id)
-    except Exception as exc:
-        closed = None
-        if isinstance(exc, BadRequestError):  # refused: perhaps it expired meanwhile
-            closed = yield from _closed_meanwhile(order_id)
-        if closed is not None:
-            return ExitOutcome(check_error=check_error, reason=f"it is {closed}")
-        return ExitOutcome(error=exc, check_error=check_error)
-    return ExitOutcome(cancellation=cancellation, check_error=check_error)
+    outcome = yield from _cancel_unused(order_id)
+    return replace(outcome, check_error=check_error)
 
 
-def _closed_meanwhile(order_id: str) -> Flow[str | None]:
+def _cancel_unused(order_id: str) -> Flow[ExitOutcome]:
+    error: Exception | None = None
+    for _ in range(CANCEL_TRIES):
+        try:
+            cancellation: Cancellation = yield CancelOrder(order_id)
+        except Exception as exc:
+            error = exc
+        else:
+            return ExitOutcome(cancellation=cancellation)
+        order = yield from _order_now(order_id)
+        if order is not None and str(order.status) in CANCELLED:  # it went through: answer lost
+            refund = Cancellation(
+                message=f"cancelled (learned from its status: {order.status})",
+                refund_amount=order.price,
+            )
+            return ExitOutcome(cancellation=refund, learned=True)
+        if order is not None and str(order.status) in SETTLED:
+            return ExitOutcome(reason=f"it is {order.status}")
+        if not _worth_repeating(error):
+            break
+    return ExitOutcome(error=error)
+
+
+def _worth_repeating(error: Exception) -> bool:
+    """Whether sending a failed cancel again may help: a lost or garbled answer, a 5xx, a 429."""
+    if isinstance(error, APIConnectionError | APIResponseValidationError):
+        return True
+    return isinstance(error, APIStatusError) and (
+        error.status_code >= 500 or error.status_code == 429
+    )
+
+
+def _order_now(order_id: str) -> Flow[Order | None]:
     try:
-        listing: MessageList = yield GetMessages(order_id)
+        order: Order = yield GetOrder(order_id)
     except Exception:
         return None
-    status = str(listing.order.status)
-    return status if status in SETTLED else None
+    return order

@@ -13,7 +13,7 @@ import os
 from . import _wire
 from ._config import DEFAULT_BASE_URL, ENV_API_KEY, ENV_BASE_URL
 from ._exceptions import KopechkaError
-from ._limits import Limiter, RateLimiter
+from ._limits import Limiter, NoLimiter, RateLimiter
 from ._policy import MAX_TIMEOUT
 
 __all__ = [
@@ -93,16 +93,19 @@ def check_max_body(max_body: object) -> int:
 
 
 def check_limiter(rate_limit: object) -> Limiter:
-    """``rate_limit=``: None (learn the server's rate), requests per second, or a limiter.
+    """``rate_limit=``: None (learn the server's rate), False (no limiter), requests per second,
+    or a limiter.
 
     Raises:
         ValueError: Anything else.
     """
+    if rate_limit is False:
+        return NoLimiter()
     if rate_limit is None or isinstance(rate_limit, (int, float)):
         return RateLimiter(rate_limit)  # a bool is refused there
     if isinstance(rate_limit, Limiter):
         return rate_limit
     raise ValueError(
-        "rate_limit must be None, a number of requests per second, or a limiter "
+        "rate_limit must be None, False, a number of requests per second, or a limiter "
         f"(reserve, admit, feedback), got {rate_limit!r}"
     )

@@ -44,6 +44,7 @@ from urllib3.exceptions import NewConnectionError
 
 from ._attempt import (
     CALL_IDS,
+    MAX_ADMISSIONS,
     BodyReader,
     Call,
     admission,
@@ -52,6 +53,7 @@ from ._attempt import (
     network_error,
     report,
     settle,
+    voided,
 )
 from ._config import DEFAULT_POOL_SIZE, USER_AGENT
 from ._hooks import Hook, run_hooks
@@ -66,6 +68,7 @@ from ._policy import (
     attempt_budget,
     attempt_timeout,
 )
+from ._tls import ca_bundle
 from ._watchdog import Bound, current_bound
 from ._wire import is_loopback
 
@@ -133,11 +136,14 @@ class Transport:
         self.hooks: Mapping[str, tuple[Hook, ...]] = hooks or {"request": (), "response": ()}
         _TRANSPORTS.add(self)
 
-    def derive(self, *, timeout: Timeout, policy: RetryPolicy) -> Transport:
-        """The same key, session, limiter and hooks with other settings; it never closes the
-        session (its owner does)."""
+    def derive(
+        self, *, timeout: Timeout, policy: RetryPolicy, limiter: Limiter | None = None
+    ) -> Transport:
+        """The same key, session, limiter (unless given) and hooks with other settings; it never
+        closes the session (its owner does)."""
         derived = copy.copy(self)
         derived.timeout, derived.policy, derived.owns_session = timeout, policy, False
+        derived.limiter = limiter if limiter is not None else self.limiter
         _TRANSPORTS.add(derived)
         return derived
 
@@ -205,21 +211,29 @@ class Transport:
         return retrying(lambda: self._attempt(call, next(attempts)))
 
     def _attempt(self, call: Call, attempt: int) -> Outcome:
-        slot = self._admit(call)  # the limiter: a slot of the shared pace, after any cooldown
-        if isinstance(slot, Failure):
-            return self._settle(call, slot, attempt, None, None)
-        now = self._clock()
-        timeout = attempt_timeout(self.timeout, now=now, deadline=call.deadline)
-        if timeout is None:
-            passed = Failure(timed_out=True, reached_server=False, detail="the deadline passed")
-            return self._settle(call, passed, attempt, slot, None)
-        if self._forked:
-            self._after_fork()
-        if self.hooks["request"]:  # an event costs a few microseconds: only when listened to
-            run_hooks(self.hooks["request"], call.event(attempt))
+        told = False
+        for again in range(MAX_ADMISSIONS, 0, -1):
+            slot = self._admit(call)  # the limiter: a slot of the shared pace, after a cooldown
+            if isinstance(slot, Failure):
+                return self._settle(call, slot, attempt, None, None)
+            now = self._clock()
+            timeout = attempt_timeout(self.timeout, now=now, deadline=call.deadline)
+            if timeout is None:
+                passed = Failure(timed_out=True, reached_server=False, detail="the deadline passed")
+                return self._settle(call, passed, attempt, slot, None)
+            if self._forked:
+                self._after_fork()
+            if self.hooks["request"] and not told:  # an event costs a few microseconds
+                run_hooks(self.hooks["request"], call.event(attempt))
+                told = True
+            if again == 1 or not voided(self.limiter, slot):
+                break
+            self.limiter.feedback(call.now(self._clock()), 0, None, slot)  # a 429 came: wait
+        assert isinstance(slot, Slot) and timeout is not None  # noqa: PT018 - for the type checker
         started = time.perf_counter()
         failure: Failure | None = None
-        with Bound(attempt_budget(timeout, now=now, deadline=call.deadline)) as bound:
+        budget = attempt_budget(timeout, now=now, deadline=call.deadline)
+        with Bound(max(0.0, budget - call.limiter_time)) as bound:  # the limiter's time counts
             try:
                 answer = self._exchange(
                     call.method, call.path, call.params, call.json, timeout, bound
@@ -452,8 +466,24 @@ def _never_connected(exc: BaseException) -> bool:
 # --- the client's own session ------------------------------------------------------------------
 
 
+class _FinalResponse(http.client.HTTPResponse):
+    """A response that reads past interim answers: every 1xx but 101 (``103 Early Hints``,
+    ``102 Processing``) is followed by the final one (RFC 9110, section 15.2); http.client skips
+    only ``100 Continue``, and would take a 103 before a purchase's 200 for the answer."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not (100 <= status < 200) or status == 101:
+                return version, status, reason
+            http.client._read_headers(self.fp)  # type: ignore[attr-defined]
+
+
 class _BoundedHTTPConnection(HTTPConnection):
-    """A connection that registers with the running attempt's wall-clock bound."""
+    """A connection that registers with the running attempt's wall-clock bound (and reads past
+    interim answers)."""
+
+    response_class = _FinalResponse
 
     def connect(self) -> None:
         _attach(self)
@@ -465,6 +495,8 @@ class _BoundedHTTPConnection(HTTPConnection):
 
 
 class _BoundedHTTPSConnection(HTTPSConnection):
+    response_class = _FinalResponse
+
     def connect(self) -> None:
         _attach(self)
         super().connect()
@@ -513,21 +545,18 @@ def _new_session(base_url: str) -> requests.Session:
     With ``trust_env`` on, requests scans the whole environment for proxy settings on every
     request (about a third of a call's CPU on a machine with many variables). All requests go to
     ``base_url``'s origin, so its proxy settings are resolved once (``send`` ignores them for
-    loopback). netrc credentials are not wanted: the key travels as ``X-API-Key``. Cookies are
-    refused: the API sets none, and a server's would only accumulate.
+    loopback). The CA bundle comes from ``_tls.ca_bundle``, checked here. netrc credentials are
+    not wanted: the key travels as ``X-API-Key``. Cookies are refused: the API sets none, and a
+    server's would only accumulate.
     """
     session = _Session()
     adapter = _Adapter(pool_connections=4, pool_maxsize=DEFAULT_POOL_SIZE, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.proxies = dict(requests.utils.get_environ_proxies(base_url))
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        if not os.path.exists(bundle):
-            raise ValueError(
-                f"REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE names {bundle!r}, which does not exist"
-            )
-        session.verify = bundle
+    bundle = ca_bundle()  # the same variables, in the same order, as the async client's
+    if bundle is not None:
+        session.verify = bundle.path
     session.trust_env = False
     # the API sets no cookie; a server's would grow the jar for the life of the client
     session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))

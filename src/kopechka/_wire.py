@@ -8,17 +8,16 @@ must not do I/O: a response is anything with ``status_code``, ``headers`` and ``
 
 from __future__ import annotations
 
-import html
 import ipaddress
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, Protocol, TypeVar
-from urllib.parse import quote, unquote, unquote_plus, urlsplit
+from urllib.parse import quote, urlsplit
 
 import pydantic_core
 from pydantic import ValidationError
@@ -56,12 +55,23 @@ from ._models import (
     PollingStatus,
     Profile,
 )
+from ._scrub import Secret, scrub, scrub_text, snippet, window
 
 R = TypeVar("R")
 
 _BODY_SNIPPET = 2000
 _MESSAGE_LIMIT = 500
 _JSON_BODY_LIMIT = 64 * 1024
+PARSE_BUDGET = 48 * 1024 * 1024
+"""The most memory an answer may take to parse, as ``parse_cost`` estimates it: with the answer
+itself (at most ``max_body``, 10 MiB by default), a call stays within 64 MiB of peak memory. The
+largest documented answers (a listing page, a mailbox of long mails) cost a few MiB."""
+_MARK_COST = 130
+"""Bytes a structural mark may cost once parsed: a ``Decimal`` in a list (``1.5,``) or an empty
+object (``{},``) is about that; so 9 MiB of ``1.5,`` would need ~270 MiB."""
+_MARKS = (b",", b":", b"[", b"{")
+_WIDE = (b"\\u", b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
+"""A ``\\u`` escape or a character past the BMP: the text may become 4 bytes a character."""
 
 
 class ResponseLike(Protocol):
@@ -145,15 +155,30 @@ def get_domains() -> Call[list[Domain]]:
     return Call("GET", "/domains", DomainsBody)
 
 
+ORDER_FILTERS = ("pending", "active", "cancelled", "expired")
+"""The statuses ``GET /orders`` filters on. The server answers any other with no orders, which
+reads as "none of them": a misspelt filter is refused instead."""
+
+
+def order_filter(status: object) -> str:
+    """The ``status`` query value of ``GET /orders``.
+
+    Raises:
+        ValueError: ``status`` is not one of ``ORDER_FILTERS`` (the message lists them).
+    """
+    value = status.value if isinstance(status, OrderStatus) else _text("status", status)
+    if value not in ORDER_FILTERS:
+        raise ValueError(f"status must be one of {', '.join(ORDER_FILTERS)}; got {value!r}")
+    return value
+
+
 def list_orders(
     page: object, limit: object, status: object = None, domain: object = None
 ) -> Call[OrderPage]:
     """``GET /orders`` with its query."""
     params = {"page": str(_positive("page", page)), "limit": str(_positive("limit", limit))}
     if status is not None:
-        params["status"] = (
-            status.value if isinstance(status, OrderStatus) else _text("status", status)
-        )
+        params["status"] = order_filter(status)
     if domain is not None:
         params["domain"] = _text("domain", domain)
     return Call("GET", "/orders", PageBody, params=params)
@@ -249,78 +274,6 @@ def check_api_key(key: object) -> str:
     return key
 
 
-# --- the key in server text --------------------------------------------------------------------
-
-_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\([/\\\"])")
-
-
-def _unescape(match: re.Match[str]) -> str:
-    if not match[1]:
-        return match[2]
-    code = int(match[1], 16)
-    return "\ufffd" if 0xD800 <= code <= 0xDFFF else chr(code)  # a lone surrogate is not text
-
-
-def _decoded(text: str, unquote_url: Callable[[str], str]) -> str:
-    """``text`` with JSON escapes, HTML entities and percent-encoding undone (twice over)."""
-    for _ in range(2):
-        text = _JSON_ESCAPE.sub(_unescape, text)
-        text = unquote_url(html.unescape(text))
-    return text
-
-
-class Secret:
-    """The API key, shown as ``***`` by ``repr``/``str`` (so tracebacks with locals never print
-    it) and never pickled. ``reveal()`` gives the value, for the request header only."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The key itself."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> Any:
-        raise TypeError("an API key is never pickled")
-
-
-def scrub_text(text: str, secret: Secret | None) -> str:
-    """Return ``text`` without the key in any spelling a server could echo it in.
-
-    The key is looked for case-insensitively in the text as it is and decoded (JSON escapes,
-    HTML entities, URL-encoding); where found, the decoded text is returned with every
-    occurrence replaced by ``***``.
-    """
-    if secret is None:
-        return text
-    wanted = re.compile(re.escape(secret.reveal()), re.IGNORECASE)
-    for _ in range(3):  # each round removes the spellings one decoding reveals
-        forms = (_decoded(text, unquote), _decoded(text, unquote_plus), text)
-        found = next((form for form in forms if wanted.search(form)), None)
-        if found is None:
-            return text
-        text = wanted.sub("***", found)
-    return "***"  # still there after three rounds: nothing of it is kept
-
-
-def scrub(value: Any, secret: Secret | None) -> Any:
-    """``scrub_text`` over every string in a decoded JSON value (keys included)."""
-    if isinstance(value, str):
-        return scrub_text(value, secret)
-    if isinstance(value, dict):
-        return {scrub_text(str(k), secret): scrub(v, secret) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub(item, secret) for item in value]
-    return value
-
-
 def _bounded(text: str, limit: int = _MESSAGE_LIMIT) -> str:
     return (
         text if len(text) <= limit else text[:limit] + f"... ({len(text) - limit} more characters)"
@@ -385,8 +338,10 @@ def _finite(raw: str) -> float | None:
     return max(0.0, value) if math.isfinite(value) else None
 
 
-def _snippet(content: bytes) -> str:
-    return content[:_BODY_SNIPPET].decode("utf-8", errors="replace")
+def _snippet(content: bytes, secret: Secret | None) -> str:
+    """The first 2,000 characters of a body, the key scrubbed before the cut (``snippet``)."""
+    text = content[: window(secret, _BODY_SNIPPET)].decode("utf-8", errors="replace")
+    return snippet(text, secret, _BODY_SNIPPET)
 
 
 def _describe(text: str) -> str:
@@ -403,8 +358,8 @@ def _describe(text: str) -> str:
 
 def safe_answer(response: ResponseLike, secret: Secret | None) -> Answer:
     """A copy of an answer for an error to carry: headers and a bounded body, key scrubbed."""
-    headers = {k: scrub_text(v, secret) for k, v in response.headers.items()}
-    content = scrub_text(_snippet(response.content), secret).encode("utf-8", "replace")
+    headers = {scrub_text(k, secret): scrub_text(v, secret) for k, v in response.headers.items()}
+    content = _snippet(response.content, secret).encode("utf-8", "replace")
     return Answer(response.status_code, headers, content)
 
 
@@ -416,7 +371,7 @@ def _error_body(content: bytes, secret: Secret | None) -> Any:
             return scrub(pydantic_core.from_json(content), secret)
         except ValueError:
             pass
-    return scrub_text(_snippet(content), secret) if content else None
+    return _snippet(content, secret) if content else None
 
 
 def status_error(response: ResponseLike, secret: Secret | None = None) -> APIStatusError:
@@ -439,7 +394,7 @@ def status_error(response: ResponseLike, secret: Secret | None = None) -> APISta
 
 
 def _snippet_text(response: ResponseLike, secret: Secret | None) -> str:
-    return scrub_text(_snippet(response.content), secret)
+    return _snippet(response.content, secret)
 
 
 def _server_message(body: Any) -> str | None:
@@ -472,7 +427,29 @@ class _Refused:
     error: Exception
 
 
+def parse_cost(content: bytes) -> int:
+    """An upper bound on the bytes parsing a JSON text costs, found without parsing it: its
+    structural marks (an upper bound on its values; strings' own commas and colons count too)
+    and its text, decoded and parsed (4 bytes a character once one is past the BMP)."""
+    if len(content) <= _JSON_BODY_LIMIT:  # too small to matter: a few MiB at most
+        return 0
+    marks = sum(content.count(mark) for mark in _MARKS)
+    wide = any(mark in content for mark in _WIDE)
+    return marks * _MARK_COST + len(content) * (8 if wide else 2)
+
+
 def _parse(call: Call[R], response: ResponseLike, secret: Secret | None) -> R | _Refused:
+    cost = parse_cost(response.content)
+    if cost > PARSE_BUDGET:
+        return _Refused(
+            APIResponseValidationError(
+                f"unexpected answer to {call.method} {call.path} (HTTP {response.status_code}): "
+                f"parsing it could take {cost >> 20} MiB of memory, more than the "
+                f"{PARSE_BUDGET >> 20} MiB allowed (too many values, or text too wide)",
+                status_code=response.status_code,
+                body=_snippet_text(response, secret),
+            )
+        )
     try:
         body = call.body.model_validate_json(response.content)
         if body.success:

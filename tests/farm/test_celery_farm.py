@@ -78,8 +78,8 @@ class Served:
         root = self.url.removesuffix("/api/v1")
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: direct
         with opener.open(f"{root}/_sandbox/state", timeout=10) as reply:
-            data: dict[str, Any] = json.loads(reply.read(), parse_float=Decimal)["data"]
-        return data
+            data: dict[str, Any] = json.loads(reply.read())["data"]
+        return {**data, "balance": Decimal(data["balance"])}  # written as a decimal string
 
 
 def stop(proc: subprocess.Popen[Any], *, group: bool = False) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -15,12 +16,15 @@ from kopechka import (
     APIError,
     APIResponseValidationError,
     APIStatusError,
+    AsyncKopechkaClient,
     KopechkaClient,
     KopechkaError,
     RateLimitError,
 )
+from kopechka._httpx import httpx
 from kopechka.testing import Sandbox
 
+from ..faces import Face
 from .conftest import SECRET, Conn, RawServer, Script, answer
 from .keycheck import assert_key_unreachable
 
@@ -123,6 +127,63 @@ def test_loopback_never_goes_through_a_proxy(
         assert client.get_balance() == 100
     assert proxy.connections == 0
     assert proxy.requests == []
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"])
+def test_a_callers_connection_never_takes_the_key_to_a_proxy(
+    raw_server: Make, monkeypatch: pytest.MonkeyPatch, face: Face, variable: str
+) -> None:
+    """A session or ``httpx.AsyncClient`` of the caller's, built trusting the environment: the
+    sync face sends past its proxies, the async face refuses it at construction. Either way
+    nothing reaches the proxy, and the key least of all."""
+    proxy = raw_server(fixed(200, b'{"success": true, "data": {"balance": 666}}'))
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, f"http://127.0.0.1:{proxy.port}")
+    with Sandbox(api_key=SECRET) as sb:
+        if face.is_async:
+            with pytest.raises(ValueError, match="through a proxy"):
+                AsyncKopechkaClient(SECRET, base_url=sb.url, http_client=httpx.AsyncClient())
+        else:
+            with requests.Session() as session, sb.client(session=session) as client:
+                assert client.get_balance() == 100
+    assert proxy.connections == 0
+
+
+@pytest.mark.parametrize("how", ["proxy=", "mounts="])
+def test_an_async_client_with_its_own_proxy_is_refused_for_loopback(
+    raw_server: Make, how: str
+) -> None:
+    proxy = raw_server(fixed(200, b'{"success": true, "data": {"balance": 666}}'))
+    url = f"http://127.0.0.1:{proxy.port}"
+    with Sandbox(api_key=SECRET) as sb:
+        transport = httpx.AsyncHTTPTransport(proxy=url)
+        given = (
+            httpx.AsyncClient(proxy=url, trust_env=False)
+            if how == "proxy="
+            else httpx.AsyncClient(mounts={"http://": transport}, trust_env=False)
+        )
+        with pytest.raises(ValueError, match="through a proxy"):
+            AsyncKopechkaClient(SECRET, base_url=sb.url, http_client=given)
+
+
+def test_an_async_client_that_skips_the_proxy_for_loopback_is_used(
+    raw_server: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = raw_server(fixed(200, b'{"success": true, "data": {"balance": 666}}'))
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+
+    async def main(url: str) -> object:
+        async with (
+            httpx.AsyncClient() as given,
+            AsyncKopechkaClient(SECRET, base_url=url, http_client=given) as client,
+        ):
+            return await client.get_balance()
+
+    with Sandbox(api_key=SECRET) as sb:
+        assert asyncio.run(main(sb.url)) == 100
+    assert proxy.connections == 0
 
 
 # --- echoes ------------------------------------------------------------------------------------

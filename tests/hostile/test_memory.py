@@ -161,3 +161,90 @@ def test_unwanted_or_broken_encodings_are_typed_errors(
     out = run_child(server.url)
     assert out.startswith("APIResponseValidationError"), out
     assert expected in out
+
+
+# --- memory after the cap: what parsing an answer under the cap costs ---------------------------
+
+BUDGET_MIB = 64
+PARSE_CHILD = textwrap.dedent(
+    """
+    import asyncio, gc, resource, sys
+    resource.setrlimit(resource.RLIMIT_AS, ({cap} * 2**20, {cap} * 2**20))
+    from kopechka import AsyncKopechkaClient, KopechkaClient, KopechkaError
+
+    def peak():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+    async def main():
+        async with AsyncKopechkaClient("k", base_url=sys.argv[1], max_retries=0) as client:
+            await client.get_balance()  # warm: baseline after a first answer
+            gc.collect()
+            base = peak()
+            try:
+                result = await client.get_balance()
+            except KopechkaError as exc:
+                result = type(exc).__name__
+            return base, result
+
+    if sys.argv[2] == "async":
+        base, result = asyncio.run(main())
+    else:
+        client = KopechkaClient("k", base_url=sys.argv[1], max_retries=0)
+        client.get_balance()
+        gc.collect()
+        base = peak()
+        try:
+            result = client.get_balance()
+        except KopechkaError as exc:
+            result = type(exc).__name__
+    print(peak() - base, result)
+    """
+)
+NEAR_CAP = 9 * 1024 * 1024
+
+
+def _filler(unit: bytes) -> bytes:
+    return b"[" + unit * (NEAR_CAP // len(unit)) + b"0]"
+
+
+PARSE_ATTACKS = {
+    "decimals": _filler(b"1.5,"),
+    "integers": _filler(b"1000,"),
+    "empty-objects": _filler(b"{},"),
+    "empty-lists": _filler(b"[],"),
+    "short-strings": _filler(b'"ab",'),
+    "small-objects": _filler(b'{"a":1},'),
+    "wide-text": b'"\xf0\x9f\x98\x80' + b"a" * NEAR_CAP + b'"',
+    "escaped-wide-text": b'"\\ud83d\\ude00' + b"a" * NEAR_CAP + b'"',
+    "under-the-budget": b'["' + b"a" * (NEAR_CAP - 2_000_000) + b'",' + b"1.5," * 150_000 + b"0]",
+}
+
+
+@pytest.mark.parametrize("face", ["sync", "async"])
+@pytest.mark.parametrize("attack", list(PARSE_ATTACKS))
+def test_an_answer_under_the_cap_parses_within_64_mib(
+    raw_server: Make, attack: str, face: str
+) -> None:
+    """9 MiB of valid JSON under the 10 MiB cap, in a field the model ignores: each number
+    became a Decimal (~270 MiB for a list of 1.5s). Whatever the shape, the call costs at most
+    64 MiB of peak memory, in a child capped well above that."""
+    body = b'{"success": true, "data": {"balance": 1.5}, "pad": ' + PARSE_ATTACKS[attack] + b"}"
+
+    calls: list[int] = []
+
+    def answer_it(conn: Conn, request: bytes) -> None:
+        calls.append(1)
+        data = b'{"success": true, "data": {"balance": 2}}' if len(calls) % 2 else body
+        conn.send(head(Content_Length=str(len(data))) + data)
+
+    server = raw_server(answer_it)
+    code = PARSE_CHILD.format(cap=CAP_MB)
+    done = subprocess.run(
+        [sys.executable, "-c", code, server.url, face],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    grown, result = done.stdout.split()
+    assert int(grown) <= BUDGET_MIB, (attack, face, grown, result)
+    expected = "1.5" if attack == "under-the-budget" else "APIResponseValidationError"
+    assert result == expected, (attack, result)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -148,8 +149,11 @@ def test_every_flag_reaches_the_sandbox(tmp_path: Path) -> None:
     assert "API key: cli-secret-key" in served.banner[1]
     log = [line for line in stderr.splitlines() if '"' in line]
     assert len(log) == 5
-    assert log[0].startswith('127.0.0.1 "GET /api/v1/domains" 200 ')
-    assert log[-1].startswith('127.0.0.1 "GET /api/v1/balance" 429 ')
+    stamps = [datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S.%f%z") for line in log]
+    assert stamps == sorted(stamps)  # each line says when, in UTC
+    assert all(abs(datetime.now(timezone.utc) - t) < timedelta(minutes=5) for t in stamps)
+    assert log[0].split(" ", 1)[1].startswith('127.0.0.1 "GET /api/v1/domains" 200 ')
+    assert log[-1].split(" ", 1)[1].startswith('127.0.0.1 "GET /api/v1/balance" 429 ')
     assert all(line.endswith("key=***") for line in log)
     assert "cli-secret-key" not in stderr
 

@@ -12,7 +12,7 @@
 -- admit: ARGV[6] epoch, ARGV[7] at          -> {wait} or {"void"}
 -- feedback: ARGV[6] epoch, ARGV[7] at, ARGV[8] status, ARGV[9] retry_after or ""   -> {}
 
-local SAFETY, MIN_SAMPLE, INCREASE, BETA = 0.98, 5, 0.003, 0.9
+local SAFETY, MIN_SAMPLE, INCREASE, BETA, FLOOR_SHARE = 0.98, 5, 0.003, 0.9, 0.5
 local PLATEAU, PROBE_SHARE, PROBE_STEP, MAX_INTERVAL = 60.0, 0.1, 0.01, 60.0
 local MAX_GUARD, DEFAULT_COOLDOWN, LOST, JITTER_SHARE = 1000, 0.375, 300.0, 0.1
 local KEEP_MS = 86400000
@@ -32,7 +32,7 @@ local rand = tonumber(ARGV[5])
 
 local s = {quota = tonumber(ARGV[3]), window = tonumber(ARGV[4]), min_window = tonumber(ARGV[4]),
   known = 0, tat = 0, cooldown_until = 0, spread = 0, epoch = 0, period_start = -1, accepted = 0,
-  learn_span = 0, learn_accepted = 0, start_window = 0, first = -1, seq = 0}
+  learn_span = 0, learn_accepted = 0, start_window = 0, first = -1, seq = 0, served = 0}
 if s.quota <= 0 then s.min_window = 0; s.start_window = START_WINDOW end
 local raw = redis.call('HGETALL', KEYS[1])
 for i = 1, #raw, 2 do s[raw[i]] = tonumber(raw[i + 1]) end
@@ -93,12 +93,18 @@ local function new_event(wait)
   local span = span_of(elapsed, wait)
   local learning = s.quota <= 0
   local accepted = s.accepted
+  if accepted >= MIN_SAMPLE and elapsed > 0 then s.served = accepted / elapsed end
   if not learning then
     local measured = s.window
     if accepted >= MIN_SAMPLE then measured = s.quota * span / math.max(accepted, 1) end
     local old_interval = interval()
     s.known = math.max(s.min_window, s.window * (1 + PROBE_STEP))
-    s.window = math.min(MAX_INTERVAL * s.quota, math.max(s.window / BETA, measured))
+    local w = math.min(MAX_INTERVAL * s.quota, math.max(s.window / BETA, measured))
+    if s.served > 0 then  -- the floor: never below a share of what was just served
+      w = math.max(s.min_window, math.min(w, math.max(s.window, s.quota / (FLOOR_SHARE * s.served))))
+    end
+    s.window = w
+    s.known = math.min(s.known, w)  -- a floored cut: what holds is no slower than the pace
     untill = untill + rand * old_interval
   end
   s.tat = untill; s.cooldown_until = untill; s.spread = wait * JITTER_SHARE
@@ -173,15 +179,16 @@ if keep >= 1 then
   redis.call('RPUSH', KEYS[2], fmt(now))
   redis.call('LTRIM', KEYS[2], -keep, -1)
 end
-if status == 429 then
+local ready = status == 429 and ARGV[9] ~= '' and tonumber(ARGV[9]) <= 0  -- "ready now"
+if status == 429 and not ready then
   local wait = DEFAULT_COOLDOWN
-  if ARGV[9] ~= '' then wait = math.max(0, tonumber(ARGV[9])) end
+  if ARGV[9] ~= '' then wait = tonumber(ARGV[9]) end
   if epoch == s.epoch then
     new_event(wait)
   elseif now + wait > s.cooldown_until then
     s.cooldown_until = now + wait; s.tat = math.max(s.tat, now + wait)
   end
-elseif status ~= 0 then
+elseif status ~= 0 and not ready then
   if epoch == s.epoch then
     accepted_answer()
   elseif epoch == s.epoch - 1 and s.learn_span > 0 then

@@ -27,7 +27,8 @@ try:
     from opentelemetry.trace import SpanKind, Status, StatusCode
 except ImportError as exc:  # pragma: no cover - the extra is not installed
     raise ImportError(
-        'kopechka.contrib.otel needs OpenTelemetry: pip install "kopechka[otel]"'
+        'kopechka.contrib.otel needs OpenTelemetry: pip install ".[otel]" from a checkout, '
+        'pip install "kopechka[otel]" from PyPI'
     ) from exc
 
 __all__ = ["instrument"]

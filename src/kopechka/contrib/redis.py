@@ -14,11 +14,14 @@ arithmetic (pacing, window guard, shared cooldown, learned rate), run by Redis a
 (``_gcra.lua``) per call, so every step is atomic across processes, and timed by Redis' own clock
 (``TIME``) so that machines whose clocks disagree still share one schedule. One round trip per
 request, plus one per answer. It must not hold a lock of its own (redis-py's pool survives
-``os.fork()``: a child opens its own connections) and must not raise a Redis error into a call: if
-Redis cannot be reached the limiter logs a warning and falls back to an in-process limiter until it
-can, asking Redis again every few seconds (the server's 429s still pace the client). Give it a
-``redis.Redis`` with short timeouts: redis-py retries a lost connection by itself first. The
-async client calls it in the event loop's default executor, never on the loop itself.
+``os.fork()``: a child opens its own connections) and must not raise a Redis error into a call, nor
+make one wait on Redis for long. The store may fail three ways, and each is "down": a Redis error
+(unreachable, refused), a round trip longer than ``timeout`` (a server that accepts and never
+answers: the round trip runs in a thread of the limiter's own, and the caller stops waiting for it),
+or a reply that is not what the script returns (a wrong shape, a wait that is NaN, infinite or past
+a day). Down, the limiter logs one warning (at most one a minute) and paces this process alone, with
+an in-process limiter, for ``_DOWN_FOR`` seconds, then asks Redis again (the server's 429s still
+pace the client meanwhile). The async client calls it from threads of its own, never on the loop.
 
 Why a script of our own rather than a rate-limiting library: pyrate-limiter, limits and
 throttled-py all answer "allowed, or retry in N seconds", so waiting callers poll and stampede,
@@ -28,20 +31,25 @@ from 429s. See the project's changelog for the comparison.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
+import math
+import os
 import random
 import time
 from collections.abc import Callable
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from .._limits import RateLimiter, Slot, check_rate, limit_state
+from .._policy import MAX_TIMEOUT
 
 try:
     import redis
 except ImportError as exc:  # pragma: no cover - the extra is not installed
     raise ImportError(
-        'kopechka.contrib.redis needs the redis package: pip install "kopechka[redis]"'
+        'kopechka.contrib.redis needs the redis package: pip install ".[redis]" from a checkout, '
+        'pip install "kopechka[redis]" from PyPI'
     ) from exc
 
 __all__ = ["RedisLimiter"]
@@ -52,6 +60,14 @@ _SCRIPT = resources.files(__package__).joinpath("_gcra.lua").read_text(encoding=
 _WARN_EVERY = 60.0
 _DOWN_FOR = 5.0
 """After a Redis error, the fallback alone paces this process for this many seconds."""
+DEFAULT_TIMEOUT = 0.5
+"""The longest a round trip to Redis may take before the limiter gives up on it (falls back)."""
+_THREADS = 8
+"""Threads that carry the round trips; a stalled one ends with redis-py's own socket timeout."""
+
+
+class _BadReplyError(Exception):
+    """A reply that is not what the script returns: the store is taken as down."""
 
 
 class RedisLimiter:
@@ -67,10 +83,14 @@ class RedisLimiter:
             ``kopechka:{name}:`` and expire a day after their last use.
         rate: Requests per second never to exceed, all processes together; ``None`` learns the
             server's rate from its 429s. The first process to use ``name`` sets it.
+        timeout: The longest a round trip to Redis may take, in seconds (0.5 by default): past
+            it, this process paces itself alone for a few seconds (a stalled store costs a call
+            at most this much, every few seconds while it lasts).
         rand: The random source of the jitter (for tests).
 
     Raises:
-        ValueError: ``rate`` is not a positive finite number, or ``name`` is empty.
+        ValueError: ``rate`` is not a positive finite number, ``timeout`` is not a positive
+            number of seconds, or ``name`` is empty.
     """
 
     def __init__(
@@ -79,10 +99,18 @@ class RedisLimiter:
         *,
         name: str = "default",
         rate: float | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
         rand: Callable[[], float] = random.random,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"name must be a non-empty string, got {name!r}")
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not 0 < timeout <= MAX_TIMEOUT
+        ):
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.timeout = float(timeout)
         checked = None if rate is None else check_rate(rate)
         start = limit_state(checked)
         self.name, self.rate = name, checked
@@ -94,30 +122,29 @@ class RedisLimiter:
         self._warned = -_WARN_EVERY
         self._down_until = 0.0
         self._now_from_caller = False  # tests replay a table with their own clock
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pid = -1
 
     def __repr__(self) -> str:
         return f"RedisLimiter(name={self.name!r}, rate={self.rate!r})"
 
     def reserve(self, now: float, max_wait: float) -> Slot:
         """Take the next free slot, unless it starts more than ``max_wait`` seconds from now."""
-        reply = self._run(now, "reserve", repr(max_wait))
-        if reply is None:
-            return self._fallback.reserve(now, max_wait)
-        granted, wait, epoch, at = reply
-        return Slot(wait=float(wait), epoch=int(epoch), at=float(at), granted=bool(int(granted)))
+        slot = self._run(now, _slot, "reserve", repr(max_wait))
+        return self._fallback.reserve(now, max_wait) if slot is None else slot
 
     def admit(self, slot: Slot, now: float) -> float | None:
         """After waiting for ``slot``: seconds more to wait, or ``None`` when it was voided."""
-        reply = self._run(now, "admit", str(slot.epoch), repr(slot.at))
-        if reply is None:
+        wait = self._run(now, _admitted, "admit", str(slot.epoch), repr(slot.at))
+        if wait is None:
             return self._fallback.admit(slot, now)
-        return None if reply[0] in (b"void", "void") else float(reply[0])
+        return None if isinstance(wait, str) else wait  # "void"
 
     def feedback(self, now: float, status: int, retry_after: float | None, slot: Slot) -> None:
         """Learn from the answer to the request sent in ``slot`` (for every process)."""
         after = "" if retry_after is None else repr(float(retry_after))
-        reply = self._run(now, "feedback", str(slot.epoch), repr(slot.at), str(status), after)
-        if reply is None:
+        args = (str(slot.epoch), repr(slot.at), str(status), after)
+        if self._run(now, _told, "feedback", *args) is None:
             self._fallback.feedback(now, status, retry_after, slot)
 
     def reset(self) -> None:
@@ -128,25 +155,83 @@ class RedisLimiter:
         """
         self._script.registered_client.delete(*self._keys)
 
-    def _run(self, now: float, op: str, *args: str) -> list[Any] | None:
+    def _run(self, now: float, read: Callable[[Any], R], op: str, *args: str) -> R | None:
+        """One round trip, its reply read by ``read``; ``None`` when the store is down (an
+        error, no reply within ``timeout``, a reply ``read`` refuses)."""
         if time.monotonic() < self._down_until:
             return None
         clock = repr(now) if self._now_from_caller else ""
         argv = [op, clock, *self._config, repr(self._rand()), *args]
+        future = self._threads().submit(self._script, keys=self._keys, args=argv)
         try:
-            reply: list[Any] = self._script(keys=self._keys, args=argv)
+            return read(future.result(timeout=self.timeout))
+        except concurrent.futures.TimeoutError:
+            future.cancel()  # still queued: never sent; running: ends with its socket timeout
+            self._down(f"no reply within {self.timeout:g} s")
         except redis.RedisError as exc:
-            self._down(exc)
-            return None
-        return reply
+            self._down(f"unreachable ({type(exc).__name__})")
+        except Exception as exc:  # a reply read() refuses, or redis-py choking on garbage
+            self._down(f"a reply that is not the script's ({type(exc).__name__}: {exc!s:.80})")
+        return None
 
-    def _down(self, exc: Exception) -> None:
+    def _threads(self) -> concurrent.futures.ThreadPoolExecutor:
+        """The threads of the round trips (new ones in a fork's child: the parent's are gone)."""
+        if self._pool is None or self._pid != os.getpid():
+            self._pool = concurrent.futures.ThreadPoolExecutor(_THREADS, "kopechka-redis")
+            self._pid = os.getpid()
+        return self._pool
+
+    def _down(self, why: str) -> None:
         moment = time.monotonic()
         self._down_until = moment + _DOWN_FOR
         if moment - self._warned >= _WARN_EVERY:
             self._warned = moment
-            logger.warning(
-                "Redis limiter %r unreachable (%s): pacing this process alone",
-                self.name,
-                type(exc).__name__,
-            )
+            logger.warning("Redis limiter %r down: %s; pacing this process alone", self.name, why)
+
+
+R = TypeVar("R")
+_LONGEST = MAX_TIMEOUT
+"""The longest wait a reply may carry (a day): past it, or NaN, the reply is garbage."""
+
+
+def _seconds(value: Any) -> float:
+    """A number of seconds from the script (a finite float within a day either way).
+
+    Raises:
+        _BadReplyError: Anything else.
+    """
+    seconds = float(value.decode() if isinstance(value, bytes) else value)
+    if not (math.isfinite(seconds) and abs(seconds) <= _LONGEST):
+        raise _BadReplyError(f"{seconds!r} seconds")
+    return seconds
+
+
+def _shaped(reply: Any, size: int) -> list[Any]:
+    if not isinstance(reply, list) or len(reply) != size:
+        raise _BadReplyError(f"expected {size} values, got {type(reply).__name__}")
+    return reply
+
+
+def _slot(reply: Any) -> Slot:
+    granted, wait, epoch, at = _shaped(reply, 4)
+    if granted not in (0, 1) or not isinstance(epoch, int) or epoch < 0:
+        raise _BadReplyError("granted or epoch out of range")
+    at_seconds = float(at.decode() if isinstance(at, bytes) else at)
+    if not math.isfinite(at_seconds):
+        raise _BadReplyError("a slot at no time")
+    return Slot(wait=_seconds(wait), epoch=epoch, at=at_seconds, granted=bool(granted))
+
+
+def _admitted(reply: Any) -> float | str:
+    (wait,) = _shaped(reply, 1)
+    if wait in (b"void", "void"):
+        return "void"
+    seconds = _seconds(wait)
+    if seconds < 0:
+        raise _BadReplyError("a negative wait")
+    return seconds
+
+
+def _told(reply: Any) -> bool:
+    _shaped(reply, 0)
+    return True

@@ -90,7 +90,7 @@ def handle(
 
 
 def _refusal(app: SandboxApp, method: str, headers: dict[str, str]) -> tuple[int, str] | None:
-    if app.admin_token is not None:
+    if app.admin_token:  # an empty token guards nothing: the loopback rule applies
         given = headers.get(TOKEN_HEADER.lower(), "")
         if not hmac.compare_digest(given.encode("utf-8", "replace"), app.admin_token.encode()):
             return 401, f"Admin routes need the {TOKEN_HEADER} header printed at start"

@@ -21,6 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -166,10 +167,11 @@ class SandboxApp:
             return self.state.deliver(target, sender, subject, content, after=after)
 
     def snapshot(self) -> dict[str, Any]:
-        """The balance, order count and time, for checks and the admin route."""
+        """The balance (a decimal string: exact for any JSON reader, none of which reads a number
+        as a ``Decimal`` by default), order count and time, for checks and the admin route."""
         with self.lock:
             return {
-                "balance": self.state.balance,
+                "balance": str(self.state.balance),
                 "orders": self.state.order_count(),
                 "now": self.state.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             }
@@ -204,6 +206,9 @@ class SandboxApp:
                 RecordedRequest(method, path, query, dict(headers), body, time.monotonic())
             )
             reply = self._api(method, path, query, lowered, body)
+            # the service's clock, as every HTTP server dates its answers (RFC 9110, 6.6.1):
+            # on virtual time the sandbox's own, so ``advance`` ages orders for a sweep
+            reply.headers.append(("Date", format_datetime(self.state.now(), usegmt=True)))
         if reply.bought is not None:
             self._announce(reply.bought)
         return reply
@@ -248,7 +253,7 @@ class SandboxApp:
         retry_after = fault.retry_after_text()
         if retry_after is not None:
             reply.headers.append(("Retry-After", retry_after))
-        reply.delay, reply.drop = float(fault.delay), fault.drop
+        reply.delay, reply.drop, reply.interim = float(fault.delay), fault.drop, fault.interim
         reply.bought = served.bought if served is not None else None
         return reply
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._admin import TOKEN_HEADER
 from ._automail import AutoMail
-from ._server import is_loopback_host
+from ._server import check_admin_token, is_loopback_host
 from ._state import MAX_DURATION_MINUTES, SandboxDomain, amount
 
 if TYPE_CHECKING:
@@ -69,7 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a clock that moves only through POST /_sandbox/advance (orders never expire on "
         "their own)")  # fmt: skip
     add("--admin-token", metavar="TOKEN", help=f"require this {TOKEN_HEADER} on the admin "
-        "routes (made up at start when --host is not loopback)")  # fmt: skip
+        "routes (made up at start when --host is not loopback, where it needs 16 "
+        "characters or more)")  # fmt: skip
     add("--access-log", action=argparse.BooleanOptionalAction, default=None,
         help="one line per request on stderr, the key masked (default: on when stderr is a "
         "terminal)")  # fmt: skip
@@ -172,6 +173,10 @@ def _options(a: argparse.Namespace) -> dict[str, Any]:
         raise UsageError("--api-key: must be printable ASCII")
     if not a.host.strip():
         raise UsageError("--host: must be an address or a name")
+    try:
+        check_admin_token(a.admin_token, a.host, "--admin-token")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return options
 
 
@@ -248,7 +253,7 @@ def _domain(
 ) -> SandboxDomain:
     if not 1 <= len(name) <= 253:
         raise UsageError(f"--domains: a domain name is 1 to 253 characters: {name!r}")
-    extra: dict[str, str] = {}
+    extra: dict[str, Any] = {}
     for key, value in (("category", category), ("description", description)):
         if value is not None and not isinstance(value, str):
             raise UsageError(f"--domains: the {key} of {name} must be text")

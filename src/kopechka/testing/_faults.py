@@ -42,6 +42,8 @@ class Fault:
         drop: Close the connection without answering.
         execute: Carry the request out first (the money moves), then misbehave.
         probability: Fire on each matching request with this chance (seeded); ``None``: always.
+        interim: Send this interim answer (``103`` Early Hints, ``102`` Processing) before the
+            answer, as a server may (RFC 9110, section 15.2).
     """
 
     status: int | None = None
@@ -54,6 +56,7 @@ class Fault:
     drop: bool = False
     execute: bool = False
     probability: float | None = None
+    interim: int | None = None
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this fault is aimed at ``method`` on ``path`` (below ``/api/v1``)."""
@@ -106,6 +109,11 @@ def _problems(fault: Fault) -> list[str]:
         problems.append("probability must be above 0 and at most 1")
     if not isinstance(fault.drop, bool) or not isinstance(fault.execute, bool):
         problems.append("drop and execute must be true or false")
+    if fault.interim is not None and not (
+        isinstance(fault.interim, int) and not isinstance(fault.interim, bool)
+        and 102 <= fault.interim <= 199
+    ):  # fmt: skip
+        problems.append("interim must be an interim status from 102 to 199")
     return problems
 
 
@@ -164,7 +172,7 @@ class FaultQueue:
 
 
 _FIELDS = {"status", "times", "retry_after", "path", "method", "body", "delay", "drop",
-           "execute", "probability"}  # fmt: skip
+           "execute", "probability", "interim"}  # fmt: skip
 
 
 def fault_from_json(data: dict[str, Any]) -> Fault:

@@ -28,6 +28,8 @@ class Reply:
     delay: float = 0.0
     drop: bool = False
     truncate: bool = False
+    interim: int | None = None
+    """An interim (1xx) answer to send before this one, such as ``103 Early Hints``."""
     bought: dict[str, Any] | None = None
     """The order this request bought, for the hooks (never sent)."""
 

@@ -22,7 +22,7 @@ from ._admin import TOKEN_HEADER
 from ._app import API_PREFIX, OPENAPI_PATH, Fault, OrderHook, SandboxApp
 from ._automail import AutoMail
 from ._records import RecordedRequest
-from ._server import AccessLog, AppServer, is_loopback_host
+from ._server import AccessLog, AppServer, check_admin_token, is_loopback_host
 from ._state import DEFAULT_DOMAINS, SandboxDomain, SandboxState
 
 if TYPE_CHECKING:
@@ -66,13 +66,15 @@ class Sandbox(AppServer):
             it), so a 120-second wait takes milliseconds while orders expire and auto-mail lands on
             the same clock.
         admin_token: A token the admin routes then require in ``X-Sandbox-Token``. Binding beyond
-            loopback makes one when none is given (see ``admin_token`` on the instance).
+            loopback makes one when none is given (see ``admin_token`` on the instance), and
+            refuses one shorter than 16 characters; an empty one is always refused.
         access_log: Called with one line per request (the key masked), e.g. ``print``.
         host: The address to listen on; anything but loopback warns and protects the admin routes.
         port: The port, 0 for a free one.
 
     Raises:
-        ValueError: An argument is out of range (a bad amount, duration, rate, port...).
+        ValueError: An argument is out of range (a bad amount, duration, rate, port, an empty
+            or short ``admin_token``...).
     """
 
     def __init__(
@@ -103,8 +105,7 @@ class Sandbox(AppServer):
         )  # fmt: skip
         if admin_token is None and not is_loopback_host(host):
             admin_token = secrets.token_urlsafe(18)
-        if admin_token is not None and not (admin_token.isascii() and admin_token.isprintable()):
-            raise ValueError("admin_token must be printable ASCII")
+        check_admin_token(admin_token, host)
         self.admin_token = admin_token
         """The token the admin routes require in ``X-Sandbox-Token`` (``None``: none needed)."""
         self.app: SandboxApp = SandboxApp(
@@ -190,9 +191,9 @@ class Sandbox(AppServer):
 
         Raises:
             ValueError: The sandbox listens on a non-loopback address only (plain HTTP).
-            ImportError: httpx is not installed.
+            ImportError: neither httpx2 nor httpx is installed.
         """
-        from .._async_client import AsyncKopechkaClient  # noqa: PLC0415 - httpx is optional
+        from .._async_client import AsyncKopechkaClient  # noqa: PLC0415 - httpx2/httpx are optional
 
         kwargs.setdefault("api_key", self.api_key)
         if self.virtual_time:
@@ -290,6 +291,7 @@ class Sandbox(AppServer):
         drop: bool = False,
         execute: bool = False,
         probability: float | None = None,
+        interim: int | None = None,
     ) -> None:
         """Make the next ``times`` matching requests misbehave.
 
@@ -306,12 +308,25 @@ class Sandbox(AppServer):
             execute: Carry the request out first (the money moves), then misbehave.
             probability: Fire on each matching request with this chance, drawn from the
                 sandbox's generator (reproducible with ``seed``); ``None``: every time.
+            interim: Send this interim answer first (``103`` Early Hints, ``102`` Processing).
 
         Raises:
             SandboxError: An argument is out of range.
         """
         self.app.add_fault(
-            Fault(status, times, retry_after, path, method, body, delay, drop, execute, probability)
+            Fault(
+                status,
+                times,
+                retry_after,
+                path,
+                method,
+                body,
+                delay,
+                drop,
+                execute,
+                probability,
+                interim,
+            )
         )
 
     def on_order(self, hook: OrderHook) -> OrderHook:

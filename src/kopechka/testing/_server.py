@@ -28,7 +28,14 @@ from typing import Any, Protocol, TypeVar
 
 from ._reply import Reply, error
 
-__all__ = ["MAX_BODY", "App", "AppServer", "is_loopback_host"]
+__all__ = [
+    "MAX_BODY",
+    "MIN_ADMIN_TOKEN",
+    "App",
+    "AppServer",
+    "check_admin_token",
+    "is_loopback_host",
+]
 
 S = TypeVar("S", bound="AppServer")
 MAX_BODY = 1 << 20
@@ -40,8 +47,9 @@ logger = logging.getLogger("kopechka.testing")
 _LENGTH = re.compile(r"[0-9]{1,18}")
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,8}")
 _UNPRINTABLE = re.compile(r"[^\x21-\x7e]")
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-            429: "Too Many Requests", 500: "Internal Server Error"}  # fmt: skip
+_REASONS = {102: "Processing", 103: "Early Hints", 200: "OK", 400: "Bad Request",
+            401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
+            500: "Internal Server Error"}  # fmt: skip
 
 
 class App(Protocol):
@@ -59,6 +67,30 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+MIN_ADMIN_TOKEN = 16
+"""The fewest characters of an admin token when the sandbox listens beyond loopback."""
+
+
+def check_admin_token(token: object, host: str, name: str = "admin_token") -> None:
+    """Refuse a token that is not printable ASCII, empty (an empty header would match it: the
+    admin routes would be open to anyone), or short when other machines can reach them.
+
+    Raises:
+        ValueError: The token is unusable; the message starts with ``name``.
+    """
+    if token is None:
+        return
+    if not isinstance(token, str) or not (token.isascii() and token.isprintable()):
+        raise ValueError(f"{name} must be printable ASCII")
+    if not token.strip():
+        raise ValueError(f"{name} must not be empty (leave it out: no token on loopback)")
+    if len(token) < MIN_ADMIN_TOKEN and not is_loopback_host(host):
+        raise ValueError(
+            f"{name} must be at least {MIN_ADMIN_TOKEN} characters when listening on {host}, "
+            "beyond loopback (leave it out for a random one)"
+        )
 
 
 class _RefusedError(Exception):
@@ -235,6 +267,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         sent = b"" if getattr(self, "command", None) == "HEAD" else body
+        if reply.interim is not None:  # an interim answer first (RFC 9110, section 15.2)
+            reason = _REASONS.get(reply.interim) or "Interim"
+            hint = "Link: </style.css>; rel=preload" if reply.interim == 103 else "X-Interim: 1"
+            head = f"HTTP/1.1 {reply.interim} {reason}\r\n{hint}\r\n\r\n".encode() + head
         self.wfile.write(head + sent)
         self._log_access(status, len(sent))
 
@@ -248,11 +284,18 @@ class _Handler(BaseHTTPRequestHandler):
         target = _UNPRINTABLE.sub(_escape, str(getattr(self, "path", "") or "-"))[:300]
         elapsed = (time.perf_counter() - self._started) * 1000.0
         outcome = str(status) if status else "dropped"
-        log(f'{self.client_address[0]} "{method} {target}" {outcome} {size}B '
+        log(f'{_timestamp()} {self.client_address[0]} "{method} {target}" {outcome} {size}B '
             f"{elapsed:.1f}ms key={key}")  # fmt: skip
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve  # noqa: N815 - http.server names
     do_HEAD = do_OPTIONS = do_TRACE = do_CONNECT = do_QUERY = _serve  # noqa: N815
+
+
+def _timestamp() -> str:
+    """The wall-clock time of an access log line, in UTC to the millisecond (the virtual clock of
+    the orders has no say here: the log tells when a request came)."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -266,8 +309,8 @@ class AppServer:
         app: What answers the requests.
         host: The address to listen on.
         port: The port, 0 for a free one.
-        access_log: Called with one line per request (method, path, status, size, time; the key
-            masked), or ``None`` for no log.
+        access_log: Called with one line per request (when, in UTC; peer, method, path, status,
+            size, time taken; the key masked), or ``None`` for no log.
     """
 
     def __init__(

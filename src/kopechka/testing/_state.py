@@ -77,12 +77,15 @@ class SandboxDomain:
         price: What an order on it costs, served as written (``Decimal("5.00")`` -> ``5.00``).
         category: Shown by ``GET /domains``.
         description: Shown by ``GET /domains``.
+        listed: Shown by ``GET /domains`` (``False``: on sale all the same, as a domain the
+            service sells but has not listed yet).
     """
 
     name: str
     price: Decimal
     category: str = "popular"
     description: str = "Popular domain for general use"
+    listed: bool = True
 
 
 DEFAULT_DOMAINS: tuple[SandboxDomain, ...] = (
@@ -278,6 +281,7 @@ class SandboxState:
                 "description": d.description,
             }
             for name, d in self.domains.items()
+            if d.listed
         ]
 
     # --- orders ---
@@ -409,4 +413,4 @@ def _checked_domain(domain: SandboxDomain) -> SandboxDomain:
     if not isinstance(domain, SandboxDomain) or not domain.name or len(domain.name) > 253:
         raise ValueError(f"a domain on sale needs a name of 1 to 253 characters: {domain!r}")
     price = amount(domain.price, f"the price of {domain.name}")
-    return SandboxDomain(domain.name, price, domain.category, domain.description)
+    return SandboxDomain(domain.name, price, domain.category, domain.description, domain.listed)

@@ -1,0 +1,81 @@
+"""The audit journal of ``kopechka mcp``: one JSON object per line, appended and flushed.
+
+Owns the journal's file and its record shape: every purchase, refund and lost answer, with money as
+strings of the server's digits and e-mail addresses replaced by their SHA-256 (an operator can
+match an address they hold, the journal does not disclose it). It must not hold the API key or any
+header, and it never raises into a tool: a journal that cannot be written is logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import IO
+
+__all__ = ["Journal", "hash_email"]
+
+logger = logging.getLogger("kopechka")
+
+
+def hash_email(email: str) -> str:
+    """The SHA-256 (hex) of an address, case-folded: what the journal writes instead of it."""
+    return hashlib.sha256(email.strip().casefold().encode("utf-8")).hexdigest()
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class Journal:
+    """Appends records to a file (or nowhere, for ``path=None``), one JSON object per line.
+
+    Args:
+        path: The file, created if missing and appended to; ``None``: no journal.
+
+    Raises:
+        OSError: The file cannot be opened for appending.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None) -> None:
+        self._lock = threading.Lock()
+        self._file: IO[str] | None = None
+        if path is not None:
+            self._file = Path(path).open("a", encoding="utf-8")  # noqa: SIM115 - held for the session
+
+    def write(self, event: str, **fields: object) -> None:
+        """Append one record: ``{"time", "event", ...fields}``; ``email`` is written hashed."""
+        if self._file is None:
+            return
+        record: dict[str, object] = {
+            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "event": event,
+        }
+        for name, value in fields.items():
+            if name == "email":
+                record["email_sha256"] = hash_email(str(value)) if value else None
+            else:
+                record[name] = _plain(value)
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        with self._lock:
+            try:
+                self._file.write(line + "\n")
+                self._file.flush()
+            except (OSError, ValueError) as exc:
+                logger.error("the mcp journal could not be written: %s", exc)
+
+    def close(self) -> None:
+        """Close the file; later writes are dropped."""
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
