@@ -1,14 +1,25 @@
 """CI lanes beside the main run (.ci/run): the test suite on every Python that pyproject.toml
 claims, and on the dependency floors.
 
-- ``tests-3.10`` ... ``tests-3.13``: the whole suite on that interpreter, found on PATH or in pyenv
-  (``$(pyenv root)/versions/3.X.*/bin/python3.X``). An interpreter that is not on this machine is
-  skipped with a loud banner; ``KOPECHKA_REQUIRE_PYTHONS=1`` makes that an error instead.
-- ``floors``: the suite with every direct dependency pinned at the lowest version pyproject.toml
+- ``tests-3.10`` ... ``tests-3.13``: the core of the suite on that interpreter, found on PATH or in
+  pyenv (``$(pyenv root)/versions/3.X.*/bin/python3.X``). An interpreter that is not on this machine
+  is skipped with a loud banner; ``KOPECHKA_REQUIRE_PYTHONS=1`` makes that an error instead.
+- ``floors``: the core with every direct dependency pinned at the lowest version pyproject.toml
   allows (``requests>=2.31`` installs ``requests==2.31``), on the oldest claimed Python, so the
   declared floors stay true.
 - ``mcp-floors``: the MCP suite with the ``mcp`` extra at its floors (the SDK, and the pydantic it
   needs, which is above the core's floor), on the oldest Python the extra claims (3.11).
+
+The core is the suite less ``MAIN_LANE_ONLY``: everything that touches requests, urllib3, httpx,
+pydantic or asyncio (models, wire, both clients, retries, the fault matrix, memory bombs, fork,
+keys, the sandbox) runs on every interpreter; the suites that drive subprocesses whose behaviour
+does not depend on the interpreter under test (the command line, signals, docs, packaging, the
+Celery farm, the vendor's clients in other languages) run in the main lane only.
+``KOPECHKA_FULL=1`` runs the whole suite in every lane (for a release: ``KOPECHKA_FULL=1 nox``).
+
+Each lane runs like the README's command: the suite on ``KOPECHKA_WORKERS`` workers (2 by
+default), then the few ``timing`` tests on their own. Virtualenvs are made and filled by uv when
+it is installed (``pip install uv``), by venv and pip otherwise.
 
 Run one lane with ``nox -s floors``, all with ``nox``.
 """
@@ -26,7 +37,7 @@ from pathlib import Path
 import nox
 from packaging.version import Version
 
-nox.options.default_venv_backend = "venv"
+nox.options.default_venv_backend = "uv|venv"
 nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = bool(os.environ.get("KOPECHKA_REQUIRE_PYTHONS"))
 
@@ -38,6 +49,53 @@ PYTHONS = [
     if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
 ]
 PYTEST = ("-m", "pytest", "-q", "-p", "no:cacheprovider")
+# Run in the main lane only (.ci/run's last step): subprocess suites that test the program, not
+# the interpreter.
+MAIN_LANE_ONLY = (
+    "tests/test_cli.py",
+    "tests/test_cli_money.py",
+    "tests/test_cli_wording.py",
+    "tests/test_signals.py",
+    "tests/test_docs.py",
+    "tests/test_check_site.py",
+    "tests/test_readme_skips.py",
+    "tests/test_examples.py",
+    "tests/test_packaging.py",
+    "tests/test_environment.py",
+    "tests/test_source_rules.py",
+    "tests/farm",
+    "tests/testing/test_command.py",
+    "tests/testing/test_openapi.py",
+    "tests/testing/test_vendor_clients.py",
+)
+# uv would otherwise download a Python it cannot find: the lanes test this machine's
+os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+
+
+def _selection(posargs: list[str]) -> list[str]:
+    """The core (or, with ``KOPECHKA_FULL=1``, everything), unless the command line names tests."""
+    if posargs:
+        return posargs
+    if os.environ.get("KOPECHKA_FULL"):
+        return []
+    return [f"--ignore={path}" for path in MAIN_LANE_ONLY]
+
+
+def _pip(session: nox.Session, *args: str) -> None:
+    """``pip`` in the session's venv: uv's where uv made it (a uv venv has no pip)."""
+    if session.venv_backend == "uv":
+        session.run("uv", "pip", *args, external=True)
+    else:
+        session.run("python", "-m", "pip", *args)
+
+
+def _pytest(session: nox.Session) -> None:
+    """As the README's command: in parallel, then the ``timing`` tests on their own."""
+    selection = _selection(session.posargs)
+    workers = os.environ.get("KOPECHKA_WORKERS", "2")
+    session.run("python", *PYTEST, "-n", workers, "-m", "not timing", *selection)
+    # exit code 5: no timing test in a selection that names tests
+    session.run("python", *PYTEST, "-m", "timing", *selection, success_codes=[0, 5])
 
 
 def _pyenv_root() -> Path | None:
@@ -109,20 +167,20 @@ def _floors() -> list[str]:
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The whole suite on one interpreter, with the newest dependencies."""
+    """The core of the suite on one interpreter, with the newest dependencies."""
     session.install("-e", ".[test]")
     session.run("python", "-c", "import sys; print(sys.version)")
-    session.run("python", *PYTEST, *session.posargs)
+    _pytest(session)
 
 
 @nox.session(python=PYTHONS[0])
 def floors(session: nox.Session) -> None:
-    """The whole suite with every direct dependency at its declared floor."""
+    """The core of the suite with every direct dependency at its declared floor."""
     pins = _floors()
     # the mcp extra needs pydantic 2.12 (the SDK's floor), above the core's: its suite skips here
     test = [r for r in PYPROJECT["project"]["optional-dependencies"]["test"] if "[mcp]" not in r]
     session.install("-e", ".", *test, *pins)
-    session.run("python", "-m", "pip", "check")
+    _pip(session, "check")
     wanted = dict(p.split("==") for p in pins)
     installed = session.run(
         "python", "-c",
@@ -134,7 +192,7 @@ def floors(session: nox.Session) -> None:
     if any(Version(got[name]) != Version(floor) for name, floor in wanted.items()):
         session.error(f"floors not installed as pinned: {got} != {wanted}")
     session.log(f"floors installed: {got}")
-    session.run("python", *PYTEST, *session.posargs)
+    _pytest(session)
 
 
 # The suites that run the async face (alone, or parametrized over both faces).
@@ -156,7 +214,13 @@ ASYNC_SUITES = [
 def tests_httpx(session: nox.Session) -> None:
     """The async suites on httpx alone (httpx2 absent): the stack the async face falls back to."""
     session.install("-e", ".[test]")
-    session.run("python", "-m", "pip", "uninstall", "-y", "httpx2", "httpcore2")
+    _pip(
+        session,
+        "uninstall",
+        *(() if session.venv_backend == "uv" else ("-y",)),
+        "httpx2",
+        "httpcore2",
+    )
     session.install("httpx>=0.27,<1", "sniffio>=1.3")
     session.run(
         "python", "-c",
@@ -173,5 +237,5 @@ def mcp_floors(session: nox.Session) -> None:
     extra = PYPROJECT["project"]["optional-dependencies"]["mcp"]
     pins = [re.sub(r"\s*>=\s*([^,;\s]+).*", r"==\1", r) for r in extra]
     session.install("-e", ".[mcp]", *pins, "pytest", "hypothesis")
-    session.run("python", "-m", "pip", "check")
+    _pip(session, "check")
     session.run("python", *PYTEST, "tests/mcp", *session.posargs)

@@ -5,6 +5,7 @@ documentation's own examples)."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import threading
 from collections.abc import Iterator, Mapping
@@ -32,6 +33,25 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "kopechka"))
 # children (an ignored signal stays ignored across exec; a handled one is reset to the default).
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--shuffle", metavar="SEED", default=None,
+        help="run the tests in an order drawn from SEED (the same on every xdist worker)",
+    )  # fmt: skip
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    seed = config.getoption("--shuffle")
+    return None if seed is None else f"kopechka: tests shuffled with --shuffle {seed}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``--shuffle SEED``: the suite passes in any order, and this draws one."""
+    seed = config.getoption("--shuffle")
+    if seed is not None:
+        random.Random(seed).shuffle(items)
 
 
 # What the library (and requests, httpx) reads from the environment: a developer's shell that sets any

@@ -74,8 +74,9 @@ def test_cancelling_a_wait_ends_it_at_once(sandbox: Sandbox, while_: str) -> Non
             done, _ = await asyncio.wait({task}, timeout=5)  # not the 120 s wait, nor the 30 s
             assert task in done
             assert task.cancelled()
+            await asyncio.sleep(0.5)  # a look sent before the cancel may still be on its way in
             seen = looks(sandbox)
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.5)  # a wait polling on would look about 10 more times
             assert looks(sandbox) == seen  # nothing polls on in the background
 
     run(main)
@@ -381,6 +382,10 @@ def test_the_key_is_scrubbed_from_an_echoing_error(canned: tuple[Canned, str]) -
 # --- the event loop, and httpx as an optional extra --------------------------------------------
 
 
+STALL_BOUND = 0.15
+
+
+@pytest.mark.timing
 def test_the_event_loop_never_stalls_while_50_waits_run() -> None:
     script = HERE / "async_heartbeat.py"
     stalls: list[float] = []
@@ -391,11 +396,13 @@ def test_the_event_loop_never_stalls_while_50_waits_run() -> None:
         assert out.returncode == 0, out.stdout + out.stderr
         result = json.loads(out.stdout)
         assert result["codes"] == 50
-        # a blocking client stalls the loop for a whole request or sleep (200 ms)
+        # a blocking client stalls the loop for a whole request or sleep (200 ms); the bound is
+        # below that and generous for a loaded machine under coverage (the figure itself is
+        # measured in benchmarks/, not here)
         stalls.append(result["worst_stall"])
-        if stalls[-1] < 0.05:
+        if stalls[-1] < STALL_BOUND:
             break
-    assert min(stalls) < 0.05, stalls
+    assert min(stalls) < STALL_BOUND, stalls
 
 
 BLOCK_HTTPX = """

@@ -1,10 +1,17 @@
-"""The ``kopechka`` command, run as a user runs it: the installed entry point in a subprocess, against
-the sandbox of this test process, or against a canned server that answers exact bytes (the vendor
-documentation's examples, hostile texts)."""
+"""The ``kopechka`` command against the sandbox of this test process, or against a canned server that
+answers exact bytes (the vendor documentation's examples, hostile texts).
+
+Most cases call ``main(argv)`` in this process (it returns the exit code; the environment is set
+as a shell would, stdout and stderr captured): the same code a user runs, without a Python start
+per case. A handful run the installed entry point in a real process, as a user does: exit codes,
+``python -m kopechka``, a terminal's progress line, and Ctrl-C on ``kopechka sandbox``
+(tests/test_signals.py and tests/test_cli_money.py send it SIGTERM and SIGHUP)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import re
@@ -13,7 +20,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -50,22 +56,48 @@ def mailing_sandbox() -> Iterator[Sandbox]:
         yield sandbox
 
 
-def run(
-    url: Sandbox | str | None, *args: str, env_key: bool = True, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """Run the command with the base URL (a sandbox's, or a canned server's) and key in its
-    environment; never a traceback, never the key in what it prints."""
-    env = dict(os.environ)  # already clean of KOPECHKA_* (conftest)
+def _environment(url: Sandbox | str | None, env_key: bool) -> dict[str, str]:
+    """The base URL (a sandbox's, or a canned server's) and key, as the shell would set them."""
+    env: dict[str, str] = {}  # the rest of the environment is clean of KOPECHKA_* (conftest)
     if url is not None:
         env["KOPECHKA_BASE_URL"] = url.url if isinstance(url, Sandbox) else url
         if env_key:
             env["KOPECHKA_API_KEY"] = SECRET
+    return env
+
+
+def _checked(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    """Never a traceback or an unexpected error, never the key in what it prints."""
+    assert SECRET not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "UnexpectedError" not in result.stderr
+    assert "kopechka: unexpected" not in result.stderr
+    return result
+
+
+def run(
+    url: Sandbox | str | None, *args: str, env_key: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run the command in this process: ``main(args)`` with the environment set and its output
+    captured (one at a time: stdout and stderr are the process's)."""
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in _environment(url, env_key).items():
+            env.setenv(name, value)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    return _checked(subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue()))
+
+
+def run_process(
+    url: Sandbox | str | None, *args: str, env_key: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed entry point in a real process, as a user does."""
+    env = {**os.environ, **_environment(url, env_key)}
     result = subprocess.run(
         [KOPECHKA, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
-    assert SECRET not in result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    return result
+    return _checked(result)
 
 
 def stderr_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -154,7 +186,7 @@ def test_buy_wait_timeout_refunds_and_exits_3(cli_sandbox: Sandbox) -> None:
 
 def test_json_has_one_shape_per_command_whatever_its_options(mailing_sandbox: Sandbox) -> None:
     def shape(*args: str) -> Any:
-        result = run(mailing_sandbox, "--json", *args, timeout=90)
+        result = run(mailing_sandbox, "--json", *args)
         assert result.returncode == 0, result.stderr
         assert result.stderr == ""  # with --json, stderr is kept for the JSON error alone
         return json.loads(result.stdout)
@@ -260,12 +292,13 @@ def test_json_errors_for_timeouts_keys_and_the_network(cli_sandbox: Sandbox) -> 
 
 
 def test_wrong_key_and_missing_key(cli_sandbox: Sandbox) -> None:
-    wrong = run(cli_sandbox, "balance", "--api-key", SECRET + "x")
+    """In a real process: exit codes 1 and 2 as the shell sees them."""
+    wrong = run_process(cli_sandbox, "balance", "--api-key", SECRET + "x")
     assert wrong.returncode == 1
     assert "Invalid API key" in wrong.stderr
     assert SECRET + "x" not in wrong.stderr
-    for missing in (run(cli_sandbox, "balance", env_key=False),
-                    run(cli_sandbox, "balance", "--api-key", " ", env_key=False)):  # fmt: skip
+    for missing in (run_process(cli_sandbox, "balance", env_key=False),
+                    run_process(cli_sandbox, "balance", "--api-key", " ", env_key=False)):  # fmt: skip
         assert missing.returncode == 2
         assert "--api-key" in missing.stderr
         assert "KOPECHKA_API_KEY" in missing.stderr
@@ -273,7 +306,9 @@ def test_wrong_key_and_missing_key(cli_sandbox: Sandbox) -> None:
 
 
 def test_api_connection_error_is_one_line() -> None:
-    result = run(None, "balance", "--api-key", SECRET, "--base-url", "http://127.0.0.1:9/api/v1")
+    result = run_process(
+        None, "balance", "--api-key", SECRET, "--base-url", "http://127.0.0.1:9/api/v1"
+    )
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1
     assert "APIConnectionError" in result.stderr
@@ -303,8 +338,7 @@ BAD_USAGE = [
 
 
 def test_bad_usage_exits_2_in_one_line(cli_sandbox: Sandbox) -> None:
-    with ThreadPoolExecutor(4) as pool:  # real processes, a few at a time
-        results = list(pool.map(lambda args: run(cli_sandbox, *args), BAD_USAGE))
+    results = [run(cli_sandbox, *args) for args in BAD_USAGE]
     for args, result in zip(BAD_USAGE, results, strict=True):
         assert result.returncode == 2, (args, result.stderr)
         if args != ["--json"]:
@@ -314,7 +348,7 @@ def test_bad_usage_exits_2_in_one_line(cli_sandbox: Sandbox) -> None:
 
 
 def test_bare_kopechka_prints_the_help() -> None:
-    result = run(None)
+    result = run_process(None)
     assert result.returncode == 2
     assert result.stdout.startswith("usage: kopechka")
     for command in ("balance", "buy", "orders", "wait", "demo"):
@@ -394,8 +428,7 @@ INERT_COMMANDS = [
 
 def test_server_text_is_printed_inert(hostile: tuple[Canned, str]) -> None:
     _, url = hostile
-    with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda args: run(url, *args), INERT_COMMANDS))
+    results = [run(url, *args) for args in INERT_COMMANDS]
     for args, result in zip(INERT_COMMANDS, results, strict=True):
         out = result.stdout + result.stderr
         assert "Nice" in out, args  # the text is shown...
@@ -462,7 +495,7 @@ def test_plain_http_remote_is_usage_error() -> None:
 
 
 def test_demo_runs_offline_without_key() -> None:
-    result = run(None, "demo", timeout=120)
+    result = run(None, "demo")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "1. Balance: 100.00" in out

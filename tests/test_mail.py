@@ -123,17 +123,28 @@ def test_skip_existing_without_new_mail_times_out_with_seen(
     assert isinstance(info.value, TimeoutError)
 
 
-def test_no_request_starts_after_the_deadline(
-    sandbox: Sandbox, client: KopechkaClient, order_id: str
-) -> None:
-    started = time.monotonic()
-    with pytest.raises(WaitTimeoutError, match=r"within 0\.5 s"):
+def test_no_request_starts_after_the_deadline(sandbox: Sandbox, order_id: str) -> None:
+    """On a clock of the test's own (moved by the sleeps, and by 1 ms at each reading, as time
+    passes while code runs), each look is stamped as it is sent: none at or past the deadline.
+    No wall time, so no load can blur it."""
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    def clock() -> float:
+        now[0] += 0.001
+        return now[0]
+
+    sent: list[float] = []
+    hooks = {"request": [lambda e: sent.append(now[0]) if e.path.endswith("/messages") else None]}
+    client = sandbox.client(sleep=sleep, clock=clock, event_hooks=hooks)
+    with client, pytest.raises(WaitTimeoutError, match=r"within 0\.5 s"):
         client.wait_for_message(order_id, timeout=0.5, poll_interval=0.1)
-    waits = [r for r in sandbox.requests if r.path.endswith("/messages")]
-    assert len(waits) >= 3
-    # a request started after the deadline would arrive a poll interval (100 ms) late; 20 ms
-    # covers the trip from the client to the server's clock
-    assert all(r.at < started + 0.5 + 0.02 for r in waits)
+    assert len(sent) >= 3
+    deadline = 0.001 + 0.5  # the wait's first reading, plus its timeout
+    assert all(at < deadline for at in sent), sent
+    assert now[0] < deadline + 0.05  # and no sleep ran past it
 
 
 def test_read_timeout_shrinks_to_time_left(
@@ -143,9 +154,9 @@ def test_read_timeout_shrinks_to_time_left(
     started = time.monotonic()
     with pytest.raises(WaitTimeoutError):
         client.wait_for_message(order_id, timeout=0.6, poll_interval=0.05)
-    assert (
-        time.monotonic() - started < 2.0
-    )  # not the 3 s the server takes, nor the 5 s read timeout
+    # not the 3 s the server takes (a read timeout of 5 s would wait for it): generous for a
+    # loaded machine, still below 3 s
+    assert time.monotonic() - started < 2.5
 
 
 def test_cancelled_order_ends_the_wait(
@@ -166,7 +177,7 @@ def test_expired_order_ends_the_wait(
     started = time.monotonic()
     with pytest.raises(OrderClosedError, match="expired") as info:
         client.wait_for_code(order_id, timeout=30, poll_interval=0.05)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 15  # not the 30 s timeout (generous: a loaded machine)
     assert [m.subject for m in info.value.messages] == ["Welcome"]
 
 
@@ -192,7 +203,7 @@ def test_429_longer_than_the_deadline_does_not_overrun(
         started = time.monotonic()
         with pytest.raises(WaitTimeoutError) as info:
             client.wait_for_message(order_id, timeout=0.5, poll_interval=0.05)
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 10.0  # not the 30 s Retry-After (generous: load)
     assert info.value.__cause__ is not None
 
 
@@ -334,15 +345,16 @@ face, url = sys.argv[1:]
 started = time.monotonic()
 try:
     if face == "sync":
-        KopechkaClient("k", base_url=url, timeout=5.0).wait_for_message("API-1", timeout=2.0)
+        KopechkaClient("k", base_url=url, timeout=20.0).wait_for_message("API-1", timeout=2.0)
     else:
-        client = AsyncKopechkaClient("k", base_url=url, timeout=5.0)
+        client = AsyncKopechkaClient("k", base_url=url, timeout=20.0)
         asyncio.run(client.wait_for_message("API-1", timeout=2.0))
 except WaitTimeoutError:
     print(time.monotonic() - started)
 """
 
 
+@pytest.mark.timing
 def test_wait_timeout_is_a_hard_bound_against_a_dripping_server(face: Face) -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
@@ -369,5 +381,6 @@ def test_wait_timeout_is_a_hard_bound_against_a_dripping_server(face: Face) -> N
         timeout=60,
         check=False,
     )
-    # 2 s asked; the attempt's own connect + read budget would let it drip on to 4 s or 10 s
-    assert float(out.stdout) < 3.2, out.stdout + out.stderr
+    # 2 s asked; the attempt's own budget (20 s) would let it drip on to the drip's end, 10 s. The
+    # bound is generous for a loaded machine, and still far from that
+    assert float(out.stdout) < 6.0, out.stdout + out.stderr

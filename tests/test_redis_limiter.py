@@ -244,7 +244,7 @@ def test_clients_sharing_a_redis_limiter_share_the_cooldown(redis_client: Any) -
             with sb.client(rate_limit=made, event_hooks=hooks) as one:
                 one.get_balance()
     assert len(slept) == 1
-    assert 0.2 < slept[0] <= 0.35
+    assert 0.05 < slept[0] <= 0.35  # the 0.3 s cooldown, less the time since (load: generous)
 
 
 @needs_redis

@@ -16,6 +16,8 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ._endpoints import ENDPOINTS
+
 __all__ = [
     "ENV_LOG",
     "AttemptEvent",
@@ -34,18 +36,6 @@ ENV_LOG = "KOPECHKA_LOG"
 """The environment variable that turns logging on: ``debug``, ``info`` or ``warning``."""
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 _HOOK_STAGES = frozenset({"request", "response"})
-
-_OPERATIONS = {
-    ("GET", "/profile"): "get_profile",
-    ("GET", "/balance"): "get_balance",
-    ("GET", "/domains"): "get_domains",
-    ("GET", "/orders"): "list_orders",
-    ("POST", "/orders"): "create_order",
-    ("GET", "/orders/{orderId}"): "get_order",
-    ("DELETE", "/orders/{orderId}"): "cancel_order",
-    ("GET", "/orders/{orderId}/messages"): "get_messages",
-    ("POST", "/orders/{orderId}/start-polling"): "start_polling",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +84,10 @@ def path_template(path: str) -> str:
     if len(parts) >= 3 and parts[1] == "orders" and parts[2]:
         parts[2] = "{orderId}"
     return "/".join(parts)
+
+
+_OPERATIONS = {(e.method, path_template(e.path.format(id="x"))): e.name for e in ENDPOINTS}
+"""The client method behind each documented operation, from the one endpoint table."""
 
 
 def operation(method: str, template: str) -> str:

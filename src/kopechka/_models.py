@@ -199,6 +199,9 @@ class OrderStatus(str, Enum):
         return self.value
 
 
+CLOSED = frozenset({"cancelled", "canceled", "expired"})
+"""Order statuses after which no mail will come (``canceled``: the spelling some servers use)."""
+
 Status = Annotated[OrderStatus | str, Field(union_mode="left_to_right")]
 
 

@@ -42,7 +42,7 @@ from ._exceptions import (
     SpendLimitError,
 )
 from ._ledger import Ledger
-from ._models import Cancellation, Domain, MessageList, Order, OrderPage
+from ._models import CLOSED, Cancellation, Domain, MessageList, Order, OrderPage
 from ._policy import OrderWalk
 
 __all__ = [
@@ -80,8 +80,10 @@ PAGE_SIZE = 100
 MAX_PAGES = 100
 """Pages of live orders read per status (passes included): 10,000 orders at most."""
 LIVE = frozenset({"pending", "active"})
-CLOSED = frozenset({"cancelled", "canceled", "expired", "completed"})
-CANCELLED = frozenset({"cancelled", "canceled", "refunded"})
+SETTLED = CLOSED | {"completed"}
+"""Order statuses with nothing to refund: closed, or mail came."""
+CANCELLED = (CLOSED - {"expired"}) | {"refunded"}
+"""Order statuses that say a cancel went through."""
 CANCEL_TRIES = 3
 """Times a mailbox's exit sends its cancel (safe to repeat) before it gives the order up."""
 
@@ -274,7 +276,7 @@ def exit_decision(*, got_mail: bool, status: str | None) -> str:
     the server refunds only an order without mail)."""
     if got_mail:
         return "keep"
-    if status is not None and status in CLOSED:
+    if status is not None and status in SETTLED:
         return "nothing"
     return "cancel"
 
@@ -620,7 +622,7 @@ def _cancel_unused(order_id: str) -> Flow[ExitOutcome]:
                 refund_amount=order.price,
             )
             return ExitOutcome(cancellation=refund, learned=True)
-        if order is not None and str(order.status) in CLOSED:
+        if order is not None and str(order.status) in SETTLED:
             return ExitOutcome(reason=f"it is {order.status}")
         if not _worth_repeating(error):
             break

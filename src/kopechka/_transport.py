@@ -24,7 +24,6 @@ import http.client
 import http.cookiejar
 import itertools
 import json as jsonlib
-import logging
 import os
 import time
 import weakref
@@ -75,7 +74,6 @@ from ._wire import is_loopback
 
 __all__ = ["Transport"]
 
-logger = logging.getLogger("kopechka")
 
 _CHUNK = 64 * 1024
 # None removes a proxy setting, the session's and the environment's alike (requests' merge rule)

@@ -45,7 +45,7 @@ from ._exceptions import (
     WaitTimeoutError,
 )
 from ._extract import extract_code, html_to_text, looks_like_html
-from ._models import Message, MessageList
+from ._models import CLOSED, Message, MessageList
 
 __all__ = [
     "CLOSED",
@@ -67,8 +67,6 @@ logger = logging.getLogger("kopechka")
 
 TextFilter = str | re.Pattern[str]
 """A case-insensitive substring, or a compiled regex searched in the text."""
-CLOSED = frozenset({"cancelled", "canceled", "expired"})
-"""Order statuses after which no mail will come."""
 _TRANSIENT = (RateLimitError, InternalServerError, APIConnectionError)
 
 

@@ -51,7 +51,8 @@ def test_a_dripping_answer_times_out_on_the_wall_clock(raw_server: Make, script:
     with client, pytest.raises(APITimeoutError) as info:
         client.get_balance()
     elapsed = time.monotonic() - started
-    assert elapsed < 6.0, f"one attempt took {elapsed:.1f} s against a bound of 2.5 s"
+    # a bound of 2.5 s; a drip runs for minutes: generous for a loaded machine
+    assert elapsed < 15.0, f"one attempt took {elapsed:.1f} s against a bound of 2.5 s"
     assert info.value.may_have_reached_server
 
 
@@ -76,7 +77,8 @@ def test_a_wait_ends_on_time_against_a_dripping_server(raw_server: Make) -> None
     with client, pytest.raises(WaitTimeoutError):
         client.wait_for_message("API-1", timeout=2.0, poll_interval=0.5)
     elapsed = time.monotonic() - started
-    assert elapsed < 6.0, f"a 2 s wait took {elapsed:.1f} s"
+    # the 30 s read timeout would let it drip on: generous for a loaded machine
+    assert elapsed < 15.0, f"a 2 s wait took {elapsed:.1f} s"
 
 
 def test_retry_after_zero_never_spins(raw_server: Make) -> None:

@@ -198,11 +198,54 @@ def test_expect_100_continue_is_refused_before_the_body(sb: Sandbox) -> None:
     assert answer.status == 413
 
 
-def test_client_leaving_mid_body_harms_nothing(sb: Sandbox) -> None:
+def leave(sb: Sandbox, raw: bytes) -> bytes:
+    """Send ``raw`` and stop sending, as a client that goes away does (the server reads the end
+    of the stream); return what the server sent before it closed the connection. Its handler has
+    ended by then: whatever it did with the cut request is done when this returns."""
     with connect(sb) as sock:
-        sock.sendall(post("/api/v1/orders", b"Content-Length: 100\r\n", b'{"dom'))
-    with connect(sb) as sock:
-        sock.sendall(post("/api/v1/orders", b"Transfer-Encoding: chunked\r\n", b"10\r\nabc"))
+        sock.sendall(raw)
+        sock.shutdown(socket.SHUT_WR)
+        got = b""
+        for _ in range(1000):
+            chunk = sock.recv(65536)
+            if not chunk:
+                return got
+            got += chunk
+    raise AssertionError(f"the server never closed the connection: {got[:200]!r}")
+
+
+WHOLE = b'{"domain": "example.com", "site": "left.example"}'  # a valid order, if taken as complete
+LEAVING = [
+    ("Content-Length past the body", post("/api/v1/orders", b"Content-Length: %d\r\n" % (len(WHOLE) + 50), WHOLE)),
+    ("in the middle of a chunk", post("/api/v1/orders", b"Transfer-Encoding: chunked\r\n", b"%x\r\n" % (len(WHOLE) + 50) + WHOLE)),
+    ("before the last chunk", post("/api/v1/orders", b"Transfer-Encoding: chunked\r\n", b"%x\r\n" % len(WHOLE) + WHOLE + b"\r\n")),
+    ("in a chunk-size line", post("/api/v1/orders", b"Transfer-Encoding: chunked\r\n", b"%x\r\n" % len(WHOLE) + WHOLE + b"\r\n1")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("raw", [c[1] for c in LEAVING], ids=[c[0] for c in LEAVING])
+def test_client_leaving_mid_body_harms_nothing(
+    raw: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cut request is never taken as a whole one (no order bought, nothing reaches the app; the
+    departed peer gets nothing, or a 400 for a line cut short), no exception leaves the
+    connection's thread (the server logs one that does), and the next client is served whole."""
+    caplog.set_level(logging.DEBUG, logger="kopechka.testing")
+    with Sandbox() as own:
+        answer = leave(own, raw)
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 400 "), answer
+        assert own.requests == []
+        assert own.state.order_count() == 0
+        nxt = requests.post(
+            own.url + "/orders", json={"domain": "example.com", "site": "next.example"},
+            headers={"X-API-Key": "test-key"}, timeout=10,
+        )  # fmt: skip
+        assert (nxt.status_code, nxt.json()["data"]["site"]) == (200, "next.example")
+        assert own.state.order_count() == 1
+        assert [r.json() for r in own.requests] == [
+            {"domain": "example.com", "site": "next.example"}
+        ]
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == []
 
 
 def test_header_injection_through_a_fault_is_refused(sb: Sandbox) -> None:

@@ -109,12 +109,14 @@ LATENCY = textwrap.dedent(
 )
 
 
+@pytest.mark.timing
 def test_keep_alive_requests_do_not_stall() -> None:
     """A Nagle/delayed-ACK stall costs >= 40 ms per request; unstalled, about 1 ms. The bound,
-    20 ms on the median of 40 keep-alive requests, is run in a subprocess."""
+    30 ms on the median of 40 keep-alive requests (generous for a loaded machine, still below a
+    stall), is run in a subprocess."""
     result = subprocess.run(
         [sys.executable, "-c", LATENCY], capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
     median = json.loads(result.stdout)["median_ms"]
-    assert median < 20.0, f"median keep-alive request took {median:.1f} ms"
+    assert median < 30.0, f"median keep-alive request took {median:.1f} ms"

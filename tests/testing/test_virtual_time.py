@@ -1,8 +1,9 @@
 """Virtual time: the client's waits, the sandbox's expiry and its automatic mail on one clock.
 
 A ``Sandbox(virtual_time=True)`` hands out clients whose ``sleep`` moves the sandbox's clock and whose
-``clock`` reads it, so a two-minute wait runs in milliseconds. The real-time bounds below are
-generous (a second for what takes tens of milliseconds) and far from the 120 s they replace."""
+``clock`` reads it, so a two-minute wait runs in milliseconds. The real-time bound below is
+generous (5 s for what takes tens of milliseconds, on a loaded machine too) and far from the
+20 s to 30 minutes of virtual time each case spends."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import pytest
 
 from kopechka import OrderClosedError, RateLimitError, WaitTimeoutError
 from kopechka.testing import AutoMail, Sandbox
+
+REAL_BOUND = 5.0
 
 
 @pytest.fixture
@@ -29,7 +32,7 @@ def test_a_120_second_wait_times_out_in_under_a_second(sb: Sandbox) -> None:
         with pytest.raises(WaitTimeoutError):
             client.wait_for_code(order.order_id, timeout=120)
         real = time.monotonic() - started
-    assert real < 1.0, f"took {real:.2f} s of real time"
+    assert real < REAL_BOUND, f"took {real:.2f} s of real time"
     assert sb.clock() - virtual == pytest.approx(120.0)
     polls = [r for r in sb.requests if r.path.endswith("/messages")]
     assert 55 <= len(polls) <= 62  # one look every poll_interval (2 s) of virtual time
@@ -43,7 +46,7 @@ def test_an_order_expiring_mid_wait_ends_it_in_under_a_second(sb: Sandbox) -> No
             client.wait_for_code(order.order_id, timeout=1800, poll_interval=10)
         real = time.monotonic() - started
     assert info.value.status == "expired"
-    assert real < 1.0, f"took {real:.2f} s of real time"
+    assert real < REAL_BOUND, f"took {real:.2f} s of real time"
     assert 600.0 <= sb.clock() - virtual <= 610.0  # ended at 10 minutes, not at 30
 
 
@@ -53,7 +56,7 @@ def test_auto_mail_lands_on_the_same_clock() -> None:
         order = client.create_order("example.com", "x.com")
         started = time.monotonic()
         message = client.wait_for_message(order.order_id, timeout=120)
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < REAL_BOUND
         assert 90.0 <= sb.clock() <= 92.0
         assert message.received_at == order.created_at + timedelta(seconds=90)
         assert message.content == f"Your code is {message.extract_code()}"
@@ -72,7 +75,7 @@ def test_retry_waits_move_the_virtual_clock(sb: Sandbox) -> None:
     with sb.client(max_retry_wait=60) as client:
         started = time.monotonic()
         assert client.get_balance() == 100
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < REAL_BOUND
     assert sb.clock() == pytest.approx(60.0)
     sb.fail(429, retry_after=300)
     with sb.client(max_retry_wait=60) as client, pytest.raises(RateLimitError):
@@ -94,7 +97,7 @@ def test_the_rate_limit_runs_on_the_virtual_clock() -> None:
         started = time.monotonic()
         for _ in range(6):  # every third call waits out a 10 s window, virtually
             client.get_balance()
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < REAL_BOUND
         assert sb.clock() >= 20.0
 
 

@@ -227,7 +227,7 @@ class Session:
         order = self._call(self.client.get_order, order_id)
         with self._lock:
             held = self._orders[order_id]
-            if str(order.status) in _money.CLOSED:
+            if str(order.status) in _money.SETTLED:
                 held.closed = True
         return order_view(order)
 
@@ -468,7 +468,7 @@ class Session:
         """The mail an order received; bodies only when asked for."""
         self._own(order_id)
         listing = self._call(self.client.get_messages, order_id)
-        closed = str(listing.order.status) in _money.CLOSED
+        closed = str(listing.order.status) in _money.SETTLED
         self._mark(order_id, got_mail=bool(listing.messages), closed=closed)
         return {
             "order_id": order_id,

@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from ._faults import fault_from_json
+from ._faults import Fault, fault_from_json
 from ._jsonio import loads_object
-from ._records import MAX_ENTRIES, public_view
-from ._state import SandboxError
-
-if TYPE_CHECKING:
-    from ._app import Reply, SandboxApp
+from ._records import MAX_ENTRIES, RecordedRequest, public_view
+from ._reply import Reply, error, json_reply
+from ._state import SandboxError, SandboxState
 
 __all__ = ["TOKEN_HEADER", "handle"]
 
@@ -34,13 +33,46 @@ DEFAULT_SHOWN = 1000
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
 
 
+class SandboxApp(Protocol):
+    """What the admin routes act on: the sandbox's app (``_app.SandboxApp``), which calls them."""
+
+    @property
+    def lock(self) -> AbstractContextManager[Any]:
+        """Held while a route changes or reads the state."""
+
+    @property
+    def admin_token(self) -> str | None:
+        """The token every admin request must carry, if any."""
+
+    @property
+    def state(self) -> SandboxState:
+        """The service's state."""
+
+    @property
+    def requests(self) -> Iterable[RecordedRequest]:
+        """The received API requests, oldest first."""
+
+    def add_fault(self, fault: Fault) -> None:
+        """Queue a fault."""
+
+    def reset(self) -> None:
+        """Back to the state it started in."""
+
+    def deliver(
+        self, order_id: str | None, to: str | None, sender: str, subject: str, content: str,
+        after: float = 0.0,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Deliver a mail to an order named by id or by its address."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """The balance, order count and time."""
+
+
 def handle(
     app: SandboxApp, method: str, route: str, query: dict[str, str],
     headers: dict[str, str], body: bytes,
 ) -> Reply:  # fmt: skip
     """Answer an admin request (``route`` is the path below ``/_sandbox``)."""
-    from ._app import error, json_reply  # noqa: PLC0415 - _app imports this module
-
     refusal = _refusal(app, method, headers)
     if refusal is not None:
         return error(*refusal)
@@ -165,7 +197,7 @@ def _state(app: SandboxApp, query: dict[str, str], data: dict[str, Any]) -> dict
     return {"success": True, "data": app.snapshot()}
 
 
-Route = Callable[["SandboxApp", dict[str, str], dict[str, Any]], dict[str, Any]]
+Route = Callable[[SandboxApp, dict[str, str], dict[str, Any]], dict[str, Any]]
 ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/deliver"): _deliver,
     ("POST", "/fail"): _fail,

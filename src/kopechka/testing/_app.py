@@ -21,7 +21,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -29,8 +28,8 @@ from urllib.parse import parse_qs, urlsplit
 from . import _admin, _spec
 from ._automail import AutoMail
 from ._faults import Fault, FaultQueue
-from ._jsonio import dumps
 from ._records import RecordedRequest, RequestLog
+from ._reply import JSON_TYPE, Reply, error, json_reply
 from ._state import SandboxError, SandboxState
 
 __all__ = ["API_PREFIX", "Fault", "RecordedRequest", "Reply", "SandboxApp"]
@@ -42,36 +41,7 @@ logger = logging.getLogger("kopechka.testing")
 _STATUS_TEXT = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
                 429: "Too many requests", 500: "Internal server error", 502: "Bad gateway",
                 503: "Service unavailable", 504: "Gateway timeout"}  # fmt: skip
-JSON_TYPE = ("Content-Type", "application/json; charset=utf-8")
 OrderHook = Callable[[dict[str, Any]], None]
-
-
-@dataclass
-class Reply:
-    """What the server must send: status, headers, body, and any misbehaviour."""
-
-    status: int
-    body: bytes = b""
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    delay: float = 0.0
-    drop: bool = False
-    truncate: bool = False
-    interim: int | None = None
-    """An interim (1xx) answer to send before this one, such as ``103 Early Hints``."""
-    bought: dict[str, Any] | None = None
-    """The order this request bought, for the hooks (never sent)."""
-
-
-def json_reply(
-    status: int, payload: Mapping[str, Any], headers: list[tuple[str, str]] | None = None
-) -> Reply:
-    """A JSON answer, money as written."""
-    return Reply(status, dumps(payload), [JSON_TYPE, *(headers or [])])
-
-
-def error(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> Reply:
-    """The documented error body: ``{"success": false, "message": ...}``."""
-    return json_reply(status, {"success": False, "message": message}, headers)
 
 
 def _fault_body(status: int, kind: str) -> Reply:

@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
-from ._app import Reply, error
+from ._reply import Reply, error
 
 __all__ = [
     "MAX_BODY",
