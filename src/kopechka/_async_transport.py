@@ -57,6 +57,7 @@ from ._attempt import (
     voided,
 )
 from ._config import USER_AGENT
+from ._face import CLOSED
 from ._hooks import Hook, await_hooks, run_hooks
 from ._httpx import httpx, network_errors, stack_of
 from ._limits import IN_PROCESS, Limiter, RateLimiter, Slot
@@ -86,7 +87,6 @@ LIMITER_THREADS = 4
 """Threads per client that call a limiter other than the in-process one (``RedisLimiter``, or
 yours): each call is one short round trip, so a few carry a crowd of requests."""
 
-_CLOSED = "the client is closed: create another one"
 T = TypeVar("T")
 
 
@@ -202,7 +202,7 @@ class AsyncTransport:
             RuntimeError: The client was closed.
         """
         if self.client.is_closed:
-            raise RuntimeError(_CLOSED)
+            raise RuntimeError(CLOSED)
         policy = (
             self.policy if max_retries is None else replace(self.policy, max_retries=max_retries)
         )
@@ -435,7 +435,7 @@ class AsyncTransport:
             RuntimeError: The client was closed (as ``AsyncClient.send`` would say).
         """
         if self.client.is_closed:
-            raise RuntimeError(_CLOSED)
+            raise RuntimeError(CLOSED)
         request = httpx.Request(
             method, url, params=params, json=json, headers=self._direct_headers,
             extensions={"timeout": limits.as_dict(), **extensions},

@@ -439,8 +439,12 @@ class Lost:
         """List the candidates (never cancelling one); return the error to raise."""
         try:
             live, complete = yield from live_orders(self.domain)
-        except KopechkaError as exc:
-            return self._error(cause, f"the candidates could not be listed ({exc}): run sweep")
+        except Exception as exc:  # refused (a closed client) or failed: never a bare error
+            return self._error(
+                cause,
+                f"the candidates could not be listed ({type(exc).__name__}: {exc}): run "
+                "`kopechka sweep` to find and refund what it bought",
+            )
         waiting = self.ledger.in_flight(self.domain, self.site)
         settled = True
         if waiting:  # another thread's purchase may be in the listing: let it return first
