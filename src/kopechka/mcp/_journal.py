@@ -49,12 +49,16 @@ class Journal:
     def __init__(self, path: str | os.PathLike[str] | None) -> None:
         self._lock = threading.Lock()
         self._file: IO[str] | None = None
+        self._closed = False
         if path is not None:
             self._file = Path(path).open("a", encoding="utf-8")  # noqa: SIM115 - held for the session
 
     def write(self, event: str, **fields: object) -> None:
-        """Append one record: ``{"time", "event", ...fields}``; ``email`` is written hashed."""
-        if self._file is None:
+        """Append one record: ``{"time", "event", ...fields}``; ``email`` is written hashed.
+
+        After ``close()`` the record is logged as a WARNING instead (it happened, and an operator
+        must be able to see it)."""
+        if self._file is None and not self._closed:
             return
         record: dict[str, object] = {
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
@@ -67,6 +71,9 @@ class Journal:
                 record[name] = _plain(value)
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
         with self._lock:
+            if self._file is None:
+                logger.warning("the mcp journal is closed; this record was not written: %s", line)
+                return
             try:
                 self._file.write(line + "\n")
                 self._file.flush()
@@ -74,8 +81,9 @@ class Journal:
                 logger.error("the mcp journal could not be written: %s", exc)
 
     def close(self) -> None:
-        """Close the file; later writes are dropped."""
+        """Close the file; later records are logged as WARNINGs instead."""
         with self._lock:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+                self._closed = True

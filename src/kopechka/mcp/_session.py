@@ -34,6 +34,7 @@ from .._exceptions import (
     WaitCancelledError,
     WaitTimeoutError,
 )
+from .._face import refunding
 from .._format import inert
 from .._models import Message, Order
 from ._journal import Journal
@@ -46,6 +47,9 @@ MAX_WAIT = 55.0
 POLL_INTERVAL = 2.0
 PAGE_SIZE = 20
 DONT_RETRY = "tell the user, and do not retry with other arguments"
+LATE_REFUND = 2.0
+"""Seconds a purchase whose answer comes back after shutdown began may take to refund itself."""
+SWEEP_HINT = "run `kopechka sweep --commit` later to refund what it may have bought"
 
 NEXT_STEP = {
     "code": "Enter this code on the site; the address is paid for and needs no cancel.",
@@ -174,7 +178,8 @@ class Session:
         self._lost: list[Lost] = []
         self._lost_at: dict[str, int] = {}  # site (case-folded) -> the quote number at the loss
         self._seq = itertools.count(1)
-        self._buying = 0
+        self._flying: dict[str, Quote] = {}  # quote id -> its purchase, sent, answer not back yet
+        self._settling = False  # shutdown took its list of orders to refund
         self.closing = False
         self.stop = threading.Event()
         """Set on shutdown: waits in progress end at once."""
@@ -287,7 +292,7 @@ class Session:
         """Orders without mail this session holds, plus lost answers not yet accounted for."""
         with self._lock:
             held = sum(1 for h in self._orders.values() if not (h.got_mail or h.closed))
-            return held + len(self._lost) + self._buying
+            return held + len(self._lost) + len(self._flying)
 
     def quote(self, domain: str, site: str) -> dict[str, Any]:
         """The dry run: price, the guards' verdict, budget left, and a ``confirmation_id``."""
@@ -361,14 +366,14 @@ class Session:
         with self._lock:  # the open-order cap holds for purchases made at the same time
             reason = self._verdict(quote.domain, quote.site, quote.price, preview=False)
             if reason is None:
-                self._buying += 1
+                self._flying[quote.id] = quote
         if reason is not None:
             raise RefusalError(f"Refused: {reason}; nothing was bought; {DONT_RETRY}.")
         try:
             order = self._purchase(quote)
         finally:
             with self._lock:
-                self._buying -= 1
+                self._flying.pop(quote.id, None)
                 self._lock.notify_all()
         return {"order_id": order.order_id, "email": order.email, "price": str(order.price)}
 
@@ -399,11 +404,31 @@ class Session:
             ) from None
         with self._lock:
             self._orders[order.order_id] = Held(order)
+            late = self._settling  # shutdown's refunds did not see it: it refunds itself
         self.journal.write(
             "purchase", order_id=order.order_id, domain=order.domain, site=order.site,
             price=order.price, email=order.email, confirmation_id=quote.id,
         )  # fmt: skip
+        if late:
+            self._refund_late(order)
         return order
+
+    def _refund_late(self, order: Order) -> None:
+        """A purchase answered after shutdown took its list: refund it now (the Mailbox rule)."""
+        deadline = self.client._clock() + LATE_REFUND
+        settled = self._settle(
+            [order.order_id], {order.order_id: self._exit(order.order_id, deadline)}
+        )
+        if settled["refunded"]:
+            raise RefusalError(
+                f"The server was shutting down when the address for {order.site} was bought, so "
+                "it was cancelled and refunded at once; tell the user that nothing is left to use."
+            )
+        if settled["failed"]:
+            raise RefusalError(
+                f"The server was shutting down when the address for {order.site} was bought, and "
+                "cancelling it failed; tell the user to run kopechka sweep to refund it."
+            )
 
     def _lost_answer(self, quote: Quote, exc: OrderOutcomeUnknownError, *, counted: bool) -> None:
         """Block older quotes for the site; hold the loss as open and unknown while it is spent."""
@@ -541,33 +566,56 @@ class Session:
     def shutdown(self, limit: float = 1.8) -> dict[str, int]:
         """Refuse new purchases, end waits, and refund every order without mail, in parallel.
 
-        Each refund is the Mailbox's exit rule (look for mail once more, cancel if none); all of
-        them run at once on a client bounded to ``limit`` seconds. What is not done by then is
-        journalled as such (``kopechka sweep`` finds it).
+        Purchases in flight are waited for up to a third of ``limit``; one still in flight then
+        is journalled as ``unknown`` (``kopechka sweep`` finds what it bought), and refunds itself
+        if its answer comes back later. Each refund is the Mailbox's exit rule (look for mail once
+        more, cancel if none), on the client's bounded exit path: every request ends by the
+        deadline, ``limit`` seconds from now. What is not done by then is journalled as such.
 
         Returns:
-            ``{"refunded", "kept", "failed"}``: counts.
+            ``{"refunded", "kept", "failed", "unknown"}``: counts.
         """
-        deadline = time.monotonic() + limit
+        end = time.monotonic() + limit
         with self._lock:
             self.closing = True
             self.stop.set()
-            self._lock.wait_for(lambda: self._buying == 0, timeout=limit / 3)
+            self._lock.wait_for(lambda: not self._flying, timeout=limit / 3)
+            self._settling = True
+            stranded = list(self._flying.values())
             pending = [oid for oid, h in self._orders.items() if not (h.got_mail or h.closed)]
-        left = max(0.2, deadline - time.monotonic())
-        fast = self.client.with_options(timeout=(left / 3, left / 2), max_retries=0)
+        for quote in stranded:
+            self.journal.write(
+                "unknown", domain=quote.domain, site=quote.site, price=quote.price,
+                confirmation_id=quote.id, on="shutdown",
+                hint=f"the purchase was still in flight at shutdown: {SWEEP_HINT}",
+            )  # fmt: skip
+        deadline = self.client._clock() + max(0.2, end - time.monotonic())
         outcomes: dict[str, _money.ExitOutcome] = {}
 
         def refund(order_id: str) -> None:
-            flow = _money.mailbox_exit(order_id, got_mail=False, status=None)
-            outcomes[order_id] = _money.drive(flow, fast._execute)
+            outcomes[order_id] = self._exit(order_id, deadline)
 
         threads = [threading.Thread(target=refund, args=(o,), daemon=True) for o in pending]
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        return self._settle(pending, outcomes)
+            thread.join(max(0.0, end - time.monotonic()) + 0.5)  # each request ends by then
+        counts = self._settle(pending, outcomes)
+        counts["unknown"] = len(stranded)
+        return counts
+
+    def _exit(self, order_id: str, deadline: float) -> _money.ExitOutcome:
+        """The Mailbox's exit for one order, each request ending by ``deadline`` (client clock),
+        sent even after the client began closing; a cancel learned from the order's status is
+        credited to the budget as its own answer would have been."""
+        with refunding():
+            outcome = _money.drive(
+                _money.mailbox_exit(order_id, got_mail=False, status=None),
+                lambda op: self.client._exit_call(op, deadline),
+            )
+        if outcome.learned and outcome.cancellation is not None:
+            self.client._ledger.refunded(order_id, outcome.cancellation.refund_amount)
+        return outcome
 
     def _settle(
         self, pending: list[str], outcomes: dict[str, _money.ExitOutcome]
