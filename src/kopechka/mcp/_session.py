@@ -36,7 +36,7 @@ from .._exceptions import (
 )
 from .._face import refunding
 from .._format import inert
-from .._models import Message, Order
+from .._models import Domain, Message, Order
 from ._journal import Journal
 from ._options import Guards
 
@@ -142,6 +142,39 @@ def _error_text(exc: BaseException) -> str:
     return inert(text).rstrip(". ")[:300]
 
 
+class _Insides:
+    """The session's only reach into the client beyond its public API: the ledger (the budget it
+    enforces, what it counts as spent, the price list its guards judge by) and the bounded exit
+    path that a mailbox leaves by."""
+
+    def __init__(self, client: KopechkaClient) -> None:
+        self._client = client
+        self.budget = client._ledger.budget
+
+    def spent(self) -> Decimal:
+        return self._client._ledger.spent
+
+    def store_prices(self, domains: list[Domain]) -> None:
+        self._client._ledger.store_prices(domains, self._client._clock())
+
+    def deadline(self, seconds: float) -> float:
+        """``seconds`` from now, on the client's clock (what its requests' deadlines are on)."""
+        return self._client._clock() + seconds
+
+    def exit(self, order_id: str, deadline: float) -> _money.ExitOutcome:
+        """The Mailbox's exit for an order without known mail, each request ending by
+        ``deadline`` and sent even after the client began closing; a cancel learned from the
+        order's status is credited to the budget as its own answer would have been."""
+        with refunding():
+            outcome = _money.drive(
+                _money.mailbox_exit(order_id, got_mail=False, status=None),
+                lambda op: self._client._exit_call(op, deadline),
+            )
+        if outcome.learned and outcome.cancellation is not None:
+            self._client._ledger.refunded(order_id, outcome.cancellation.refund_amount)
+        return outcome
+
+
 class Session:
     """The state of one ``kopechka mcp`` server, shared by its tools (thread-safe).
 
@@ -165,7 +198,8 @@ class Session:
         clock: Callable[[], float] = time.monotonic,
         poll_interval: float = POLL_INTERVAL,
     ) -> None:
-        if client._ledger.budget != guards.budget:
+        self._insides = _Insides(client)
+        if self._insides.budget != guards.budget:
             raise ValueError(
                 "make the client with budget=guards.budget: the client's ledger enforces it"
             )
@@ -190,7 +224,7 @@ class Session:
         """What the session may still spend (the ledger's count), or ``None`` without a budget."""
         if self.guards.budget is None:
             return None
-        return self.guards.budget - self.client._ledger.spent
+        return self.guards.budget - self._insides.spent()
 
     def balance(self) -> dict[str, Any]:
         """``{balance}``."""
@@ -260,7 +294,7 @@ class Session:
         """The domain's price now (``None``: not on sale); the ledger's price list is refreshed
         with it, so that its ``max_price`` check judges the same prices as the quote."""
         domains = self._call(self.client.get_domains)
-        self.client._ledger.store_prices(domains, self.client._clock())
+        self._insides.store_prices(domains)
         return {d.name.casefold(): d.price for d in domains}.get(domain.strip().casefold())
 
     def _verdict(
@@ -383,12 +417,11 @@ class Session:
             if self.guards.max_price is None
             else min(quote.price, self.guards.max_price)
         )
-        before = self.client._ledger.spent
         try:
             order = self.client.create_order(quote.domain, quote.site, max_price=cap)
         except OrderOutcomeUnknownError as exc:
             # the ledger keeps it spent unless a complete listing showed nothing was bought
-            self._lost_answer(quote, exc, counted=self.client._ledger.spent > before)
+            self._lost_answer(quote, exc, counted=exc._counted)  # the ledger's verdict
             raise RefusalError(
                 f"The purchase for {quote.site} may have gone through but its answer was lost, "
                 "so it counts as spent until sweep finds it; tell the user, and do not buy "
@@ -415,9 +448,9 @@ class Session:
 
     def _refund_late(self, order: Order) -> None:
         """A purchase answered after shutdown took its list: refund it now (the Mailbox rule)."""
-        deadline = self.client._clock() + LATE_REFUND
+        deadline = self._insides.deadline(LATE_REFUND)
         settled = self._settle(
-            [order.order_id], {order.order_id: self._exit(order.order_id, deadline)}
+            [order.order_id], {order.order_id: self._insides.exit(order.order_id, deadline)}
         )
         if settled["refunded"]:
             raise RefusalError(
@@ -589,11 +622,11 @@ class Session:
                 confirmation_id=quote.id, on="shutdown",
                 hint=f"the purchase was still in flight at shutdown: {SWEEP_HINT}",
             )  # fmt: skip
-        deadline = self.client._clock() + max(0.2, end - time.monotonic())
+        deadline = self._insides.deadline(max(0.2, end - time.monotonic()))
         outcomes: dict[str, _money.ExitOutcome] = {}
 
         def refund(order_id: str) -> None:
-            outcomes[order_id] = self._exit(order_id, deadline)
+            outcomes[order_id] = self._insides.exit(order_id, deadline)
 
         threads = [threading.Thread(target=refund, args=(o,), daemon=True) for o in pending]
         for thread in threads:
@@ -603,19 +636,6 @@ class Session:
         counts = self._settle(pending, outcomes)
         counts["unknown"] = len(stranded)
         return counts
-
-    def _exit(self, order_id: str, deadline: float) -> _money.ExitOutcome:
-        """The Mailbox's exit for one order, each request ending by ``deadline`` (client clock),
-        sent even after the client began closing; a cancel learned from the order's status is
-        credited to the budget as its own answer would have been."""
-        with refunding():
-            outcome = _money.drive(
-                _money.mailbox_exit(order_id, got_mail=False, status=None),
-                lambda op: self.client._exit_call(op, deadline),
-            )
-        if outcome.learned and outcome.cancellation is not None:
-            self.client._ledger.refunded(order_id, outcome.cancellation.refund_amount)
-        return outcome
 
     def _settle(
         self, pending: list[str], outcomes: dict[str, _money.ExitOutcome]
