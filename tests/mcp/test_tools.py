@@ -390,6 +390,24 @@ def test_cancel_is_idempotent_and_shutdown_refunds_the_rest(
 KEY = "kp-live-Zq8vW3nR5tY7uI9oP1aS"
 
 
+def _name_the_next_order_by_the_key(sb: Sandbox) -> None:
+    """A server that echoes the key as the id of the next order it sells."""
+    state = sb.state
+    sell = state.create_order
+
+    def keyed(domain: object, site: object) -> dict[str, Any]:
+        answer = sell(domain, site)
+        if state.create_order is keyed:  # once
+            del state.create_order
+            order = state._orders.pop(answer["orderId"])
+            order.order_id = KEY
+            state._orders[KEY] = order
+            answer["orderId"] = KEY
+        return answer
+
+    state.create_order = keyed  # type: ignore[method-assign]
+
+
 def test_nothing_returned_holds_the_key(tmp_path: Path) -> None:
     journal_path = tmp_path / "journal.jsonl"
 
@@ -405,7 +423,10 @@ def test_nothing_returned_holds_the_key(tmp_path: Path) -> None:
             await rec.ok("get_messages", {"order_id": order["order_id"], "include_body": True})
             await rec.ok("get_order", {"order_id": order["order_id"]})
             await rec.ok("list_orders", {"status": "active"})
-            await rec.buy()
+            _name_the_next_order_by_the_key(sb)
+            keyed = await rec.buy()
+            assert keyed["order_id"] == "***"
+            await rec.ok("list_orders")  # the order named by the key, listed
             await rec.refused("get_order", {"order_id": "API-404"})
             sb.fail(status=401, times=1)
             await rec.refused("get_balance")

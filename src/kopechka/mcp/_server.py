@@ -30,7 +30,7 @@ from pydantic_core import core_schema
 from .._client import KopechkaClient
 from .._format import inert
 from .._version import __version__
-from ._journal import Journal
+from ._journal import Journal, scrubbed
 from ._options import Guards
 from ._session import MAX_WAIT, RefusalError, Session
 
@@ -150,12 +150,16 @@ class SweepOut(_Out):
 
 
 def _result(data: dict[str, Any]) -> CallToolResult:
+    """The one builder of what a tool returns: scrubbed of the key (a server may name an order by
+    it), as structured content and the same as JSON text."""
+    data = scrubbed(data)
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
 def _refused(sentence: str) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=sentence)], is_error=True)
+    text = scrubbed(sentence)
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
 
 
 async def _run(call: Callable[[], dict[str, Any]]) -> CallToolResult:
@@ -411,7 +415,7 @@ def _mail_tools(session: Session) -> list[Tool]:
 def _resources(server: MCPServer[Any], session: Session) -> None:
     def as_json(read: Callable[[], dict[str, Any]]) -> Callable[[], str]:
         def text() -> str:
-            return json.dumps(read(), ensure_ascii=False)
+            return json.dumps(scrubbed(read()), ensure_ascii=False)
 
         return text
 
