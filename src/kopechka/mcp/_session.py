@@ -44,6 +44,9 @@ __all__ = ["MAX_WAIT", "RefusalError", "Session"]
 
 MAX_WAIT = 55.0
 """The longest one wait tool call may last, in seconds (clients time calls out at about 60)."""
+MIN_SWEEP_AGE = 300
+"""The youngest order the ``sweep`` tool may cancel, in seconds: far beyond an agent's waits (55 s
+steps), so that no sign-up still waiting for its mail is swept, here or in another process."""
 POLL_INTERVAL = 2.0
 PAGE_SIZE = 20
 DONT_RETRY = "tell the user, and do not retry with other arguments"
@@ -549,19 +552,39 @@ class Session:
         return {"order_id": order_id, "refunded": str(cancellation.refund_amount)}
 
     def sweep(self, dry_run: bool, older_than: float) -> dict[str, Any]:
-        """The account's unused orders older than ``older_than`` s: counted, or cancelled."""
-        report = self._call(self.client.sweep, older_than=older_than, dry_run=dry_run)
-        cancelled = {o.order_id for o in report.cancelled}
+        """The account's unused orders older than ``older_than`` s (``MIN_SWEEP_AGE`` at least),
+        but none of this session's own: counted, or cancelled."""
+        older_than = max(older_than, MIN_SWEEP_AGE)
+        report = self._call(self.client.sweep, older_than=older_than, dry_run=True)
+        with self._lock:
+            mine = set(self._orders)  # its tools cancel them, and shutdown refunds them
+        unused = [o for o in report.cancelled if o.order_id not in mine]
+        kept = len(report.kept) + len(report.cancelled) - len(unused)
+        failed = len(report.failed)
+        cancelled: list[str] = []
+        refunded = Decimal(0)
+        for order in unused:
+            if dry_run:
+                cancelled.append(order.order_id)
+                refunded += order.price
+                continue
+            try:
+                cancellation = self.client.cancel_order(order.order_id)
+            except KopechkaError:
+                failed += 1
+                continue
+            cancelled.append(order.order_id)
+            refunded += cancellation.refund_amount
         if not dry_run:
-            self._swept(cancelled)
+            self._swept(set(cancelled))
             if cancelled:
-                self.journal.write("sweep", cancelled=sorted(cancelled), amount=report.refunded)
+                self.journal.write("sweep", cancelled=sorted(cancelled), amount=refunded)
         return {
-            "dry_run": report.dry_run,
-            "cancelled": len(report.cancelled),
-            "refunded": str(report.refunded),
-            "kept": len(report.kept),
-            "failed": len(report.failed),
+            "dry_run": dry_run,
+            "cancelled": len(cancelled),
+            "refunded": str(refunded),
+            "kept": kept,
+            "failed": failed,
         }
 
     def _swept(self, cancelled: set[str]) -> None:
