@@ -112,3 +112,20 @@ def test_shutdown_refunds_keep_to_their_bound_and_the_journal_stays_true(
         assert [r["order_id"] for r in failed] == [got["order"]]
         assert got["status"] == "active"
         assert got["balance"] == Decimal("95.00")
+
+
+def test_a_cancel_learned_from_the_orders_status_gives_the_budget_back(sandbox: Sandbox) -> None:
+    got: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        async with connected(sandbox, Guards(budget=Decimal(10), confirm=False)) as rec:
+            order = await rec.buy()
+            # the cancel goes through, its answer is lost: the order's status tells
+            sandbox.fail(502, path=f"/orders/{order['order_id']}", method="DELETE", execute=True)
+            got["counts"] = await anyio.to_thread.run_sync(shutdown, rec.server, 1.8)
+            got["spend"] = await rec.read("kopechka://spend")
+
+    run(scenario)
+    assert got["counts"]["refunded"] == 1
+    assert got["spend"]["budget_left"] == "10.00"
+    assert sandbox.balance == Decimal("100.00")
