@@ -284,6 +284,10 @@ class OrderOutcomeUnknownError(APIError):
         self.sent_at = sent_at
         self.candidates: list[Order] = found
 
+    _counted = True
+    """Whether the client's ledger still counts this purchase as spent (``False`` once a complete
+    listing showed it bought nothing); set where the loss is resolved, for ``kopechka mcp``."""
+
 
 class SpendLimitError(KopechkaError):
     """A purchase was refused by a spend guard (``max_price=`` or the client's ``budget=``).

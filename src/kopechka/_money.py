@@ -457,6 +457,9 @@ class Lost:
             self.ledger.attribute(self.token, self.found[0].order_id)
         elif not self.found and complete and settled:
             self.ledger.not_bought(self.token)
+            error = self._error(cause, "")
+            error._counted = False
+            return error
         return self._error(cause, FARM_NOTE if for_mailbox and self.found else "")
 
     def _error(self, cause: BaseException, note: str) -> OrderOutcomeUnknownError:
