@@ -262,7 +262,7 @@ class AsyncTransport:
                 async with asyncio.timeout(budget):
                     answer = await exchange
             else:  # pragma: no cover - Python 3.10 has no asyncio.timeout
-                answer = await asyncio.wait_for(exchange, budget)
+                answer = await _within(exchange, budget)
         except self._errors as exc:
             failure = _classify(self._stack, exc)
         except asyncio.TimeoutError:  # the wall-clock budget ran out (queued, or a dripping answer)
@@ -456,6 +456,29 @@ class AsyncTransport:
 
 class _Voided(Exception):  # noqa: N818 - not an error: a slot a 429 voided before it went
     """The request was stopped before it was sent: its slot was voided by a 429."""
+
+
+async def _within(exchange: Awaitable[T], budget: float) -> T:  # pragma: no cover - 3.10
+    """``asyncio.wait_for`` without its loss of a cancellation: before 3.12 it returns the result
+    of a call that ended as the task was cancelled, and the cancellation is gone.
+
+    Raises:
+        asyncio.TimeoutError: ``budget`` seconds passed (the call is cancelled first).
+    """
+    inner = asyncio.ensure_future(exchange)
+    try:
+        done, _ = await asyncio.wait({inner}, timeout=budget)
+    except asyncio.CancelledError:
+        inner.cancel()
+        await asyncio.wait({inner})  # it ends before the cancellation goes on
+        raise
+    if done:
+        return inner.result()
+    inner.cancel()
+    await asyncio.wait({inner})
+    if not inner.cancelled():  # it ended meanwhile
+        return inner.result()
+    raise asyncio.TimeoutError
 
 
 def _log_failure(future: concurrent.futures.Future[None]) -> None:
