@@ -8,6 +8,7 @@ import json
 import logging
 import pickle
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -61,7 +62,7 @@ MAKERS: dict[str, Callable[[], KopechkaError]] = {
     "unknown": lambda: OrderOutcomeUnknownError(
         f"lost; candidates {KEY}", "example.com", "x.com", SENT_AT, [_order()]
     ),
-    "spend": lambda: SpendLimitError("too dear", "12.00", "5.00", _order()),
+    "spend": lambda: SpendLimitError("too dear", Decimal("12.00"), Decimal("5.00"), _order()),
     "timeout": lambda: WaitTimeoutError("no mail", [_message()]),
     "closed": lambda: OrderClosedError("closed", "expired", [_message()]),
     "cancelled": lambda: WaitCancelledError("stopped", [_message()]),
