@@ -236,7 +236,9 @@ def _message(record: logging.LogRecord, wanted: re.Pattern[str]) -> None:
 def _will_emit(record: logging.LogRecord) -> bool:
     """Whether a handler other than kopechka's own will see the record (else nothing is done)."""
     logger: Any = logging.Logger.manager.loggerDict.get(record.name)
-    while isinstance(logger, logging.Logger):
+    if not isinstance(logger, logging.Logger):
+        return True  # a record brought here by other means (a queue listener): scrubbed
+    while logger is not None:
         for handler in logger.handlers:
             if record.levelno >= handler.level and not isinstance(
                 handler, (ScrubHandler, logging.NullHandler)
