@@ -525,7 +525,7 @@ def new_transport(base_url: str) -> httpx.AsyncHTTPTransport:
             file ``ssl`` cannot load.
     """
     host = urlsplit(base_url).hostname or ""
-    bundle = ca_bundle()  # the same variables, in the same order, as the sync client's
+    bundle = ca_bundle(base_url=base_url)  # the sync client's variables, in its order
     return httpx.AsyncHTTPTransport(
         verify=True if bundle is None else bundle.context,
         trust_env=False,

@@ -573,7 +573,7 @@ def _new_session(base_url: str) -> requests.Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.proxies = dict(requests.utils.get_environ_proxies(base_url))
-    bundle = ca_bundle()  # the same variables, in the same order, as the async client's
+    bundle = ca_bundle(base_url=base_url)  # the async client's variables, in its order
     if bundle is not None:
         session.verify = bundle.path
     session.trust_env = False
