@@ -67,6 +67,20 @@ MAIN_LANE_ONLY = (
     "tests/testing/test_command.py",
     "tests/testing/test_openapi.py",
     "tests/testing/test_vendor_clients.py",
+    # pure text processing (no HTTP stack, pydantic or asyncio): one interpreter proves it
+    "tests/test_extract.py",
+    "tests/test_inert.py",
+    "tests/hostile/test_extract_linear.py",
+    # the sandbox's own state machine, routes and load (the client suites still use the sandbox)
+    "tests/testing/test_state.py",
+    "tests/testing/test_app.py",
+    "tests/testing/test_load.py",
+    # subprocess programs: signals and campaigns (the asyncio closing suite stays in every lane)
+    "tests/test_interrupts.py",
+    "tests/reliability/test_campaign.py",
+    "tests/reliability/test_campaign_composed.py",
+    # the MCP server: its own lane (mcp-floors) runs it on the extra's floors
+    "tests/mcp",
 )
 # uv would otherwise download a Python it cannot find: the lanes test this machine's
 os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
