@@ -27,7 +27,7 @@ from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._exceptions import (
     APIConnectionError,
@@ -39,8 +39,10 @@ from ._exceptions import (
     SpendLimitError,
 )
 from ._ledger import Ledger
-from ._models import Cancellation, Domain, MessageList, Order, OrderPage
 from ._policy import OrderWalk
+
+if TYPE_CHECKING:
+    from ._models import Cancellation, Domain, MessageList, Order, OrderPage
 
 __all__ = [
     "CLOCK_MARGIN",

@@ -32,7 +32,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from ._exceptions import (
     APIConnectionError,
@@ -44,8 +44,9 @@ from ._exceptions import (
     WaitCancelledError,
     WaitTimeoutError,
 )
-from ._extract import extract_code, html_to_text, looks_like_html
-from ._models import Message, MessageList
+
+if TYPE_CHECKING:
+    from ._models import Message, MessageList
 
 __all__ = [
     "CLOSED",
@@ -103,7 +104,7 @@ class Sleep:
 
 
 Command = Fetch | StartPolling | Sleep
-Reply = MessageList | bool | APIError | Stopped | None
+Reply: TypeAlias = "MessageList | bool | APIError | Stopped | None"  # models load on first use
 WaitFlow = Generator[Command, Reply, "Found"]
 
 
@@ -131,6 +132,8 @@ def matches(
     pattern: str | re.Pattern[str] | None = None,
 ) -> bool:
     """Return whether a message passes every given filter (HTML is also searched as text)."""
+    from ._extract import html_to_text, looks_like_html  # noqa: PLC0415 - loaded on first use
+
     if not (_text_matches(subject, message.subject) and _text_matches(sender, message.sender)):
         return False
     if pattern is None:
@@ -177,6 +180,8 @@ class Wanted:
 
     def accepts(self, message: Message) -> Found | None:
         """The message as found, or ``None`` when it fails a filter or lacks a wanted code."""
+        from ._extract import extract_code  # noqa: PLC0415 - loaded on first use
+
         if not matches(message, subject=self.subject, sender=self.sender, pattern=self.pattern):
             return None
         code = extract_code(message.content, self.code_pattern, subject=message.subject)
@@ -192,6 +197,8 @@ def wait_flow(wanted: Wanted, clock: Callable[[], float]) -> WaitFlow:
         WaitCancelledError: The driver sent ``STOPPED``.
         APIError: A failure that waiting cannot outlast (401, 404, ...).
     """
+    from ._models import MessageList  # noqa: PLC0415 - models load on first use
+
     deadline = clock() + wanted.timeout
     seen: dict[str, Message] = {}
     judged: set[str] | None = None  # ids never to look at again: skipped or rejected

@@ -8,7 +8,6 @@ must not do I/O: a response is anything with ``status_code``, ``headers`` and ``
 
 from __future__ import annotations
 
-import html
 import ipaddress
 import math
 import re
@@ -17,24 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
 import pydantic_core
 from pydantic import ValidationError
 
-from ._envelopes import (
-    BalanceBody,
-    BodyShape,
-    CancelBody,
-    DomainsBody,
-    MessagesBody,
-    MissingFieldError,
-    OrderBody,
-    PageBody,
-    PollingBody,
-    ProfileBody,
-)
 from ._exceptions import (
     APIResponseValidationError,
     APIStatusError,
@@ -45,17 +32,18 @@ from ._exceptions import (
     PermissionDeniedError,
     RateLimitError,
 )
-from ._extract import html_to_text, looks_like_html
-from ._models import (
-    Cancellation,
-    Domain,
-    MessageList,
-    Order,
-    OrderPage,
-    OrderStatus,
-    PollingStatus,
-    Profile,
-)
+
+if TYPE_CHECKING:
+    from ._envelopes import BodyShape
+    from ._models import (
+        Cancellation,
+        Domain,
+        MessageList,
+        Order,
+        OrderPage,
+        PollingStatus,
+        Profile,
+    )
 
 R = TypeVar("R")
 
@@ -132,16 +120,22 @@ def order_path(order_id: object) -> str:
 
 def get_profile() -> Call[Profile]:
     """``GET /profile``."""
+    from ._envelopes import ProfileBody  # noqa: PLC0415 - models load on first use
+
     return Call("GET", "/profile", ProfileBody)
 
 
 def get_balance() -> Call[Decimal]:
     """``GET /balance``."""
+    from ._envelopes import BalanceBody  # noqa: PLC0415 - models load on first use
+
     return Call("GET", "/balance", BalanceBody)
 
 
 def get_domains() -> Call[list[Domain]]:
     """``GET /domains``."""
+    from ._envelopes import DomainsBody  # noqa: PLC0415 - models load on first use
+
     return Call("GET", "/domains", DomainsBody)
 
 
@@ -156,6 +150,8 @@ def order_filter(status: object) -> str:
     Raises:
         ValueError: ``status`` is not one of ``ORDER_FILTERS`` (the message lists them).
     """
+    from ._models import OrderStatus  # noqa: PLC0415 - models load on first use
+
     value = status.value if isinstance(status, OrderStatus) else _text("status", status)
     if value not in ORDER_FILTERS:
         raise ValueError(f"status must be one of {', '.join(ORDER_FILTERS)}; got {value!r}")
@@ -166,6 +162,8 @@ def list_orders(
     page: object, limit: object, status: object = None, domain: object = None
 ) -> Call[OrderPage]:
     """``GET /orders`` with its query."""
+    from ._envelopes import PageBody  # noqa: PLC0415 - models load on first use
+
     params = {"page": str(_positive("page", page)), "limit": str(_positive("limit", limit))}
     if status is not None:
         params["status"] = order_filter(status)
@@ -176,27 +174,37 @@ def list_orders(
 
 def get_order(order_id: object) -> Call[Order]:
     """``GET /orders/{orderId}``."""
+    from ._envelopes import OrderBody  # noqa: PLC0415 - models load on first use
+
     return Call("GET", order_path(order_id), OrderBody)
 
 
 def create_order(domain: object, site: object) -> Call[Order]:
     """``POST /orders``: this one spends money."""
+    from ._envelopes import OrderBody  # noqa: PLC0415 - models load on first use
+
     body = {"domain": _text("domain", domain), "site": _text("site", site)}
     return Call("POST", "/orders", OrderBody, json=body)
 
 
 def cancel_order(order_id: object) -> Call[Cancellation]:
     """``DELETE /orders/{orderId}``."""
+    from ._envelopes import CancelBody  # noqa: PLC0415 - models load on first use
+
     return Call("DELETE", order_path(order_id), CancelBody)
 
 
 def get_messages(order_id: object) -> Call[MessageList]:
     """``GET /orders/{orderId}/messages``."""
+    from ._envelopes import MessagesBody  # noqa: PLC0415 - models load on first use
+
     return Call("GET", order_path(order_id) + "/messages", MessagesBody)
 
 
 def start_polling(order_id: object) -> Call[PollingStatus]:
     """``POST /orders/{orderId}/start-polling``."""
+    from ._envelopes import PollingBody  # noqa: PLC0415 - models load on first use
+
     return Call("POST", order_path(order_id) + "/start-polling", PollingBody)
 
 
@@ -278,6 +286,8 @@ def _unescape(match: re.Match[str]) -> str:
 
 def _decoded(text: str, unquote_url: Callable[[str], str]) -> str:
     """``text`` with JSON escapes, HTML entities and percent-encoding undone (twice over)."""
+    import html  # noqa: PLC0415 - loaded on first use (its entity table is large)
+
     for _ in range(2):
         text = _JSON_ESCAPE.sub(_unescape, text)
         text = unquote_url(html.unescape(text))
@@ -406,6 +416,8 @@ def _snippet(content: bytes) -> str:
 
 def _describe(text: str) -> str:
     """A one-line human description of a body (already scrubbed) that is not the documented JSON."""
+    from ._extract import html_to_text, looks_like_html  # noqa: PLC0415 - loaded on first use
+
     text = text.strip()
     if not text:
         return "an empty body"
@@ -488,6 +500,8 @@ class _Refused:
 
 
 def _parse(call: Call[R], response: ResponseLike, secret: Secret | None) -> R | _Refused:
+    from ._envelopes import MissingFieldError  # noqa: PLC0415 - models load on first use
+
     try:
         body = call.body.model_validate_json(response.content)
         if body.success:
@@ -500,6 +514,8 @@ def _parse(call: Call[R], response: ResponseLike, secret: Secret | None) -> R | 
 def _not_documented(
     call: Call[Any], response: ResponseLike, secret: Secret | None, exc: Exception
 ) -> Exception:
+    from ._envelopes import MissingFieldError  # noqa: PLC0415 - models load on first use
+
     status = response.status_code
     body = _error_body(response.content, secret)
     if isinstance(body, dict) and body.get("success") is False:
