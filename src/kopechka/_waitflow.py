@@ -44,9 +44,14 @@ from ._exceptions import (
     WaitCancelledError,
     WaitTimeoutError,
 )
+from ._lazy import lazy
 
 if TYPE_CHECKING:
+    from . import _extract, _models
     from ._models import Message, MessageList
+else:  # loaded on first use: importing a client declares no model (see _lazy)
+    _extract = lazy("kopechka._extract", __name__)
+    _models = lazy("kopechka._models", __name__)
 
 __all__ = [
     "CLOSED",
@@ -132,16 +137,14 @@ def matches(
     pattern: str | re.Pattern[str] | None = None,
 ) -> bool:
     """Return whether a message passes every given filter (HTML is also searched as text)."""
-    from ._extract import html_to_text, looks_like_html  # noqa: PLC0415 - loaded on first use
-
     if not (_text_matches(subject, message.subject) and _text_matches(sender, message.sender)):
         return False
     if pattern is None:
         return True
     if re.search(pattern, message.content):
         return True
-    return looks_like_html(message.content) and bool(
-        re.search(pattern, html_to_text(message.content))
+    return _extract.looks_like_html(message.content) and bool(
+        re.search(pattern, _extract.html_to_text(message.content))
     )
 
 
@@ -180,11 +183,9 @@ class Wanted:
 
     def accepts(self, message: Message) -> Found | None:
         """The message as found, or ``None`` when it fails a filter or lacks a wanted code."""
-        from ._extract import extract_code  # noqa: PLC0415 - loaded on first use
-
         if not matches(message, subject=self.subject, sender=self.sender, pattern=self.pattern):
             return None
-        code = extract_code(message.content, self.code_pattern, subject=message.subject)
+        code = _extract.extract_code(message.content, self.code_pattern, subject=message.subject)
         return Found(message, code) if code is not None or not self.need_code else None
 
 
@@ -197,8 +198,6 @@ def wait_flow(wanted: Wanted, clock: Callable[[], float]) -> WaitFlow:
         WaitCancelledError: The driver sent ``STOPPED``.
         APIError: A failure that waiting cannot outlast (401, 404, ...).
     """
-    from ._models import MessageList  # noqa: PLC0415 - models load on first use
-
     deadline = clock() + wanted.timeout
     seen: dict[str, Message] = {}
     judged: set[str] | None = None  # ids never to look at again: skipped or rejected
@@ -206,7 +205,7 @@ def wait_flow(wanted: Wanted, clock: Callable[[], float]) -> WaitFlow:
     while clock() < deadline:
         reply = yield Fetch(deadline)
         pause = wanted.poll_interval
-        if isinstance(reply, MessageList):
+        if isinstance(reply, _models.MessageList):
             if judged is None:  # the first look decides what "existing" means
                 judged = {m.id for m in reply.messages} if wanted.skip_existing else set()
             found = _judge(wanted, reply, seen, judged)

@@ -32,8 +32,10 @@ from ._exceptions import (
     PermissionDeniedError,
     RateLimitError,
 )
+from ._lazy import lazy
 
 if TYPE_CHECKING:
+    from . import _envelopes, _extract, _models
     from ._envelopes import BodyShape
     from ._models import (
         Cancellation,
@@ -44,6 +46,10 @@ if TYPE_CHECKING:
         PollingStatus,
         Profile,
     )
+else:  # loaded on first use: importing a client declares no model (see _lazy)
+    _envelopes = lazy("kopechka._envelopes", __name__)
+    _extract = lazy("kopechka._extract", __name__)
+    _models = lazy("kopechka._models", __name__)
 
 R = TypeVar("R")
 
@@ -120,23 +126,17 @@ def order_path(order_id: object) -> str:
 
 def get_profile() -> Call[Profile]:
     """``GET /profile``."""
-    from ._envelopes import ProfileBody  # noqa: PLC0415 - models load on first use
-
-    return Call("GET", "/profile", ProfileBody)
+    return Call("GET", "/profile", _envelopes.ProfileBody)
 
 
 def get_balance() -> Call[Decimal]:
     """``GET /balance``."""
-    from ._envelopes import BalanceBody  # noqa: PLC0415 - models load on first use
-
-    return Call("GET", "/balance", BalanceBody)
+    return Call("GET", "/balance", _envelopes.BalanceBody)
 
 
 def get_domains() -> Call[list[Domain]]:
     """``GET /domains``."""
-    from ._envelopes import DomainsBody  # noqa: PLC0415 - models load on first use
-
-    return Call("GET", "/domains", DomainsBody)
+    return Call("GET", "/domains", _envelopes.DomainsBody)
 
 
 ORDER_FILTERS = ("pending", "active", "cancelled", "expired")
@@ -150,9 +150,7 @@ def order_filter(status: object) -> str:
     Raises:
         ValueError: ``status`` is not one of ``ORDER_FILTERS`` (the message lists them).
     """
-    from ._models import OrderStatus  # noqa: PLC0415 - models load on first use
-
-    value = status.value if isinstance(status, OrderStatus) else _text("status", status)
+    value = status.value if isinstance(status, _models.OrderStatus) else _text("status", status)
     if value not in ORDER_FILTERS:
         raise ValueError(f"status must be one of {', '.join(ORDER_FILTERS)}; got {value!r}")
     return value
@@ -162,50 +160,38 @@ def list_orders(
     page: object, limit: object, status: object = None, domain: object = None
 ) -> Call[OrderPage]:
     """``GET /orders`` with its query."""
-    from ._envelopes import PageBody  # noqa: PLC0415 - models load on first use
-
     params = {"page": str(_positive("page", page)), "limit": str(_positive("limit", limit))}
     if status is not None:
         params["status"] = order_filter(status)
     if domain is not None:
         params["domain"] = _text("domain", domain)
-    return Call("GET", "/orders", PageBody, params=params)
+    return Call("GET", "/orders", _envelopes.PageBody, params=params)
 
 
 def get_order(order_id: object) -> Call[Order]:
     """``GET /orders/{orderId}``."""
-    from ._envelopes import OrderBody  # noqa: PLC0415 - models load on first use
-
-    return Call("GET", order_path(order_id), OrderBody)
+    return Call("GET", order_path(order_id), _envelopes.OrderBody)
 
 
 def create_order(domain: object, site: object) -> Call[Order]:
     """``POST /orders``: this one spends money."""
-    from ._envelopes import OrderBody  # noqa: PLC0415 - models load on first use
-
     body = {"domain": _text("domain", domain), "site": _text("site", site)}
-    return Call("POST", "/orders", OrderBody, json=body)
+    return Call("POST", "/orders", _envelopes.OrderBody, json=body)
 
 
 def cancel_order(order_id: object) -> Call[Cancellation]:
     """``DELETE /orders/{orderId}``."""
-    from ._envelopes import CancelBody  # noqa: PLC0415 - models load on first use
-
-    return Call("DELETE", order_path(order_id), CancelBody)
+    return Call("DELETE", order_path(order_id), _envelopes.CancelBody)
 
 
 def get_messages(order_id: object) -> Call[MessageList]:
     """``GET /orders/{orderId}/messages``."""
-    from ._envelopes import MessagesBody  # noqa: PLC0415 - models load on first use
-
-    return Call("GET", order_path(order_id) + "/messages", MessagesBody)
+    return Call("GET", order_path(order_id) + "/messages", _envelopes.MessagesBody)
 
 
 def start_polling(order_id: object) -> Call[PollingStatus]:
     """``POST /orders/{orderId}/start-polling``."""
-    from ._envelopes import PollingBody  # noqa: PLC0415 - models load on first use
-
-    return Call("POST", order_path(order_id) + "/start-polling", PollingBody)
+    return Call("POST", order_path(order_id) + "/start-polling", _envelopes.PollingBody)
 
 
 # --- base URL ----------------------------------------------------------------------------------
@@ -416,14 +402,12 @@ def _snippet(content: bytes) -> str:
 
 def _describe(text: str) -> str:
     """A one-line human description of a body (already scrubbed) that is not the documented JSON."""
-    from ._extract import html_to_text, looks_like_html  # noqa: PLC0415 - loaded on first use
-
     text = text.strip()
     if not text:
         return "an empty body"
-    if looks_like_html(text):
+    if _extract.looks_like_html(text):
         title = re.search(r"<title[^>]{0,200}>([^<]{0,400})</title>", text, re.IGNORECASE)
-        first = (title.group(1) if title else html_to_text(text)).strip().splitlines()
+        first = (title.group(1) if title else _extract.html_to_text(text)).strip().splitlines()
         return f"an HTML page ({first[0][:120] if first else 'no text'})"
     return f"a body that is not the documented JSON ({text[:120]!r})"
 
@@ -500,27 +484,23 @@ class _Refused:
 
 
 def _parse(call: Call[R], response: ResponseLike, secret: Secret | None) -> R | _Refused:
-    from ._envelopes import MissingFieldError  # noqa: PLC0415 - models load on first use
-
     try:
         body = call.body.model_validate_json(response.content)
         if body.success:
             return body.result()
         return _Refused(status_error(response, secret))
-    except (MissingFieldError, ValidationError) as exc:
+    except (_envelopes.MissingFieldError, ValidationError) as exc:
         return _Refused(_not_documented(call, response, secret, exc))
 
 
 def _not_documented(
     call: Call[Any], response: ResponseLike, secret: Secret | None, exc: Exception
 ) -> Exception:
-    from ._envelopes import MissingFieldError  # noqa: PLC0415 - models load on first use
-
     status = response.status_code
     body = _error_body(response.content, secret)
     if isinstance(body, dict) and body.get("success") is False:
         return status_error(response, secret)  # still the server's refusal, other fields off
-    if isinstance(exc, MissingFieldError):
+    if isinstance(exc, _envelopes.MissingFieldError):
         reason = f"the field {exc.args[0]!r} is missing"
     elif isinstance(exc, ValidationError) and isinstance(body, (dict, list)):
         first = exc.errors()[0]
