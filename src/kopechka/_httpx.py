@@ -23,7 +23,7 @@ try:
     import httpx2 as httpx
 except ImportError:  # pragma: no cover - the httpx lane (nox -s tests-httpx) runs this branch
     try:
-        import httpx  # type: ignore[no-redef]
+        import httpx  # type: ignore[no-redef,import-not-found,unused-ignore]
     except ImportError as exc:  # pragma: no cover - exercised in a subprocess without either
         raise ImportError(INSTALL_HINT) from exc
 
