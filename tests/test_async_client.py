@@ -82,6 +82,35 @@ def test_cancelling_a_wait_ends_it_at_once(sandbox: Sandbox, while_: str) -> Non
     run(main)
 
 
+def test_a_cancel_as_an_answer_arrives_is_not_lost(sandbox: Sandbox) -> None:
+    # the cancel lands in the round where the look's answer is read: the task must end, not poll
+    # on for the 120 s wait (before 3.12 asyncio.wait_for returns the answer and drops the cancel)
+    waiting: list[asyncio.Task[str]] = []
+
+    async def cancel_now(response: httpx.Response) -> None:
+        if not (response.request.url.path.endswith("/messages") and waiting):
+            return
+        exchange = asyncio.current_task()
+        if exchange is waiting[0]:  # the answer is read in the waiting task itself
+            exchange.cancel()
+        else:  # in a task of its own (before 3.11): cancel the moment it has the answer
+            assert exchange is not None
+            exchange.add_done_callback(lambda _: waiting[0].cancel())
+
+    async def main() -> None:
+        http = httpx.AsyncClient(event_hooks={"response": [cancel_now]})
+        key, url = sandbox.api_key, sandbox.url
+        async with http, AsyncKopechkaClient(api_key=key, base_url=url, http_client=http) as client:
+            order = await client.create_order("example.com", "x.com")
+            wait = client.wait_for_code(order.order_id, timeout=120, poll_interval=0.05)
+            waiting.append(asyncio.create_task(wait))
+            done, _ = await asyncio.wait(waiting, timeout=10)
+            assert waiting[0] in done
+            assert waiting[0].cancelled()
+
+    run(main)
+
+
 def test_cancelled_task_inside_mailbox_still_refunds(sandbox: Sandbox) -> None:
     bought: list[str] = []
 

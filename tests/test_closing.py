@@ -132,6 +132,37 @@ def test_main_returning_under_asyncio_run_loses_no_refund(slow_refunds: Sandbox)
     assert unused_charged(slow_refunds) == []
 
 
+CANCELLED_AS_MAIN_RETURNS = """
+    import asyncio, kopechka
+
+    async def main():
+        client = kopechka.AsyncKopechkaClient()  # never closed: asyncio.run cancels what is left
+        entered = asyncio.Event()
+
+        async def sign_up():
+            async with client.mailbox("example.com", "x.com"):
+                entered.set()
+                await asyncio.sleep(60)
+
+        task = asyncio.get_running_loop().create_task(sign_up())
+        await entered.wait()
+        task.cancel()  # main returns at once: the loop stops as the task starts its refund
+
+    asyncio.run(main())
+    print("done", flush=True)
+"""
+
+
+def test_a_refund_started_as_the_loop_stops_is_not_lost(sandbox: Sandbox) -> None:
+    # the refund's task is created in the loop's last round: asyncio.run then cancels it before
+    # its first step, when no code of it can catch the cancellation
+    bot = children.python(sandbox, CANCELLED_AS_MAIN_RETURNS)
+    assert bot.line() == "done"
+    bot.finish()
+    assert sandbox.state.order_count() == 1
+    assert unused_charged(sandbox) == []
+
+
 GATHERED = """
     import asyncio, kopechka
 

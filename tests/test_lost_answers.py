@@ -25,7 +25,9 @@ from kopechka import (
 from kopechka.testing import Sandbox
 from kopechka.testing._state import SandboxDomain
 
+from . import children
 from .conftest import Sleeps
+from .faces import Face
 
 LOST = [
     ("dropped", {"drop": True}, APIConnectionError),
@@ -167,6 +169,72 @@ def test_another_threads_purchase_in_flight_is_not_taken_for_ours(
     (candidate,) = info.value.candidates
     assert candidate.order_id != got["b"].order_id
     assert client.get_order(got["b"].order_id).status == "active"  # B's order is B's
+
+
+# --- an answer lost while the client closes ------------------------------------------------------
+
+
+def buy_in_thread(client: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    """Call ``create_order`` in a thread of its own; what it returned or raised lands in ``got``."""
+    got: dict[str, Any] = {}
+
+    def buy() -> None:
+        try:
+            got["order"] = client.create_order("example.com", "x.com")
+        except BaseException as exc:  # whatever it is, the test reads it
+            got["error"] = exc
+
+    thread = threading.Thread(target=buy, daemon=True)
+    thread.start()
+    return thread, got
+
+
+def close(face: Face, client: Any) -> None:
+    if face.is_async:  # the view's own close() also ends its loop
+        client.run(client.client.close())
+    else:
+        client.close()
+
+
+def bought_ids(sandbox: Sandbox) -> list[str]:
+    with sandbox.app.lock:
+        return list(sandbox.state._orders)
+
+
+def test_close_waits_for_a_purchase_whose_answer_is_lost(face: Face, sandbox: Sandbox) -> None:
+    """The order is made, and its answer dropped 0.5 s later, while another thread closes the
+    client: close() waits for the purchase, whose search names the order."""
+    sandbox.fail(path="/orders", method="POST", execute=True, delay=0.5, drop=True)
+    with face.sandbox_client(sandbox, timeout=(2.0, 10.0)) as client:
+        buyer, got = buy_in_thread(client)
+        children.wait_until(lambda: sandbox.state.order_count() == 1)  # its answer is on its way
+        close(face, client)
+        assert sent(sandbox, "GET") >= 1  # the search for the order ran before close() returned
+        buyer.join(timeout=30)
+    error = got.get("error")
+    assert isinstance(error, OrderOutcomeUnknownError), got
+    assert [o.order_id for o in error.candidates] == bought_ids(sandbox)
+
+
+def test_a_search_refused_after_close_timeout_is_still_an_unknown_outcome(
+    face: Face, sandbox: Sandbox
+) -> None:
+    """close_timeout=0: close() returns at once. The sync face's search still goes out (a
+    purchase begun before close() ends as it would have); the async face's closed httpx client
+    refuses it, and the error says to sweep: never a bare RuntimeError."""
+    sandbox.fail(path="/orders", method="POST", execute=True, delay=0.5, drop=True)
+    with face.sandbox_client(sandbox, timeout=(2.0, 10.0), close_timeout=0) as client:
+        buyer, got = buy_in_thread(client)
+        children.wait_until(lambda: sandbox.state.order_count() == 1)
+        close(face, client)
+        buyer.join(timeout=30)
+    error = got.get("error")
+    assert isinstance(error, OrderOutcomeUnknownError), got
+    if face.is_async:
+        assert error.candidates == []
+        assert "run `kopechka sweep`" in str(error)
+    else:
+        assert [o.order_id for o in error.candidates] == bought_ids(sandbox)
 
 
 # --- spend guards ---------------------------------------------------------------------------------

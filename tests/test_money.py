@@ -531,6 +531,20 @@ def test_candidates_that_cannot_be_listed() -> None:
     assert info.value.candidates == []
 
 
+@pytest.mark.parametrize(
+    "refusal",
+    [RuntimeError("the client is closed: create another one"), KeyError("a bug of a session")],
+    ids=["closed", "a bug"],
+)
+def test_a_refused_listing_is_still_an_unknown_outcome(refusal: Exception) -> None:
+    server = lost_answer()
+    server.fail["ListOrders"] = refusal
+    with pytest.raises(OrderOutcomeUnknownError, match="run `kopechka sweep`") as info:
+        buy(server)
+    assert info.value.candidates == []
+    assert type(refusal).__name__ in str(info.value)
+
+
 def test_listing_reads_every_page_of_both_statuses() -> None:
     server = lost_answer()
     server.orders += [order(f"API-0{n}", created=SENT, status="pending") for n in range(3)]

@@ -453,3 +453,35 @@ def test_lone_surrogates_in_an_error_body_are_kept_printable(body: bytes) -> Non
     assert error.response is not None
     assert isinstance(error.response.content, bytes)
     str(error).encode("utf-8")
+
+
+# --- parse_cost: what a text may cost to parse ---------------------------------------------------
+
+_MIB = 1 << 20
+COSTS = [
+    # (what, text, most it may be estimated at, least it must be estimated at)
+    ("BMP escapes: 2 bytes a character", b'"' + b"\\u0417" * _MIB + b'"', 13 * _MIB, 12 * _MIB),
+    ("a surrogate escape: 4", b'"\\ud83d\\ude00' + b"a" * 6 * _MIB + b'"', None, 48 * _MIB),
+    ("a raw 4-byte character: 4", b'"\xf0\x9f\x98\x80' + b"a" * 6 * _MIB + b'"', None, 48 * _MIB),
+    ("commas in a string are text", b'"' + b"a,b:" * 2 * _MIB + b'"', 17 * _MIB, 16 * _MIB),
+    (
+        "commas outside are values",
+        b"[" + b"1," * 3 * _MIB + b"1]",
+        None,
+        3 * _MIB * wire._MARK_COST,
+    ),
+    (
+        "an escaped quote hides nothing",
+        b'["\\"",' + b"1," * 3 * _MIB + b'"x"]',
+        None,
+        3 * _MIB * wire._MARK_COST,
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "text", "most", "least"), COSTS, ids=[c[0] for c in COSTS])
+def test_parse_cost_table(what: str, text: bytes, most: int | None, least: int) -> None:
+    cost = wire.parse_cost(text)
+    assert cost >= least, what
+    if most is not None:
+        assert cost <= most, what

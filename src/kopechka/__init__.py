@@ -165,5 +165,5 @@ def __dir__() -> list[str]:
 
 
 _publish()
+logging.getLogger("kopechka").addHandler(_scrub.ScrubHandler())  # no record shows a live key
 logging.getLogger("kopechka").addHandler(logging.NullHandler())
-logging.getLogger("kopechka").addFilter(_scrub.LogScrubber())  # no record shows a live key

@@ -56,6 +56,8 @@ logger = logging.getLogger("kopechka")
 R = TypeVar("R")
 STOP_CHECK = 0.05
 """Seconds between two looks at a wait's ``stop`` event while it sleeps."""
+BUSY_CHECK = 0.01
+"""Seconds between two looks, in ``close()``, at the purchases still in flight."""
 
 
 class AsyncKopechkaClient(BaseClient[AsyncTransport]):
@@ -89,7 +91,7 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
             before the attempt goes on.
         budget: As for ``KopechkaClient``: a cap on what this client may spend over its life.
         close_timeout: Seconds ``close()`` (or leaving ``async with``) waits for the refunds of
-            mailboxes in flight (10 by default).
+            mailboxes and the purchases in flight (10 by default).
 
     Raises:
         KopechkaError: No API key was given or found in the environment, or it is not printable
@@ -142,13 +144,15 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
     async def close(self) -> None:
         """Close the client: refund its mailboxes, then close the httpx client's connections.
 
-        A closed client refuses to send (``RuntimeError``), except the refunds of its mailboxes:
-        those in flight (tasks leaving ``async with client.mailbox()``, cancelled ones included)
-        are waited for, up to ``close_timeout`` seconds, and a mailbox still open (a task still
-        waiting in it) is refunded here, if it has no mail. The refunds run in tasks the client
-        keeps, which finish even while ``asyncio.run`` cancels what is left at its end. The httpx
-        client this client created is closed; a caller's is left open. Closing a ``with_options``
-        client leaves the client it came from open.
+        A closed client refuses to send (``RuntimeError``), except the refunds of its mailboxes
+        and the purchases begun before: those in flight (tasks leaving
+        ``async with client.mailbox()``, cancelled ones included, or in ``create_order``, its
+        search for a lost answer's order included) are waited for, up to ``close_timeout``
+        seconds, and a mailbox still open (a task still waiting in it) is refunded here, if it
+        has no mail. The refunds run in tasks the client keeps, which finish even while
+        ``asyncio.run`` cancels what is left at its end. The httpx client this client created is
+        closed; a caller's is left open. Closing a ``with_options`` client leaves the client it
+        came from open.
         """
         if self._owns_book and not self._book.closed:
             for box in self._book.close():
@@ -158,17 +162,20 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         await self._transport.aclose()
 
     async def _refunds_ended(self) -> None:
-        """Wait up to ``close_timeout`` for the refund tasks (a cancellation meanwhile ends the
-        wait, not the refunds)."""
+        """Wait up to ``close_timeout`` for the refund tasks and the purchases in flight (a
+        cancellation meanwhile ends the wait, not them)."""
+        ends = time.monotonic() + self.close_timeout
         tasks = set(self._book.tasks)
-        if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=self.close_timeout)
-        if pending:
+        pending: set[asyncio.Task[None]] = set()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self.close_timeout)
+        while self._book.busy() and time.monotonic() < ends:  # purchases: other tasks or threads
+            await asyncio.sleep(BUSY_CHECK)
+        if pending or self._book.busy():
             logger.warning(
-                "closed with %d mailbox refund(s) still in flight after %g s: "
+                "closed with mailbox refunds or purchases still in flight after %g s: "
                 "run `kopechka sweep` to refund what they leave",
-                len(pending), self.close_timeout,
+                self.close_timeout,
             )  # fmt: skip
 
     aclose = close
@@ -375,7 +382,8 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
 
     async def _buy(self, domain: str, site: str, max_price: object, *, for_mailbox: bool) -> Order:
         flow = self._purchase(domain, site, max_price, for_mailbox=for_mailbox)
-        return await drive_money(flow, self._execute)
+        with self._book.purchasing():  # close() waits for it; refused if begun after
+            return await drive_money(flow, self._execute)
 
     async def _execute(self, op: _money.Op) -> object:
         """Carry out one request of a money flow (``_money``'s flows, awaited)."""

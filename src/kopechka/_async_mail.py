@@ -5,7 +5,8 @@ what a mailbox learns from its waits and logs on leaving is ``_face.BaseMailbox`
 the sync one; ``drive_money`` runs any of ``_money``'s flows with awaited requests. This module owns
 the async mailbox's life and its shielding from cancellation (a refund is never cut short: it runs
 in a task the client keeps, and a request of it cancelled meanwhile, as ``asyncio.run`` cancels
-what is left, is sent again). It sends no request except through the client it is given.
+what is left, is sent again; a task of it cancelled before it ran is started again). It sends
+no request except through the client it is given.
 """
 
 from __future__ import annotations
@@ -252,24 +253,44 @@ class AsyncMailbox(BaseMailbox):
         if interrupted and exc is None:  # cancelled while refunding a block that ended well
             raise asyncio.CancelledError
 
-    _refunding: asyncio.Task[None] | None = None
+    _refunding: asyncio.Future[None] | None = None
 
-    def _refund_in_task(self) -> asyncio.Task[None]:
-        """Start the refund (claimed) in a task the client keeps until it ends, and return it."""
-        task = asyncio.get_running_loop().create_task(self._leave())
-        book = self._client._book
+    def _refund_in_task(self) -> asyncio.Future[None]:
+        """Start the refund (claimed) in a task the client keeps until it ends; return a future
+        that ends with the refund."""
+        refunded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._client._book.tasks.add(refunded)  # what close() waits for
+        self._refunding = refunded
+        self._run_refund(refunded, PERSIST)
+        return refunded
+
+    def _run_refund(self, refunded: asyncio.Future[None], restarts: int) -> None:
+        """Run the refund in a new task; one cancelled before it ran (``asyncio.run`` cancels
+        every task left, new ones too, and a task cancelled before its first step never runs)
+        is started again, ``restarts`` times."""
+        book, started = self._client._book, [False]
+        task = asyncio.get_running_loop().create_task(self._leave(started))
         book.tasks.add(task)  # the loop keeps tasks weakly: the client keeps its refunds
 
         def ended(done: asyncio.Task[None]) -> None:
             book.tasks.discard(done)
+            if done.cancelled() and not started[0] and restarts > 0:
+                self._run_refund(refunded, restarts - 1)
+                return
+            book.tasks.discard(refunded)
             book.done(self)
+            if done.cancelled():
+                refunded.cancel()
+            elif done.exception() is not None:
+                refunded.set_exception(done.exception())  # type: ignore[arg-type]
+            else:
+                refunded.set_result(None)
 
         task.add_done_callback(ended)
-        self._refunding = task
-        return task
 
-    async def _leave(self) -> None:
+    async def _leave(self, started: list[bool]) -> None:
         """The exit rules, ``_money.mailbox_exit`` (the sync ``Mailbox``'s flow), awaited."""
+        started[0] = True
         order_id = self.order_id
         with refunding():
             outcome = await drive_money(self._exit_flow(order_id), self._persist)

@@ -57,6 +57,7 @@ from ._attempt import (
     voided,
 )
 from ._config import USER_AGENT
+from ._face import CLOSED
 from ._hooks import Hook, await_hooks, run_hooks
 from ._httpx import httpx, network_errors, stack_of
 from ._limits import IN_PROCESS, Limiter, RateLimiter, Slot
@@ -86,7 +87,6 @@ LIMITER_THREADS = 4
 """Threads per client that call a limiter other than the in-process one (``RedisLimiter``, or
 yours): each call is one short round trip, so a few carry a crowd of requests."""
 
-_CLOSED = "the client is closed: create another one"
 T = TypeVar("T")
 
 
@@ -202,7 +202,7 @@ class AsyncTransport:
             RuntimeError: The client was closed.
         """
         if self.client.is_closed:
-            raise RuntimeError(_CLOSED)
+            raise RuntimeError(CLOSED)
         policy = (
             self.policy if max_retries is None else replace(self.policy, max_retries=max_retries)
         )
@@ -262,7 +262,7 @@ class AsyncTransport:
                 async with asyncio.timeout(budget):
                     answer = await exchange
             else:  # pragma: no cover - Python 3.10 has no asyncio.timeout
-                answer = await asyncio.wait_for(exchange, budget)
+                answer = await _within(exchange, budget)
         except self._errors as exc:
             failure = _classify(self._stack, exc)
         except asyncio.TimeoutError:  # the wall-clock budget ran out (queued, or a dripping answer)
@@ -435,7 +435,7 @@ class AsyncTransport:
             RuntimeError: The client was closed (as ``AsyncClient.send`` would say).
         """
         if self.client.is_closed:
-            raise RuntimeError(_CLOSED)
+            raise RuntimeError(CLOSED)
         request = httpx.Request(
             method, url, params=params, json=json, headers=self._direct_headers,
             extensions={"timeout": limits.as_dict(), **extensions},
@@ -456,6 +456,29 @@ class AsyncTransport:
 
 class _Voided(Exception):  # noqa: N818 - not an error: a slot a 429 voided before it went
     """The request was stopped before it was sent: its slot was voided by a 429."""
+
+
+async def _within(exchange: Awaitable[T], budget: float) -> T:  # pragma: no cover - 3.10
+    """``asyncio.wait_for`` without its loss of a cancellation: before 3.12 it returns the result
+    of a call that ended as the task was cancelled, and the cancellation is gone.
+
+    Raises:
+        asyncio.TimeoutError: ``budget`` seconds passed (the call is cancelled first).
+    """
+    inner = asyncio.ensure_future(exchange)
+    try:
+        done, _ = await asyncio.wait({inner}, timeout=budget)
+    except asyncio.CancelledError:
+        inner.cancel()
+        await asyncio.wait({inner})  # it ends before the cancellation goes on
+        raise
+    if done:
+        return inner.result()
+    inner.cancel()
+    await asyncio.wait({inner})
+    if not inner.cancelled():  # it ended meanwhile
+        return inner.result()
+    raise asyncio.TimeoutError
 
 
 def _log_failure(future: concurrent.futures.Future[None]) -> None:
@@ -502,7 +525,7 @@ def new_transport(base_url: str) -> httpx.AsyncHTTPTransport:
             file ``ssl`` cannot load.
     """
     host = urlsplit(base_url).hostname or ""
-    bundle = ca_bundle()  # the same variables, in the same order, as the sync client's
+    bundle = ca_bundle(base_url=base_url)  # the sync client's variables, in its order
     return httpx.AsyncHTTPTransport(
         verify=True if bundle is None else bundle.context,
         trust_env=False,

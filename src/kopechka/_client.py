@@ -97,7 +97,7 @@ class KopechkaClient(BaseClient[Transport]):
             that would pass it raises ``SpendLimitError`` before buying; a refund of one of its
             orders gives the amount back. ``None``: no cap.
         close_timeout: Seconds ``close()`` (or leaving ``with``) waits for the refunds of
-            mailboxes in flight (10 by default).
+            mailboxes and the purchases in flight (10 by default).
 
     The environment variable ``KOPECHKA_LOG`` (``debug``, ``info`` or ``warning``), read here,
     sets the level of the logger ``kopechka`` and prints its records on stderr.
@@ -152,11 +152,13 @@ class KopechkaClient(BaseClient[Transport]):
     def close(self) -> None:
         """Close the client: refund its mailboxes, then release the session's connections.
 
-        A closed client refuses to send (``RuntimeError``), except the refunds of its mailboxes:
-        those in flight (another thread leaving a ``with client.mailbox()`` block) are waited for,
-        up to ``close_timeout`` seconds, and a mailbox still open is refunded here (if it has no
-        mail). The session the client created is closed; a caller's is left open. Closing a
-        ``with_options`` client leaves the client it came from open.
+        A closed client refuses to send (``RuntimeError``), except the refunds of its mailboxes
+        and the purchases begun before: those in flight (another thread leaving a
+        ``with client.mailbox()`` block, or in ``create_order``, its search for a lost answer's
+        order included) are waited for, up to ``close_timeout`` seconds, and a mailbox still open
+        is refunded here (if it has no mail). The session the client created is closed; a
+        caller's is left open. Closing a ``with_options`` client leaves the client it came from
+        open.
         """
         if self._owns_book and not self._book.closed:
             deadline = self._clock() + self.close_timeout  # close()'s own refunds, too
@@ -165,7 +167,7 @@ class KopechkaClient(BaseClient[Transport]):
                     box._refund_claimed(deadline)
             if not self._book.wait(self.close_timeout):
                 logger.warning(
-                    "closed with mailbox refunds still in flight after %g s: "
+                    "closed with mailbox refunds or purchases still in flight after %g s: "
                     "run `kopechka sweep` to refund what they leave",
                     self.close_timeout,
                 )  # fmt: skip
@@ -381,7 +383,8 @@ class KopechkaClient(BaseClient[Transport]):
 
     def _buy(self, domain: str, site: str, max_price: object, *, for_mailbox: bool) -> Order:
         flow = self._purchase(domain, site, max_price, for_mailbox=for_mailbox)
-        return _money.drive(flow, self._execute)
+        with self._book.purchasing():  # close() waits for it; refused if begun after
+            return _money.drive(flow, self._execute)
 
     def _execute(self, op: _money.Op) -> object:
         """Carry out one request of a money flow (see ``_money.drive``)."""

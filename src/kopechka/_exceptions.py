@@ -26,8 +26,12 @@ result serializer does: ``args`` holds the message, then the attributes in the o
 constructor's parameters, each as JSON can carry it (an ``Order`` or ``Message`` as its JSON
 fields, which the constructor validates back into the model).
 
-Every message is scrubbed of the key of any live client (``_scrub.scrub_known``) when the error
-is made: a server that names an order by the key cannot make an error print it.
+Every message, and every text of ``args``, is scrubbed of the key of any live client
+(``_scrub.scrub_known``) when the error is made: a server that names an order by the key cannot
+make an error print it, nor put it in what leaves the process. The models an error carries as
+attributes (``candidates``, ``order``, ``messages``) keep their real ids, so that the caller can
+act on them (cancel the order); ``pickle`` carries them as ``args`` does, scrubbed, rebuilt as
+models (an id that was the key reads ``***``).
 
 This module owns the classes only. It must not decide which class a status maps to (that table is in
 ``_wire``) and must not import requests: ``response`` is carried as an opaque object.
@@ -41,7 +45,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ._lazy import lazy
-from ._scrub import scrub_known
+from ._scrub import scrub_known, scrub_known_value
 
 if TYPE_CHECKING:
     from . import _models
@@ -80,6 +84,18 @@ def _as_json(models: Sequence[Any]) -> list[Any]:
     return [model.model_dump(mode="json", by_alias=True) for model in models]
 
 
+def _outbound(value: Any) -> Any:
+    """``value`` as it may leave the process: the key of any live client scrubbed from its
+    texts, a model rebuilt from its scrubbed JSON fields."""
+    from pydantic import BaseModel  # noqa: PLC0415 - as in _messages
+
+    if isinstance(value, BaseModel):
+        return type(value).model_validate(scrub_known_value(_as_json([value])[0]))
+    if isinstance(value, (list, tuple)):
+        return type(value)(_outbound(item) for item in value)
+    return scrub_known_value(value)
+
+
 def _messages(given: Sequence[Any]) -> list[Message]:
     """Messages as given, or rebuilt from their JSON fields (``cls(*args)``)."""
     return [
@@ -98,7 +114,10 @@ class KopechkaError(Exception):
     def __init__(self, message: str = "", *state: Any) -> None:
         message = scrub_known(str(message))
         super().__init__(message)
-        self.args = (message, *state)  # what ``cls(*args)`` rebuilds it from (see the module)
+        self.args = (
+            message,
+            *scrub_known_value(state),
+        )  # what ``cls(*args)`` rebuilds it from (see the module)
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
@@ -109,7 +128,8 @@ class KopechkaError(Exception):
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuilt from its args and attributes, not by calling __init__ (whose keywords differ
         # per class); the live response cannot cross a process boundary and is dropped.
-        state = {k: (None if k == "response" else v) for k, v in self.__dict__.items()}
+        # The models keep their real ids in this process only: what is pickled is scrubbed.
+        state = {k: (None if k == "response" else _outbound(v)) for k, v in self.__dict__.items()}
         return (_rebuild, (type(self), self.args), state)
 
 
@@ -181,8 +201,15 @@ class RateLimitError(APIStatusError):
         response: Any = None,
     ) -> None:
         super().__init__(message, status_code, body, response=response)
-        self.retry_after = retry_after
         self.args = (*self.args, retry_after)
+
+    @property
+    def retry_after(self) -> float | None:
+        return self.args[3] if len(self.args) > 3 else None
+
+    @retry_after.setter
+    def retry_after(self, value: float | None) -> None:
+        self.args = (*self.args[:3], value)
 
 
 class InternalServerError(APIStatusError):
@@ -285,6 +312,10 @@ class OrderOutcomeUnknownError(APIError):
         self.site = site
         self.sent_at = sent_at
         self.candidates: list[Order] = found
+
+    _counted = True
+    """Whether the client's ledger still counts this purchase as spent (``False`` once a complete
+    listing showed it bought nothing); set where the loss is resolved, for ``kopechka mcp``."""
 
 
 class SpendLimitError(KopechkaError):

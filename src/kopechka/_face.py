@@ -5,8 +5,9 @@ httpx): it checks the constructor's arguments and keeps the key, the budget and 
 the face the checked transport settings, derives ``with_options`` clients, prints the repr and
 prepares the purchase flow. ``BaseMailbox`` keeps what a mailbox learns from its waits and reports
 how leaving it went. ``RefundBook`` is a client's record of its mailboxes still open and of the
-refunds in flight, which ``close()`` waits for (``close_timeout``) before a closed client refuses
-to send (``CLOSED``, the same ``RuntimeError`` on both faces; a refund still goes out). Each face
+refunds and purchases in flight, which ``close()`` waits for (``close_timeout``) before a closed
+client refuses to send (``CLOSED``, the same ``RuntimeError`` on both faces; a refund, and a
+purchase begun before ``close()``, still go out). Each face
 (``_client``/``_async_client``, ``_mail``/``_async_mail``) keeps its public methods and their
 docstrings, and only what differs: plain calls there, awaited calls here.
 
@@ -64,7 +65,8 @@ _REFUNDING: ContextVar[bool] = ContextVar("kopechka_refunding", default=False)
 
 @contextmanager
 def refunding() -> Iterator[None]:
-    """Mark the requests made inside as a mailbox's refund: they go out after ``close()`` began."""
+    """Mark the requests made inside as a mailbox's refund (or a purchase's, begun before
+    ``close()``): they go out after ``close()`` began."""
     token = _REFUNDING.set(True)
     try:
         yield
@@ -73,8 +75,8 @@ def refunding() -> Iterator[None]:
 
 
 class RefundBook:
-    """A client's mailboxes still open and the refunds in flight; shared with ``with_options``
-    clients, thread-safe. ``closed`` is set once, by the client that created it.
+    """A client's mailboxes still open and the refunds and purchases in flight; shared with
+    ``with_options`` clients, thread-safe. ``closed`` is set once, by the client that created it.
 
     Each mailbox is refunded once: by its own exit, or by ``close()`` when it is still open then
     (``claim`` decides who). ``tasks`` keeps the async refunds' tasks alive (the event loop holds
@@ -87,6 +89,7 @@ class RefundBook:
         self._open: dict[int, BaseMailbox] = {}
         self._claimed: set[int] = set()
         self._flying = 0
+        self._buying = 0
         self.tasks: set[Any] = set()
 
     def opened(self, box: BaseMailbox) -> None:
@@ -118,13 +121,41 @@ class RefundBook:
             boxes = list(self._open.values())
         return [box for box in boxes if self.claim(box)]
 
-    def wait(self, timeout: float) -> bool:
-        """Block until no refund is in flight, or ``timeout`` s passed; ``True`` if none is."""
+    @contextmanager
+    def purchasing(self) -> Iterator[None]:
+        """Around one purchase, its lost-answer search and its spend guards' cancel included: a
+        purchase begun before ``close()`` ends as it would have (its requests go out, and
+        ``close()`` waits for it); one begun after is refused before any request.
+
+        Raises:
+            RuntimeError: The client is closed.
+        """
         with self._changed:
-            return self._changed.wait_for(lambda: self._flying == 0, timeout)
+            if self.closed:
+                raise RuntimeError(CLOSED)
+            self._buying += 1
+        try:
+            with refunding():
+                yield
+        finally:
+            with self._changed:
+                self._buying -= 1
+                self._changed.notify_all()
+
+    def busy(self) -> bool:
+        """Whether a refund or a purchase is in flight."""
+        with self._changed:
+            return self._flying > 0 or self._buying > 0
+
+    def wait(self, timeout: float) -> bool:
+        """Block until no refund or purchase is in flight, or ``timeout`` s passed; ``True`` if
+        none is."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._flying == 0 and self._buying == 0, timeout)
 
     def refused(self) -> bool:
-        """Whether a request must be refused now: closed, and not a mailbox's refund."""
+        """Whether a request must be refused now: closed, and neither a mailbox's refund nor part
+        of a purchase begun before ``close()``."""
         return self.closed and not _REFUNDING.get()
 
 

@@ -446,8 +446,12 @@ class Lost:
         """List the candidates (never cancelling one); return the error to raise."""
         try:
             live, complete = yield from live_orders(self.domain)
-        except KopechkaError as exc:
-            return self._error(cause, f"the candidates could not be listed ({exc}): run sweep")
+        except Exception as exc:  # refused (a closed client) or failed: never a bare error
+            return self._error(
+                cause,
+                f"the candidates could not be listed ({type(exc).__name__}: {exc}): run "
+                "`kopechka sweep` to find and refund what it bought",
+            )
         waiting = self.ledger.in_flight(self.domain, self.site)
         settled = True
         if waiting:  # another thread's purchase may be in the listing: let it return first
@@ -460,6 +464,9 @@ class Lost:
             self.ledger.attribute(self.token, self.found[0].order_id)
         elif not self.found and complete and settled:
             self.ledger.not_bought(self.token)
+            error = self._error(cause, "")
+            error._counted = False
+            return error
         return self._error(cause, FARM_NOTE if for_mailbox and self.found else "")
 
     def _error(self, cause: BaseException, note: str) -> OrderOutcomeUnknownError:

@@ -4,8 +4,9 @@ every message and log record of kopechka goes through.
 A server may echo the key anywhere: in a body, a header's name or value, a ``Location``, or as the
 id of an order (which then lands in an error's message and in the funnel's log lines). This module
 owns the scrub (``scrub_text``, ``scrub``, ``snippet``) and the registry of the keys of the
-process's live clients, so that ``KopechkaError`` scrubs its message and ``LogScrubber`` (attached
-once to the logger ``kopechka``) scrubs every record, whoever built them. It must not import the
+process's live clients, so that ``KopechkaError`` scrubs its message and state and ``ScrubHandler``
+(attached first to the logger ``kopechka``) scrubs every record of it and of its children before
+any handler above shows it, whoever built them. It must not import the
 rest of kopechka, and does no I/O.
 """
 
@@ -22,10 +23,13 @@ from urllib.parse import unquote, unquote_plus
 __all__ = [
     "MIN_KEY_PREFIX",
     "LogScrubber",
+    "ScrubHandler",
     "Secret",
     "remember",
     "scrub",
     "scrub_known",
+    "scrub_known_value",
+    "scrub_record",
     "scrub_text",
     "snippet",
 ]
@@ -90,6 +94,15 @@ def _forms(text: str) -> tuple[str, ...]:
     return (_decoded(text, unquote), _decoded(text, unquote_plus), text)
 
 
+def _scrub_with(text: str, wanted: re.Pattern[str]) -> str:
+    for _ in range(3):  # each round removes the spellings one decoding reveals
+        found = next((form for form in _forms(text) if wanted.search(form)), None)
+        if found is None:
+            return text
+        text = wanted.sub("***", found)
+    return "***"  # still there after three rounds: nothing of it is kept
+
+
 def scrub_text(text: str, secret: Secret | None) -> str:
     """Return ``text`` without the key in any spelling a server could echo it in.
 
@@ -99,13 +112,7 @@ def scrub_text(text: str, secret: Secret | None) -> str:
     """
     if secret is None:
         return text
-    wanted = re.compile(re.escape(secret.reveal()), re.IGNORECASE)
-    for _ in range(3):  # each round removes the spellings one decoding reveals
-        found = next((form for form in _forms(text) if wanted.search(form)), None)
-        if found is None:
-            return text
-        text = wanted.sub("***", found)
-    return "***"  # still there after three rounds: nothing of it is kept
+    return _scrub_with(text, re.compile(re.escape(secret.reveal()), re.IGNORECASE))
 
 
 def scrub(value: Any, secret: Secret | None) -> Any:
@@ -151,6 +158,29 @@ def snippet(text: str, secret: Secret | None, limit: int) -> str:
 
 _LIVE: weakref.WeakSet[Secret] = weakref.WeakSet()
 _LIVE_LOCK = threading.Lock()
+_pattern: re.Pattern[str] | None = None
+"""One pattern of every live key (longest first), compiled when the registry changes; ``None``
+when no key is live, so that a scrub then costs one test."""
+_stale = False  # a live key died: the pattern is compiled again at its next use
+
+
+def _forget(_: object) -> None:  # a weakref callback: may run in any thread, at any time
+    global _stale  # noqa: PLW0603 - the one flag a dying key sets
+    _stale = True
+
+
+def _compile() -> None:
+    global _pattern, _stale  # noqa: PLW0603 - the registry's own state
+    with _LIVE_LOCK:
+        _stale = False
+        keys = sorted({s.reveal() for s in _LIVE}, key=len, reverse=True)
+        _pattern = re.compile("|".join(map(re.escape, keys)), re.IGNORECASE) if keys else None
+
+
+def _live_pattern() -> re.Pattern[str] | None:
+    if _stale:
+        _compile()
+    return _pattern
 
 
 def remember(secret: Secret) -> None:
@@ -159,32 +189,110 @@ def remember(secret: Secret) -> None:
     if len(secret.reveal()) >= MIN_KEY_PREFIX:
         with _LIVE_LOCK:
             _LIVE.add(secret)
+            weakref.finalize(secret, _forget, None)
+        _compile()
 
 
 def scrub_known(text: str) -> str:
     """``text`` without the key of any live client, in any spelling."""
-    with _LIVE_LOCK:
-        secrets = list(_LIVE)
-    for secret in secrets:
-        text = scrub_text(text, secret)
-    return text
+    wanted = _live_pattern()
+    return text if wanted is None else _scrub_with(text, wanted)
+
+
+def scrub_known_value(value: Any) -> Any:
+    """``scrub_known`` over every string in a JSON value (keys included); other values as given."""
+    wanted = _live_pattern()
+    return value if wanted is None else _scrub_value(value, wanted)
+
+
+def _scrub_value(value: Any, wanted: re.Pattern[str]) -> Any:
+    if isinstance(value, str):
+        return _scrub_with(value, wanted)
+    if isinstance(value, dict):
+        return {_scrub_with(str(k), wanted): _scrub_value(v, wanted) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_scrub_value(item, wanted) for item in value)
+    return value
 
 
 _RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) - {"message"}
 
 
-class LogScrubber(logging.Filter):
-    """Scrubs every record of the logger it is attached to (``kopechka``): its message once
-    formatted, and every text a caller put in it with ``extra=``. It never drops a record."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not _LIVE:
-            return True
+def _message(record: logging.LogRecord, wanted: re.Pattern[str]) -> None:
+    """Scrub the record's message: formatted, or (when it cannot be formatted, which logging
+    reports later as its own error) its ``msg`` and ``args`` one by one."""
+    try:
         message = record.getMessage()
-        scrubbed = scrub_known(message)
-        if scrubbed != message:
-            record.msg, record.args = scrubbed, ()
+    except Exception:
+        if isinstance(record.msg, str):
+            record.msg = _scrub_with(record.msg, wanted)
+        if isinstance(record.args, (tuple, dict)):
+            record.args = _scrub_value(record.args, wanted)
+        return
+    scrubbed = _scrub_with(message, wanted)
+    if scrubbed != message:
+        record.msg, record.args = scrubbed, ()
+
+
+def _will_emit(record: logging.LogRecord) -> bool:
+    """Whether a handler other than kopechka's own will see the record (else nothing is done)."""
+    logger: Any = logging.Logger.manager.loggerDict.get(record.name)
+    if not isinstance(logger, logging.Logger):
+        return True  # a record brought here by other means (a queue listener): scrubbed
+    while logger is not None:
+        for handler in logger.handlers:
+            if record.levelno >= handler.level and not isinstance(
+                handler, (ScrubHandler, logging.NullHandler)
+            ):
+                return True
+        if not logger.propagate:
+            return False
+        logger = logger.parent
+    return False
+
+
+def scrub_record(record: logging.LogRecord) -> None:
+    """Scrub every live key from ``record`` in place: its message, the texts a caller put in it
+    with ``extra=``, its traceback and stack. Never raises."""
+    wanted = _live_pattern()
+    if wanted is None:
+        return
+    try:
+        _message(record, wanted)
         for name, value in list(vars(record).items()):
             if name not in _RECORD_FIELDS and isinstance(value, str):
-                setattr(record, name, scrub_known(value))
+                setattr(record, name, _scrub_with(value, wanted))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _scrub_with(record.exc_text, wanted)
+        if record.stack_info:
+            record.stack_info = _scrub_with(record.stack_info, wanted)
+    except Exception:  # a log call never fails because of the scrub
+        return
+
+
+class LogScrubber(logging.Filter):
+    """Scrubs every record it sees (``scrub_record``) when a handler will show it, for a
+    caller's own handler (``handler.addFilter(LogScrubber())``). It never drops a record and
+    never raises."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (_pattern is not None or _stale) and _will_emit(record):
+            scrub_record(record)
         return True
+
+
+class ScrubHandler(logging.Handler):
+    """Attached first to the logger ``kopechka``: every record of it or of any ``kopechka.*``
+    logger (the package's, or a caller's own) passes here on its way up to the handlers of
+    ``kopechka`` and of the root, and is scrubbed in place before they see it. It emits
+    nothing."""
+
+    def handle(self, record: logging.LogRecord) -> bool:  # no lock: it writes nothing
+        if (_pattern is not None or _stale) and _will_emit(record):
+            scrub_record(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Nothing: the scrub is in ``handle``."""

@@ -423,8 +423,26 @@ def _read_redirect(
         raise _Redirected(_answer(response, max_body, bound))
 
 
+class _InterimAnswer(http.client.HTTPException):
+    """An interim status (1xx) taken for the final answer: a caller's session reads no further
+    (only the own session's connections skip interim answers, ``_FinalResponse``), and a ``101``
+    was never asked for. No answer was delivered: a failure on the network, which the request
+    may have reached (a purchase's outcome is unknown; a GET is tried again)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"an interim answer (HTTP {status}) and no final one")
+
+
 def _answer(response: requests.Response, max_body: int, bound: Bound) -> Answer:
-    """The response as plain values, its body read within the cap and the bound; closed after."""
+    """The response as plain values, its body read within the cap and the bound; closed after.
+
+    Raises:
+        _InterimAnswer: Its status is below 200. Its connection is closed, never pooled again:
+            the final answer may still come on it and would be read as the next request's.
+    """
+    if response.status_code < 200:
+        response.close()  # unread: urllib3 closes the connection instead of pooling it
+        raise _InterimAnswer(response.status_code)
     with response:
         headers = dict(response.headers)
         content = _read_body(response.raw, headers, max_body, bound)
@@ -453,7 +471,8 @@ def _classify(exc: BaseException, *, timed_out: bool) -> Failure:
     never = _never_connected(exc)
     timeouts = (requests.Timeout, TimeoutError, urllib3.exceptions.TimeoutError)
     timed_out = timed_out or isinstance(exc, timeouts)
-    return Failure(timed_out=timed_out, reached_server=not never, detail=type(exc).__name__)
+    detail = str(exc) if isinstance(exc, _InterimAnswer) else type(exc).__name__
+    return Failure(timed_out=timed_out, reached_server=not never, detail=detail)
 
 
 def _never_connected(exc: BaseException) -> bool:
@@ -555,7 +574,7 @@ def _new_session(base_url: str) -> requests.Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.proxies = dict(requests.utils.get_environ_proxies(base_url))
-    bundle = ca_bundle()  # the same variables, in the same order, as the async client's
+    bundle = ca_bundle(base_url=base_url)  # the async client's variables, in its order
     if bundle is not None:
         session.verify = bundle.path
     session.trust_env = False

@@ -65,8 +65,15 @@ _MARK_COST = 130
 """Bytes a structural mark may cost once parsed: a ``Decimal`` in a list (``1.5,``) or an empty
 object (``{},``) is about that; so 9 MiB of ``1.5,`` would need ~270 MiB."""
 _MARKS = (b",", b":", b"[", b"{")
-_WIDE = (b"\\u", b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
-"""A ``\\u`` escape or a character past the BMP: the text may become 4 bytes a character."""
+_WIDE = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+"""A character past the BMP, raw (a 4-byte UTF-8 lead) or escaped (a surrogate): the text may
+become 4 bytes a character. A BMP escape (``\\u0417``) decodes to at most 2 bytes a character,
+fewer than its own 6."""
+_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+"""A JSON string, escapes included: its commas and colons are text, not structure."""
+_FEW_QUOTES = 200_000
+"""At most this many quotes (100,000 strings), the strings are walked to take their marks off."""
 
 
 class ResponseLike(Protocol):
@@ -424,13 +431,30 @@ class _Refused:
 
 def parse_cost(content: bytes) -> int:
     """An upper bound on the bytes parsing a JSON text costs, found without parsing it: its
-    structural marks (an upper bound on its values; strings' own commas and colons count too)
-    and its text, decoded and parsed (4 bytes a character once one is past the BMP)."""
+    structural marks outside strings (an upper bound on its values) and its text, decoded and
+    parsed (4 bytes a character once one is past the BMP).
+
+    The marks are first counted in the whole text, strings too. Only when that is over
+    ``PARSE_BUDGET`` and the text has few strings (a mailbox of long mails) are the marks inside
+    strings taken off; a text of many strings keeps the first count (too dear to walk; such a
+    text is refused anyway). A parser stops at the first error, so a string misread in a broken
+    text lies past what gets parsed."""
     if len(content) <= _JSON_BODY_LIMIT:  # too small to matter: a few MiB at most
         return 0
-    marks = sum(content.count(mark) for mark in _MARKS)
-    wide = any(mark in content for mark in _WIDE)
-    return marks * _MARK_COST + len(content) * (8 if wide else 2)
+    text = len(content) * (8 if _wide(content) else 2)
+    marks = _marks(content, 0, len(content))
+    if marks * _MARK_COST + text > PARSE_BUDGET and content.count(b'"') <= _FEW_QUOTES:
+        for string in _STRINGS.finditer(content):
+            marks -= _marks(content, string.start(), string.end())
+    return marks * _MARK_COST + text
+
+
+def _wide(content: bytes) -> bool:
+    return any(lead in content for lead in _WIDE) or bool(_SURROGATE.search(content))
+
+
+def _marks(content: bytes, start: int, end: int) -> int:
+    return sum(content.count(mark, start, end) for mark in _MARKS)
 
 
 def _parse(call: Call[R], response: ResponseLike, secret: Secret | None) -> R | _Refused:

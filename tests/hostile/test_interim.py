@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
+import requests
 
-from kopechka import OrderOutcomeUnknownError
+from kopechka import KopechkaClient, OrderOutcomeUnknownError
 from kopechka import _money as money
 from kopechka._exceptions import APIStatusError
 from kopechka.testing import Sandbox
@@ -79,3 +81,69 @@ def test_an_interim_answer_then_a_hang_up_is_an_unknown_outcome(
     client = face.client(api_key="k", base_url=server.url, max_retries=0)
     with client, pytest.raises(OrderOutcomeUnknownError):
         client.create_order("example.com", "x.com")
+
+
+# --- a caller's requests.Session: its connections do not skip interim answers --------------------
+
+
+def late_final_answer(final: Callable[[bytes, int], bytes]) -> Script:
+    """The first request gets ``103`` at once and its final answer 0.3 s later, on the same
+    connection; every request gets ``final(request, n)``, n counting from 0."""
+    count = [0]
+
+    def script(conn: Conn, request: bytes) -> None:
+        n = count[0]
+        count[0] += 1
+        if n == 0:
+            conn.send(INTERIM["103"])
+            if conn.server.closed.wait(0.3):
+                return
+        conn.send(final(request, n))
+
+    return script
+
+
+def balance(n: int) -> bytes:
+    return answer(200, json.dumps({"success": True, "data": {"balance": f"{n + 1}.00"}}).encode())
+
+
+def test_a_callers_session_retries_a_get_whose_answer_was_interim(
+    raw_server: Callable[[Script], RawServer],
+) -> None:
+    """The caller's connection reads the 103 as final: that connection is dropped (its final
+    answer would be read as the next request's) and the GET is tried again."""
+    server = raw_server(late_final_answer(lambda request, n: balance(n)))
+    with requests.Session() as session:
+        client = KopechkaClient(api_key="k", base_url=server.url, session=session, sleep=no_sleep)
+        assert client.get_balance() == Decimal("2.00")  # the retry's own answer
+        assert client.get_balance() == Decimal("3.00")  # never the first request's late one
+    assert server.connections == 2
+
+
+def test_a_callers_session_names_a_purchase_whose_answer_was_interim(
+    raw_server: Callable[[Script], RawServer],
+) -> None:
+    """A purchase answered 103 stays an unknown outcome (the request reached the server); the
+    search for its order reads its own listing, not the purchase's late answer."""
+    bought = {**ORDER, "createdAt": datetime.now(timezone.utc).isoformat()}
+
+    def final(request: bytes, n: int) -> bytes:
+        if request.startswith(b"POST"):
+            return answer(200, json.dumps({"success": True, "data": bought}).encode())
+        listed = [bought] if b"status=pending" in request.split(b"\r\n", 1)[0] else []
+        page = {"page": 1, "limit": 100, "total": len(listed), "pages": 1}
+        return answer(
+            200, json.dumps({"success": True, "data": listed, "pagination": page}).encode()
+        )
+
+    server = raw_server(late_final_answer(final))
+    with requests.Session() as session:
+        client = KopechkaClient(api_key="k", base_url=server.url, session=session, sleep=no_sleep)
+        with pytest.raises(OrderOutcomeUnknownError) as info:
+            client.create_order("example.com", "x.com")
+    assert [o.order_id for o in info.value.candidates] == ["API-7"]
+    assert sum(r.startswith(b"POST") for r in server.requests) == 1  # never bought twice
+
+
+def no_sleep(seconds: float) -> None:
+    """Retries at once: the test is about which answer is read, not when."""

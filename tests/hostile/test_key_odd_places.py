@@ -215,7 +215,7 @@ def test_an_order_named_by_the_key_is_not_in_the_log(
 def test_a_log_record_of_a_caller_holds_no_key(
     face: Face, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The scrub is on the logger: any record of ``kopechka`` (args and ``extra`` alike)."""
+    """The scrub is on the way to every handler: any record of ``kopechka`` (args and ``extra``)."""
     caplog.set_level(logging.DEBUG, logger="kopechka")
     with Sandbox(api_key=ORDER_KEY) as sb, face.sandbox_client(sb):
         extra: dict[str, Any] = {"where": f"/orders/{ORDER_KEY}"}

@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import trustme
 
-from kopechka import APIConnectionError
+from kopechka import APIConnectionError, _tls
 from kopechka._tls import CA_VARIABLES
 
 from ..faces import Face
 from .conftest import SECRET, Conn, RawServer, Script, answer
 
+Make = Callable[[Script], RawServer]
 BALANCE = b'{"success": true, "data": {"balance": 7}}'
 
 
@@ -127,3 +128,46 @@ def test_an_unusable_bundle_is_a_value_error_naming_the_variable(
     monkeypatch.setenv(variable, str(path))
     with pytest.raises(ValueError, match=variable):
         face.client(api_key=SECRET, base_url="https://api.kopechka.example/api/v1")
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "garbage"])
+def test_an_http_base_url_reads_no_bundle_on_both_faces(
+    face: Face, raw_server: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """No TLS, no bundle: a broken ``SSL_CERT_FILE`` left in the environment does not stop a
+    client of a plain-HTTP server (the sandbox, a local proxy)."""
+    content = BAD_BUNDLES[kind]
+    path = tmp_path / "bundle.pem"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    monkeypatch.setenv("SSL_CERT_FILE", str(path))
+    server = raw_server(_balance)
+    with face.client(api_key=SECRET, base_url=server.url, max_retries=0) as client:
+        assert client.get_balance() == 7
+
+
+def test_a_bundle_is_loaded_once_per_file_on_both_faces(
+    face: Face,
+    server: TlsServer,
+    ca: trustme.CA,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loads: list[str] = []
+    real = _tls._load
+
+    def counted(path: str) -> ssl.SSLContext:
+        loads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(_tls, "_load", counted)
+    pem = _pem(tmp_path, ca)
+    monkeypatch.setenv("SSL_CERT_FILE", pem)
+    for _ in range(3):
+        with face.client(api_key=SECRET, base_url=server.url, max_retries=0) as client:
+            assert client.get_balance() == 7
+    assert loads == [pem]
+    Path(pem).write_bytes(Path(pem).read_bytes() + b"\n")  # changed: loaded again
+    with face.client(api_key=SECRET, base_url=server.url, max_retries=0) as client:
+        assert client.get_balance() == 7
+    assert loads == [pem, pem]

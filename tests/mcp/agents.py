@@ -15,6 +15,7 @@ if tuple(sys.version_info) < (3, 11):  # a call: mypy (set to 3.10) still checks
     pytest.skip("the mcp extra needs Python 3.11 or newer", allow_module_level=True)
 
 import anyio
+from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent
 
 from kopechka.mcp import Guards, create_server
@@ -29,8 +30,9 @@ Scenario = Callable[[Client], Awaitable[None]]
 class Recorder:
     """Every result of a session, as the model would read it (JSON text of the whole result)."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, server: MCPServer[Any]) -> None:
         self.client = client
+        self.server = server
         self.seen: list[str] = []
 
     async def call(self, name: str, arguments: dict[str, Any] | None = None) -> CallToolResult:
@@ -80,7 +82,7 @@ async def connected(
         server = create_server(kc, guards, journal=journal)
         try:
             async with Client(server, **client) as c:
-                yield Recorder(c)
+                yield Recorder(c, server)
         finally:
             shutdown(server)
             if journal is not None:

@@ -390,6 +390,24 @@ def test_cancel_is_idempotent_and_shutdown_refunds_the_rest(
 KEY = "kp-live-Zq8vW3nR5tY7uI9oP1aS"
 
 
+def _name_the_next_order_by_the_key(sb: Sandbox) -> None:
+    """A server that echoes the key as the id of the next order it sells."""
+    state = sb.state
+    sell = state.create_order
+
+    def keyed(domain: object, site: object) -> dict[str, Any]:
+        answer = sell(domain, site)
+        if state.create_order is keyed:  # once
+            del state.create_order
+            order = state._orders.pop(answer["orderId"])
+            order.order_id = KEY
+            state._orders[KEY] = order
+            answer["orderId"] = KEY
+        return answer
+
+    state.create_order = keyed  # type: ignore[method-assign]
+
+
 def test_nothing_returned_holds_the_key(tmp_path: Path) -> None:
     journal_path = tmp_path / "journal.jsonl"
 
@@ -405,7 +423,10 @@ def test_nothing_returned_holds_the_key(tmp_path: Path) -> None:
             await rec.ok("get_messages", {"order_id": order["order_id"], "include_body": True})
             await rec.ok("get_order", {"order_id": order["order_id"]})
             await rec.ok("list_orders", {"status": "active"})
-            await rec.buy()
+            _name_the_next_order_by_the_key(sb)
+            keyed = await rec.buy()
+            assert keyed["order_id"] == "***"
+            await rec.ok("list_orders")  # the order named by the key, listed
             await rec.refused("get_order", {"order_id": "API-404"})
             sb.fail(status=401, times=1)
             await rec.refused("get_balance")
@@ -415,7 +436,7 @@ def test_nothing_returned_holds_the_key(tmp_path: Path) -> None:
             quote = await rec.ok("quote_address", {"domain": "inbox.test", "site": "b.com"})
             await rec.refused("buy_address", {"confirmation_id": quote["confirmation_id"]})
             await rec.refused("buy_address", {"confirmation_id": "q-forged"})
-            await rec.ok("sweep", {"dry_run": True, "older_than": 60})
+            await rec.ok("sweep", {"dry_run": True, "older_than": 300})
             await rec.ok("cancel_order", {"order_id": order["order_id"]})
             for uri in ("kopechka://spend", "kopechka://orders/active"):
                 await rec.read(uri)
@@ -514,3 +535,29 @@ def test_a_lost_answer_that_bought_nothing_stops_counting(sandbox: Sandbox) -> N
         assert posts(sandbox) == 2
 
     run(scenario)
+
+
+def test_sweep_spares_this_sessions_orders_and_anything_younger_than_five_minutes() -> None:
+    with Sandbox(virtual_time=True) as sb:
+
+        async def scenario() -> None:
+            with sb.client() as other:  # another process on the same key, its order abandoned
+                foreign = other.create_order("example.com", "x.com").order_id
+            async with connected(sb, FREE) as rec:
+                mine = await rec.buy()  # an agent still waiting for its mail
+                sb.advance(seconds=400)  # both are old enough now, neither has mail
+                refusal = await rec.refused("sweep", {"dry_run": False, "older_than": 60})
+                assert "300" in refusal
+                young = await rec.buy()
+                sb.advance(seconds=120)
+                planned = await rec.ok("sweep", {"older_than": 300})
+                assert (planned["dry_run"], planned["cancelled"]) == (True, 1)
+                swept = await rec.ok("sweep", {"dry_run": False, "older_than": 300})
+                assert (swept["cancelled"], swept["refunded"], swept["kept"]) == (1, "5.00", 2)
+                for held in (mine, young):
+                    order = await rec.ok("get_order", {"order_id": held["order_id"]})
+                    assert order["status"] == "active"
+                with sb.client() as look:
+                    assert str(look.get_order(foreign).status) == "cancelled"
+
+        run(scenario)

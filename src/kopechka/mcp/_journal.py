@@ -2,8 +2,9 @@
 
 Owns the journal's file and its record shape: every purchase, refund and lost answer, with money as
 strings of the server's digits and e-mail addresses replaced by their SHA-256 (an operator can
-match an address they hold, the journal does not disclose it). It must not hold the API key or any
-header, and it never raises into a tool: a journal that cannot be written is logged.
+match an address they hold, the journal does not disclose it). It must not hold the API key (every
+record is scrubbed of it: a server may echo it as an order's id) or any header, and it never raises
+into a tool: a journal that cannot be written is logged.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import threading
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-__all__ = ["Journal", "hash_email"]
+from .._scrub import scrub_known
+
+__all__ = ["Journal", "hash_email", "scrubbed"]
 
 logger = logging.getLogger("kopechka")
 
@@ -26,6 +29,18 @@ logger = logging.getLogger("kopechka")
 def hash_email(email: str) -> str:
     """The SHA-256 (hex) of an address, case-folded: what the journal writes instead of it."""
     return hashlib.sha256(email.strip().casefold().encode("utf-8")).hexdigest()
+
+
+def scrubbed(value: Any) -> Any:
+    """A JSON-ready value without the key of any live client in any string of it (keys of dicts
+    included): the library's scrub, for everything the server returns or journals."""
+    if isinstance(value, str):
+        return scrub_known(value)
+    if isinstance(value, dict):
+        return {scrub_known(str(k)): scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrubbed(v) for v in value]
+    return value
 
 
 def _plain(value: object) -> object:
@@ -49,12 +64,16 @@ class Journal:
     def __init__(self, path: str | os.PathLike[str] | None) -> None:
         self._lock = threading.Lock()
         self._file: IO[str] | None = None
+        self._closed = False
         if path is not None:
             self._file = Path(path).open("a", encoding="utf-8")  # noqa: SIM115 - held for the session
 
     def write(self, event: str, **fields: object) -> None:
-        """Append one record: ``{"time", "event", ...fields}``; ``email`` is written hashed."""
-        if self._file is None:
+        """Append one record: ``{"time", "event", ...fields}``; ``email`` is written hashed.
+
+        After ``close()`` the record is logged as a WARNING instead (it happened, and an operator
+        must be able to see it)."""
+        if self._file is None and not self._closed:
             return
         record: dict[str, object] = {
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
@@ -65,8 +84,11 @@ class Journal:
                 record["email_sha256"] = hash_email(str(value)) if value else None
             else:
                 record[name] = _plain(value)
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        line = json.dumps(scrubbed(record), ensure_ascii=False, separators=(",", ":"))
         with self._lock:
+            if self._file is None:
+                logger.warning("the mcp journal is closed; this record was not written: %s", line)
+                return
             try:
                 self._file.write(line + "\n")
                 self._file.flush()
@@ -74,8 +96,9 @@ class Journal:
                 logger.error("the mcp journal could not be written: %s", exc)
 
     def close(self) -> None:
-        """Close the file; later writes are dropped."""
+        """Close the file; later records are logged as WARNINGs instead."""
         with self._lock:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+                self._closed = True

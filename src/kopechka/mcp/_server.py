@@ -30,9 +30,9 @@ from pydantic_core import core_schema
 from .._client import KopechkaClient
 from .._format import inert
 from .._version import __version__
-from ._journal import Journal
+from ._journal import Journal, scrubbed
 from ._options import Guards
-from ._session import MAX_WAIT, RefusalError, Session
+from ._session import MAX_WAIT, MIN_SWEEP_AGE, RefusalError, Session
 
 __all__ = ["create_server", "session_of", "shutdown"]
 
@@ -150,12 +150,16 @@ class SweepOut(_Out):
 
 
 def _result(data: dict[str, Any]) -> CallToolResult:
+    """The one builder of what a tool returns: scrubbed of the key (a server may name an order by
+    it), as structured content and the same as JSON text."""
+    data = scrubbed(data)
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
 def _refused(sentence: str) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=sentence)], is_error=True)
+    text = scrubbed(sentence)
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
 
 
 async def _run(call: Callable[[], dict[str, Any]]) -> CallToolResult:
@@ -350,10 +354,19 @@ def _money_tools(session: Session) -> list[Tool]:
 
     async def sweep(
         dry_run: bool = True,
-        older_than: Annotated[float, Field(ge=60, le=86_400)] = 300.0,
+        older_than: Annotated[
+            float,
+            Field(
+                ge=MIN_SWEEP_AGE,
+                le=86_400,
+                description=f"Seconds, at least {MIN_SWEEP_AGE:.0f}: younger orders may be in use.",
+            ),
+        ] = 300.0,
     ) -> Annotated[CallToolResult, SweepOut]:
         """Find (dry_run=true, the default) or cancel the account's unused orders older than
-        older_than seconds: how lost purchase answers get their money back."""
+        older_than seconds (at least 300): how lost purchase answers get their money back. This
+        session's own orders are never swept (cancel_order them); younger orders may be another
+        sign-up still waiting for mail, so they are left alone."""
         return await _run(functools.partial(session.sweep, dry_run, older_than))
 
     return [
@@ -411,7 +424,7 @@ def _mail_tools(session: Session) -> list[Tool]:
 def _resources(server: MCPServer[Any], session: Session) -> None:
     def as_json(read: Callable[[], dict[str, Any]]) -> Callable[[], str]:
         def text() -> str:
-            return json.dumps(read(), ensure_ascii=False)
+            return json.dumps(scrubbed(read()), ensure_ascii=False)
 
         return text
 

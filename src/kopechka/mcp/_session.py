@@ -34,8 +34,9 @@ from .._exceptions import (
     WaitCancelledError,
     WaitTimeoutError,
 )
+from .._face import refunding
 from .._format import inert
-from .._models import Message, Order
+from .._models import Domain, Message, Order
 from ._journal import Journal
 from ._options import Guards
 
@@ -43,9 +44,15 @@ __all__ = ["MAX_WAIT", "RefusalError", "Session"]
 
 MAX_WAIT = 55.0
 """The longest one wait tool call may last, in seconds (clients time calls out at about 60)."""
+MIN_SWEEP_AGE = 300
+"""The youngest order the ``sweep`` tool may cancel, in seconds: far beyond an agent's waits (55 s
+steps), so that no sign-up still waiting for its mail is swept, here or in another process."""
 POLL_INTERVAL = 2.0
 PAGE_SIZE = 20
 DONT_RETRY = "tell the user, and do not retry with other arguments"
+LATE_REFUND = 2.0
+"""Seconds a purchase whose answer comes back after shutdown began may take to refund itself."""
+SWEEP_HINT = "run `kopechka sweep --commit` later to refund what it may have bought"
 
 NEXT_STEP = {
     "code": "Enter this code on the site; the address is paid for and needs no cancel.",
@@ -138,6 +145,39 @@ def _error_text(exc: BaseException) -> str:
     return inert(text).rstrip(". ")[:300]
 
 
+class _Insides:
+    """The session's only reach into the client beyond its public API: the ledger (the budget it
+    enforces, what it counts as spent, the price list its guards judge by) and the bounded exit
+    path that a mailbox leaves by."""
+
+    def __init__(self, client: KopechkaClient) -> None:
+        self._client = client
+        self.budget = client._ledger.budget
+
+    def spent(self) -> Decimal:
+        return self._client._ledger.spent
+
+    def store_prices(self, domains: list[Domain]) -> None:
+        self._client._ledger.store_prices(domains, self._client._clock())
+
+    def deadline(self, seconds: float) -> float:
+        """``seconds`` from now, on the client's clock (what its requests' deadlines are on)."""
+        return self._client._clock() + seconds
+
+    def exit(self, order_id: str, deadline: float) -> _money.ExitOutcome:
+        """The Mailbox's exit for an order without known mail, each request ending by
+        ``deadline`` and sent even after the client began closing; a cancel learned from the
+        order's status is credited to the budget as its own answer would have been."""
+        with refunding():
+            outcome = _money.drive(
+                _money.mailbox_exit(order_id, got_mail=False, status=None),
+                lambda op: self._client._exit_call(op, deadline),
+            )
+        if outcome.learned and outcome.cancellation is not None:
+            self._client._ledger.refunded(order_id, outcome.cancellation.refund_amount)
+        return outcome
+
+
 class Session:
     """The state of one ``kopechka mcp`` server, shared by its tools (thread-safe).
 
@@ -161,7 +201,8 @@ class Session:
         clock: Callable[[], float] = time.monotonic,
         poll_interval: float = POLL_INTERVAL,
     ) -> None:
-        if client._ledger.budget != guards.budget:
+        self._insides = _Insides(client)
+        if self._insides.budget != guards.budget:
             raise ValueError(
                 "make the client with budget=guards.budget: the client's ledger enforces it"
             )
@@ -174,7 +215,8 @@ class Session:
         self._lost: list[Lost] = []
         self._lost_at: dict[str, int] = {}  # site (case-folded) -> the quote number at the loss
         self._seq = itertools.count(1)
-        self._buying = 0
+        self._flying: dict[str, Quote] = {}  # quote id -> its purchase, sent, answer not back yet
+        self._settling = False  # shutdown took its list of orders to refund
         self.closing = False
         self.stop = threading.Event()
         """Set on shutdown: waits in progress end at once."""
@@ -185,7 +227,7 @@ class Session:
         """What the session may still spend (the ledger's count), or ``None`` without a budget."""
         if self.guards.budget is None:
             return None
-        return self.guards.budget - self.client._ledger.spent
+        return self.guards.budget - self._insides.spent()
 
     def balance(self) -> dict[str, Any]:
         """``{balance}``."""
@@ -255,7 +297,7 @@ class Session:
         """The domain's price now (``None``: not on sale); the ledger's price list is refreshed
         with it, so that its ``max_price`` check judges the same prices as the quote."""
         domains = self._call(self.client.get_domains)
-        self.client._ledger.store_prices(domains, self.client._clock())
+        self._insides.store_prices(domains)
         return {d.name.casefold(): d.price for d in domains}.get(domain.strip().casefold())
 
     def _verdict(
@@ -287,7 +329,7 @@ class Session:
         """Orders without mail this session holds, plus lost answers not yet accounted for."""
         with self._lock:
             held = sum(1 for h in self._orders.values() if not (h.got_mail or h.closed))
-            return held + len(self._lost) + self._buying
+            return held + len(self._lost) + len(self._flying)
 
     def quote(self, domain: str, site: str) -> dict[str, Any]:
         """The dry run: price, the guards' verdict, budget left, and a ``confirmation_id``."""
@@ -361,14 +403,14 @@ class Session:
         with self._lock:  # the open-order cap holds for purchases made at the same time
             reason = self._verdict(quote.domain, quote.site, quote.price, preview=False)
             if reason is None:
-                self._buying += 1
+                self._flying[quote.id] = quote
         if reason is not None:
             raise RefusalError(f"Refused: {reason}; nothing was bought; {DONT_RETRY}.")
         try:
             order = self._purchase(quote)
         finally:
             with self._lock:
-                self._buying -= 1
+                self._flying.pop(quote.id, None)
                 self._lock.notify_all()
         return {"order_id": order.order_id, "email": order.email, "price": str(order.price)}
 
@@ -378,12 +420,11 @@ class Session:
             if self.guards.max_price is None
             else min(quote.price, self.guards.max_price)
         )
-        before = self.client._ledger.spent
         try:
             order = self.client.create_order(quote.domain, quote.site, max_price=cap)
         except OrderOutcomeUnknownError as exc:
             # the ledger keeps it spent unless a complete listing showed nothing was bought
-            self._lost_answer(quote, exc, counted=self.client._ledger.spent > before)
+            self._lost_answer(quote, exc, counted=exc._counted)  # the ledger's verdict
             raise RefusalError(
                 f"The purchase for {quote.site} may have gone through but its answer was lost, "
                 "so it counts as spent until sweep finds it; tell the user, and do not buy "
@@ -399,11 +440,31 @@ class Session:
             ) from None
         with self._lock:
             self._orders[order.order_id] = Held(order)
+            late = self._settling  # shutdown's refunds did not see it: it refunds itself
         self.journal.write(
             "purchase", order_id=order.order_id, domain=order.domain, site=order.site,
             price=order.price, email=order.email, confirmation_id=quote.id,
         )  # fmt: skip
+        if late:
+            self._refund_late(order)
         return order
+
+    def _refund_late(self, order: Order) -> None:
+        """A purchase answered after shutdown took its list: refund it now (the Mailbox rule)."""
+        deadline = self._insides.deadline(LATE_REFUND)
+        settled = self._settle(
+            [order.order_id], {order.order_id: self._insides.exit(order.order_id, deadline)}
+        )
+        if settled["refunded"]:
+            raise RefusalError(
+                f"The server was shutting down when the address for {order.site} was bought, so "
+                "it was cancelled and refunded at once; tell the user that nothing is left to use."
+            )
+        if settled["failed"]:
+            raise RefusalError(
+                f"The server was shutting down when the address for {order.site} was bought, and "
+                "cancelling it failed; tell the user to run kopechka sweep to refund it."
+            )
 
     def _lost_answer(self, quote: Quote, exc: OrderOutcomeUnknownError, *, counted: bool) -> None:
         """Block older quotes for the site; hold the loss as open and unknown while it is spent."""
@@ -491,19 +552,39 @@ class Session:
         return {"order_id": order_id, "refunded": str(cancellation.refund_amount)}
 
     def sweep(self, dry_run: bool, older_than: float) -> dict[str, Any]:
-        """The account's unused orders older than ``older_than`` s: counted, or cancelled."""
-        report = self._call(self.client.sweep, older_than=older_than, dry_run=dry_run)
-        cancelled = {o.order_id for o in report.cancelled}
+        """The account's unused orders older than ``older_than`` s (``MIN_SWEEP_AGE`` at least),
+        but none of this session's own: counted, or cancelled."""
+        older_than = max(older_than, MIN_SWEEP_AGE)
+        report = self._call(self.client.sweep, older_than=older_than, dry_run=True)
+        with self._lock:
+            mine = set(self._orders)  # its tools cancel them, and shutdown refunds them
+        unused = [o for o in report.cancelled if o.order_id not in mine]
+        kept = len(report.kept) + len(report.cancelled) - len(unused)
+        failed = len(report.failed)
+        cancelled: list[str] = []
+        refunded = Decimal(0)
+        for order in unused:
+            if dry_run:
+                cancelled.append(order.order_id)
+                refunded += order.price
+                continue
+            try:
+                cancellation = self.client.cancel_order(order.order_id)
+            except KopechkaError:
+                failed += 1
+                continue
+            cancelled.append(order.order_id)
+            refunded += cancellation.refund_amount
         if not dry_run:
-            self._swept(cancelled)
+            self._swept(set(cancelled))
             if cancelled:
-                self.journal.write("sweep", cancelled=sorted(cancelled), amount=report.refunded)
+                self.journal.write("sweep", cancelled=sorted(cancelled), amount=refunded)
         return {
-            "dry_run": report.dry_run,
-            "cancelled": len(report.cancelled),
-            "refunded": str(report.refunded),
-            "kept": len(report.kept),
-            "failed": len(report.failed),
+            "dry_run": dry_run,
+            "cancelled": len(cancelled),
+            "refunded": str(refunded),
+            "kept": kept,
+            "failed": failed,
         }
 
     def _swept(self, cancelled: set[str]) -> None:
@@ -541,33 +622,43 @@ class Session:
     def shutdown(self, limit: float = 1.8) -> dict[str, int]:
         """Refuse new purchases, end waits, and refund every order without mail, in parallel.
 
-        Each refund is the Mailbox's exit rule (look for mail once more, cancel if none); all of
-        them run at once on a client bounded to ``limit`` seconds. What is not done by then is
-        journalled as such (``kopechka sweep`` finds it).
+        Purchases in flight are waited for up to a third of ``limit``; one still in flight then
+        is journalled as ``unknown`` (``kopechka sweep`` finds what it bought), and refunds itself
+        if its answer comes back later. Each refund is the Mailbox's exit rule (look for mail once
+        more, cancel if none), on the client's bounded exit path: every request ends by the
+        deadline, ``limit`` seconds from now. What is not done by then is journalled as such.
 
         Returns:
-            ``{"refunded", "kept", "failed"}``: counts.
+            ``{"refunded", "kept", "failed", "unknown"}``: counts.
         """
-        deadline = time.monotonic() + limit
+        end = time.monotonic() + limit
         with self._lock:
             self.closing = True
             self.stop.set()
-            self._lock.wait_for(lambda: self._buying == 0, timeout=limit / 3)
+            self._lock.wait_for(lambda: not self._flying, timeout=limit / 3)
+            self._settling = True
+            stranded = list(self._flying.values())
             pending = [oid for oid, h in self._orders.items() if not (h.got_mail or h.closed)]
-        left = max(0.2, deadline - time.monotonic())
-        fast = self.client.with_options(timeout=(left / 3, left / 2), max_retries=0)
+        for quote in stranded:
+            self.journal.write(
+                "unknown", domain=quote.domain, site=quote.site, price=quote.price,
+                confirmation_id=quote.id, on="shutdown",
+                hint=f"the purchase was still in flight at shutdown: {SWEEP_HINT}",
+            )  # fmt: skip
+        deadline = self._insides.deadline(max(0.2, end - time.monotonic()))
         outcomes: dict[str, _money.ExitOutcome] = {}
 
         def refund(order_id: str) -> None:
-            flow = _money.mailbox_exit(order_id, got_mail=False, status=None)
-            outcomes[order_id] = _money.drive(flow, fast._execute)
+            outcomes[order_id] = self._insides.exit(order_id, deadline)
 
         threads = [threading.Thread(target=refund, args=(o,), daemon=True) for o in pending]
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        return self._settle(pending, outcomes)
+            thread.join(max(0.0, end - time.monotonic()) + 0.5)  # each request ends by then
+        counts = self._settle(pending, outcomes)
+        counts["unknown"] = len(stranded)
+        return counts
 
     def _settle(
         self, pending: list[str], outcomes: dict[str, _money.ExitOutcome]

@@ -121,8 +121,8 @@ def run(args: argparse.Namespace) -> int:
             return _usage(f"cannot listen on {where}: {exc.strerror or exc}")
     for warning in caught:
         print(f"kopechka: warning: {warning.message}", file=sys.stderr, flush=True)
-    _banner(sandbox)
-    try:
+    try:  # from the banner on, Ctrl-C is a stop (it may come before the loop is reached)
+        _banner(sandbox)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
