@@ -7,11 +7,13 @@ import json
 import re
 import subprocess
 import sys
+import types
 
 import pytest
 
 import kopechka
 import kopechka.testing
+from kopechka.testing import Sandbox
 
 EXPECTED = {
     "APIConnectionError", "APIError", "APIResponseValidationError", "APIStatusError",
@@ -98,12 +100,13 @@ print(json.dumps({{n: getattr(kopechka, n).__module__ for n in kopechka.__all__
         # an error raised before the user touched kopechka.<Error> still names kopechka
         "from kopechka._exceptions import NotFoundError; assert NotFoundError.__module__ == "
         "'kopechka', NotFoundError.__module__",
-        # loading the client loads the models and the mailbox: they are published with it
+        # loading the client loads the mailbox: it is published with it; the models load later
+        # (on the first decode, here by hand) and are published when they load
         "from kopechka import KopechkaClient; from kopechka._models import Order as O;"
         "from kopechka._mail import Mailbox as M;"
         "assert O.__module__ == M.__module__ == 'kopechka', (O.__module__, M.__module__)",
     ],
-    ids=["lazy", "errors-at-import", "client-loads-the-rest"],
+    ids=["lazy", "errors-at-import", "client-then-models"],
 )
 def test_public_classes_say_kopechka_in_a_fresh_process(before: str) -> None:
     code = _MODULE_NAMES.format(before=before)
@@ -114,6 +117,87 @@ def test_public_classes_say_kopechka_in_a_fresh_process(before: str) -> None:
     modules = json.loads(out.stdout)
     assert set(modules) == EXPECTED - _NOT_CLASSES
     assert set(modules.values()) == {"kopechka"}
+
+
+# What importing a client leaves for first use: declaring the models and envelopes (pydantic's
+# model machinery with them), which was most of an import's cost; the retry loop (tenacity, at
+# the first retry), code extraction and the wait flow (at the first wait).
+_DEFERRED = (
+    "kopechka._models", "kopechka._envelopes", "kopechka._extract", "kopechka._waitflow",
+    "kopechka._endpoints", "html",  # the table names the models; html: its entity table
+    "pydantic.main", "pydantic._internal._model_construction", "tenacity",
+)  # fmt: skip
+
+_FIRST_LINE = """
+import json, sys
+from kopechka import {face}
+loaded = sorted(m for m in {deferred!r} if m in sys.modules)
+import kopechka
+resolved = sorted(n for n in kopechka.__all__ if getattr(kopechka, n) is not None)
+star = {{}}
+exec("from kopechka import *", star)
+print(json.dumps({{"loaded": loaded, "resolved": resolved, "star": sorted(set(star) - {{"__builtins__"}})}}))
+"""
+
+
+@pytest.mark.parametrize("face", ["KopechkaClient", "AsyncKopechkaClient"])
+def test_importing_a_client_declares_no_model(face: str) -> None:
+    code = _FIRST_LINE.format(face=face, deferred=_DEFERRED)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["loaded"] == []
+    assert report["resolved"] == sorted(kopechka.__all__)  # every public name still resolves
+    assert report["star"] == sorted(kopechka.__all__)
+
+
+_FIRST_CALL = """
+import asyncio, json, pickle, sys
+from kopechka import {face}
+
+def sync():
+    with KopechkaClient({key!r}, base_url={url!r}) as client:
+        return client.get_profile()
+
+async def async_():
+    async with AsyncKopechkaClient({key!r}, base_url={url!r}) as client:
+        return await client.get_profile()
+
+before = "kopechka._models" in sys.modules
+profile = sync() if {face!r} == "KopechkaClient" else asyncio.run(async_())
+import kopechka
+print(json.dumps({{
+    "before": before, "module": type(profile).__module__,
+    "public": type(profile) is kopechka.Profile,
+    "pickles": pickle.loads(pickle.dumps(profile)) == profile,
+    # the stand-ins gave way to the modules: later calls read a plain module attribute
+    "rebound": kopechka._wire._envelopes is sys.modules["kopechka._envelopes"],
+}}))
+"""
+
+
+@pytest.mark.parametrize("face", ["KopechkaClient", "AsyncKopechkaClient"])
+def test_the_first_call_declares_and_publishes_the_models(face: str, sandbox: Sandbox) -> None:
+    code = _FIRST_CALL.format(face=face, key=sandbox.api_key, url=sandbox.url)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {
+        "before": False, "module": "kopechka", "public": True, "pickles": True, "rebound": True,
+    }  # fmt: skip
+
+
+def test_publishing_passes_over_a_module_still_being_imported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The models, loaded on first use, publish the package's names as they finish loading; a
+    # module that imports them at its top is then in sys.modules without its classes yet.
+    monkeypatch.setitem(sys.modules, "kopechka._mail", types.ModuleType("kopechka._mail"))
+    kopechka._publish()
+    assert kopechka.Order.__module__ == "kopechka"
 
 
 def test_testing_exports() -> None:

@@ -3,7 +3,7 @@
 - its import graph has no circle: no module imports, at run time, one that imports it back
   (directly or further round), hidden in a function or not (imports under ``TYPE_CHECKING`` are
   for the type checker only and are left out);
-- one set of closed order statuses (``_models.CLOSED``): every other set of statuses derives from it;
+- one set of closed order statuses (``_config.CLOSED``, re-exported by ``_models``): every other set of statuses derives from it;
 - every module logger is used."""
 
 from __future__ import annotations
@@ -120,8 +120,8 @@ def _status_literals(tree: ast.AST) -> list[int]:
 
 def test_one_set_of_closed_statuses() -> None:
     found = {name: lines for name, tree in _trees() if (lines := _status_literals(tree))}
-    assert list(found) == ["kopechka._models"], found
-    assert len(found["kopechka._models"]) == 1
+    assert list(found) == ["kopechka._config"], found
+    assert len(found["kopechka._config"]) == 1
 
 
 def test_every_module_logger_is_used() -> None:

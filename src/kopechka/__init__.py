@@ -5,7 +5,8 @@ Names load on first access (PEP 562, as pydantic does): ``import kopechka`` stay
 importing it never loads the command line or the sandbox. Public classes say they come from
 ``kopechka`` (``__module__``), as httpx's do: tracebacks, reprs and pickles name
 ``kopechka.NotFoundError``, never a private module. The error classes are set at import (a
-small module, and what pickles and tracebacks name most); the others when first loaded.
+small module, and what pickles and tracebacks name most); the others when first loaded. Importing
+a client declares no model: the models load on its first decode, and publish themselves then.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ def _publish() -> None:
     for home, names in _MODULES.items():
         module = sys.modules.get(__name__ + home)
         for name in names if module is not None else ():
-            value = getattr(module, name)
+            value = getattr(module, name, None)  # None: that module is still being imported
             if isinstance(value, type):
                 value.__module__ = __name__
 

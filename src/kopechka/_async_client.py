@@ -31,32 +31,23 @@ from ._config import DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_WAIT, DEFAULT_TIMEOU
 from ._face import CLOSED, DEFAULT_CLOSE_TIMEOUT, BaseClient
 from ._hooks import Hook
 from ._limits import Limiter
-from ._models import (
-    Cancellation,
-    Domain,
-    Message,
-    MessageList,
-    Order,
-    OrderPage,
-    OrderStatus,
-    PollingStatus,
-    Profile,
-)
 from ._money import SweepReport
 from ._policy import DEFAULT_MAX_BODY, OrderWalk, Timeout
-from ._waitflow import (
-    AsyncCalls,
-    Fetch,
-    Found,
-    StartPolling,
-    TextFilter,
-    Wanted,
-    drive_async,
-    wait_flow,
-)
 
 if TYPE_CHECKING:
     from ._httpx import httpx
+    from ._models import (
+        Cancellation,
+        Domain,
+        Message,
+        MessageList,
+        Order,
+        OrderPage,
+        OrderStatus,
+        PollingStatus,
+        Profile,
+    )
+    from ._waitflow import AsyncCalls, Found, TextFilter, Wanted
 
 __all__ = ["AsyncKopechkaClient", "AsyncMailbox"]
 
@@ -522,6 +513,8 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
             WaitCancelledError: ``stop`` was set (it carries the messages seen).
             APIError: A failure that waiting cannot outlast (401, 404, ...).
         """
+        from ._waitflow import Wanted  # noqa: PLC0415 - loaded on first use
+
         wanted = Wanted.of(
             order_id, timeout=timeout, poll_interval=poll_interval, subject=subject,
             sender=sender, pattern=pattern, skip_existing=skip_existing,
@@ -564,6 +557,8 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
             WaitCancelledError: ``stop`` was set (it carries the messages seen).
             APIError: A failure that waiting cannot outlast (401, 404, ...).
         """
+        from ._waitflow import Wanted  # noqa: PLC0415 - loaded on first use
+
         wanted = Wanted.of(
             order_id, timeout=timeout, poll_interval=poll_interval, subject=subject,
             sender=sender, pattern=pattern, skip_existing=skip_existing,
@@ -575,6 +570,8 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
 
     async def _wait(self, wanted: Wanted, stop: threading.Event | asyncio.Event | None) -> Found:
         """Drive the wait flow: each look a single attempt (the flow outlasts failures)."""
+        from ._waitflow import Fetch, StartPolling, drive_async, wait_flow  # noqa: PLC0415 - loaded on first use
+
         messages = _wire.get_messages(wanted.order_id)
         polling = _wire.start_polling(wanted.order_id)
 

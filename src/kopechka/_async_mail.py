@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _money
 from ._face import BaseMailbox, refunding
-from ._models import Cancellation, Message, Order
-from ._waitflow import TextFilter
 
 if TYPE_CHECKING:
     from ._async_client import AsyncKopechkaClient
+    from ._models import Cancellation, Message, Order
+    from ._waitflow import TextFilter
 
 __all__ = ["AsyncMailbox", "drive_money"]
 

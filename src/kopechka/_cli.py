@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TextIO
 from urllib.parse import urlsplit
 
-from . import _cli_money
+from . import _cli_money, _extract, _waitflow  # noqa: F401 - see below
 from ._client import KopechkaClient
 from ._config import ENV_API_KEY
 from ._exceptions import (
@@ -43,6 +43,11 @@ from ._format import (
 from ._signals import Terminated
 from ._version import __version__
 from ._wire import ORDER_FILTERS
+
+# ``_waitflow`` and ``_extract`` (which a client loads on its first wait) are loaded with the
+# command: their dataclasses are made by ``exec``, and on CPython 3.11 a Ctrl-C that lands in
+# an ``exec`` ends the process by SIGINT at exit even when caught, so ``buy --code`` interrupted
+# in its first wait would not exit 130 after refunding.
 
 __all__ = ["console_main", "main"]
 

@@ -28,17 +28,6 @@ from ._face import CLOSED, DEFAULT_CLOSE_TIMEOUT, BaseClient
 from ._hooks import Hook
 from ._limits import Limiter
 from ._mail import Mailbox
-from ._models import (
-    Cancellation,
-    Domain,
-    Message,
-    MessageList,
-    Order,
-    OrderPage,
-    OrderStatus,
-    PollingStatus,
-    Profile,
-)
 from ._money import SweepReport
 from ._policy import (
     DEFAULT_MAX_BODY,
@@ -46,19 +35,22 @@ from ._policy import (
     Timeout,
 )
 from ._transport import Transport
-from ._waitflow import (
-    Calls,
-    Fetch,
-    Found,
-    StartPolling,
-    TextFilter,
-    Wanted,
-    drive,
-    wait_flow,
-)
 
 if TYPE_CHECKING:
     import requests
+
+    from ._models import (
+        Cancellation,
+        Domain,
+        Message,
+        MessageList,
+        Order,
+        OrderPage,
+        OrderStatus,
+        PollingStatus,
+        Profile,
+    )
+    from ._waitflow import Calls, Found, TextFilter, Wanted
 
 __all__ = ["KopechkaClient"]
 
@@ -523,6 +515,8 @@ class KopechkaClient(BaseClient[Transport]):
             WaitCancelledError: ``stop`` was set (it carries the messages seen).
             APIError: A failure that waiting cannot outlast (401, 404, ...).
         """
+        from ._waitflow import Wanted  # noqa: PLC0415 - loaded on first use
+
         wanted = Wanted.of(
             order_id, timeout=timeout, poll_interval=poll_interval, subject=subject,
             sender=sender, pattern=pattern, skip_existing=skip_existing,
@@ -566,6 +560,8 @@ class KopechkaClient(BaseClient[Transport]):
             WaitCancelledError: ``stop`` was set (it carries the messages seen).
             APIError: A failure that waiting cannot outlast (401, 404, ...).
         """
+        from ._waitflow import Wanted  # noqa: PLC0415 - loaded on first use
+
         wanted = Wanted.of(
             order_id, timeout=timeout, poll_interval=poll_interval, subject=subject,
             sender=sender, pattern=pattern, skip_existing=skip_existing,
@@ -577,6 +573,8 @@ class KopechkaClient(BaseClient[Transport]):
 
     def _wait(self, wanted: Wanted, stop: threading.Event | None) -> Found:
         """Drive the wait flow: each look a single attempt (the flow outlasts failures)."""
+        from ._waitflow import Fetch, StartPolling, drive, wait_flow  # noqa: PLC0415 - loaded on first use
+
         messages = _wire.get_messages(wanted.order_id)
         polling = _wire.start_polling(wanted.order_id)
         calls: Calls = {

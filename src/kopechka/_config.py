@@ -9,6 +9,7 @@ from __future__ import annotations
 from ._version import __version__
 
 __all__ = [
+    "CLOSED",
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_MAX_RETRY_WAIT",
@@ -37,3 +38,8 @@ ENV_BASE_URL = "KOPECHKA_BASE_URL"
 """The environment variable read for the API root when ``base_url`` is not given."""
 
 USER_AGENT = f"kopechka-python/{__version__}"
+
+CLOSED = frozenset({"cancelled", "canceled", "expired"})
+"""Order statuses after which no mail will come (``canceled``: the spelling some servers use).
+Defined here, not in ``_models`` (which re-exports it), so that the money layer and the waits
+read it without declaring a model."""

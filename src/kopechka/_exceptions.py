@@ -44,10 +44,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ._lazy import lazy
 from ._scrub import scrub_known, scrub_known_value
 
 if TYPE_CHECKING:
+    from . import _models
     from ._models import Message, Order
+else:  # loaded on first use: import kopechka stays without pydantic (see _lazy)
+    _models = lazy("kopechka._models", __name__)
 
 __all__ = [
     "APIConnectionError",
@@ -94,16 +98,14 @@ def _outbound(value: Any) -> Any:
 
 def _messages(given: Sequence[Any]) -> list[Message]:
     """Messages as given, or rebuilt from their JSON fields (``cls(*args)``)."""
-    from ._models import Message  # noqa: PLC0415 - import kopechka stays without pydantic
-
-    return [Message.model_validate(item) if isinstance(item, dict) else item for item in given]
+    return [
+        _models.Message.model_validate(item) if isinstance(item, dict) else item for item in given
+    ]
 
 
 def _order(given: Any) -> Order:
     """An order as given, or rebuilt from its JSON fields."""
-    from ._models import Order  # noqa: PLC0415 - as in _messages
-
-    return Order.model_validate(given) if isinstance(given, dict) else given
+    return _models.Order.model_validate(given) if isinstance(given, dict) else given
 
 
 class KopechkaError(Exception):

@@ -25,13 +25,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from decimal import Decimal
-from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypedDict, TypeVar
 
 from . import _money, _scrub, _wire
 from ._exceptions import OrderClosedError
 from ._hooks import ENV_LOG, Hook, check_hooks, configure_logging
 from ._limits import Limiter
-from ._models import Cancellation, Message, Order
 from ._policy import RetryPolicy, Timeout, check_timeout
 from ._settings import (
     check_base_url,
@@ -41,6 +40,9 @@ from ._settings import (
     check_retries,
     check_wait,
 )
+
+if TYPE_CHECKING:
+    from ._models import Cancellation, Message, Order
 
 __all__ = [
     "CLOSED",

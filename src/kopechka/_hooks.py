@@ -16,8 +16,6 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ._endpoints import ENDPOINTS
-
 __all__ = [
     "ENV_LOG",
     "AttemptEvent",
@@ -86,13 +84,22 @@ def path_template(path: str) -> str:
     return "/".join(parts)
 
 
-_OPERATIONS = {(e.method, path_template(e.path.format(id="x"))): e.name for e in ENDPOINTS}
-"""The client method behind each documented operation, from the one endpoint table."""
+_OPERATIONS: dict[tuple[str, str], str] = {}
+"""The client method behind each documented operation, from the one endpoint table: filled on
+the first call, since the table names the models (importing a client declares no model)."""
+
+
+def _operations() -> dict[tuple[str, str], str]:
+    from ._endpoints import ENDPOINTS  # noqa: PLC0415 - names the models: loaded on first use
+
+    table = {(e.method, path_template(e.path.format(id="x"))): e.name for e in ENDPOINTS}
+    _OPERATIONS.update(table)
+    return table
 
 
 def operation(method: str, template: str) -> str:
     """The client method behind a call: ``("GET", "/balance")`` -> ``"get_balance"``."""
-    return _OPERATIONS.get((method, template), f"{method} {template}")
+    return (_OPERATIONS or _operations()).get((method, template), f"{method} {template}")
 
 
 def check_hooks(hooks: object, *, awaited: bool = False) -> dict[str, tuple[Hook, ...]]:

@@ -19,9 +19,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from ._exceptions import SpendLimitError
-from ._models import Domain, Order
+
+if TYPE_CHECKING:
+    from ._models import Domain, Order
 
 __all__ = ["KEEP_RETURNED", "PRICE_TTL", "Ledger"]
 

@@ -14,12 +14,14 @@ import re
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ._face import BaseMailbox, RefundBook, refunding
-from ._models import Cancellation, Message, MessageList, Order
 from ._money import Ledger, Op, drive
-from ._waitflow import TextFilter
+
+if TYPE_CHECKING:
+    from ._models import Cancellation, Message, MessageList, Order
+    from ._waitflow import TextFilter
 
 __all__ = ["Mailbox"]
 

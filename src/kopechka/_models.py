@@ -16,6 +16,11 @@ when that parser refuses a body (a lone surrogate in a mail, say), the exact pat
 the result or the error is the exact path's. Schemas are built when a class is declared, not on
 first use: a lazily built schema raced on first concurrent use with some pydantic releases.
 
+Nothing imports this module with the client: the client's modules import it (and the envelopes)
+where they first need a model, the first decode or status filter. Declaring the models is most of
+what importing kopechka would otherwise cost. Importing the module declares every model, complete,
+under Python's import lock: a thread that needs it meanwhile waits for the finished module.
+
 This module owns shapes only: it must not know URLs, envelopes or HTTP.
 """
 
@@ -32,9 +37,12 @@ from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field,
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails
 
+from . import _publish
+from ._config import CLOSED
 from ._extract import extract_code, extract_links
 
 __all__ = [
+    "CLOSED",
     "Cancellation",
     "Charge",
     "Domain",
@@ -198,9 +206,6 @@ class OrderStatus(str, Enum):
     def __str__(self) -> str:
         return self.value
 
-
-CLOSED = frozenset({"cancelled", "canceled", "expired"})
-"""Order statuses after which no mail will come (``canceled``: the spelling some servers use)."""
 
 Status = Annotated[OrderStatus | str, Field(union_mode="left_to_right")]
 
@@ -378,3 +383,6 @@ class PollingStatus(_Model):
     """The order polled for."""
     polling_status: str
     """The polling state the server reports (``active`` ...)."""
+
+
+_publish()  # loaded on first use, after the package: the public classes say kopechka all the same

@@ -30,9 +30,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _wire
+from ._config import CLOSED
 from ._exceptions import (
     APIConnectionError,
     APIResponseValidationError,
@@ -41,9 +42,15 @@ from ._exceptions import (
     OrderOutcomeUnknownError,
     SpendLimitError,
 )
+from ._lazy import lazy
 from ._ledger import Ledger
-from ._models import CLOSED, Cancellation, Domain, MessageList, Order, OrderPage
 from ._policy import OrderWalk
+
+if TYPE_CHECKING:
+    from . import _models
+    from ._models import Cancellation, Domain, MessageList, Order, OrderPage
+else:  # loaded on first use: importing a client declares no model (see _lazy)
+    _models = lazy("kopechka._models", __name__)
 
 __all__ = [
     "CLOCK_MARGIN",
@@ -624,7 +631,7 @@ def _cancel_unused(order_id: str) -> Flow[ExitOutcome]:
             return ExitOutcome(cancellation=cancellation)
         order = yield from _order_now(order_id)
         if order is not None and str(order.status) in CANCELLED:  # it went through: answer lost
-            refund = Cancellation(
+            refund = _models.Cancellation(
                 message=f"cancelled (learned from its status: {order.status})",
                 refund_amount=order.price,
             )

@@ -12,7 +12,6 @@ rest of kopechka, and does no I/O.
 
 from __future__ import annotations
 
-import html
 import logging
 import re
 import threading
@@ -79,6 +78,8 @@ def _unescape(match: re.Match[str]) -> str:
 
 def _decoded(text: str, unquote_url: Callable[[str], str]) -> str:
     """``text`` with JSON escapes, HTML entities and percent-encoding undone (twice over)."""
+    import html  # noqa: PLC0415 - loaded on first use (its entity table is large)
+
     for _ in range(2):
         text = _JSON_ESCAPE.sub(_unescape, text)
         text = unquote_url(html.unescape(text))

@@ -33,7 +33,6 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import requests
-import tenacity
 import urllib3
 from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar
@@ -195,6 +194,8 @@ class Transport:
         tenacity runs the loop; the decisions are the pure policy's, made in ``_attempt``. The
         first attempt goes straight (building a ``Retrying`` costs more than most calls' parsing).
         """
+        import tenacity  # noqa: PLC0415 - loaded on first use: the first retry imports it
+
         attempts = itertools.count(2)
         retrying = tenacity.Retrying(
             sleep=self._sleep,

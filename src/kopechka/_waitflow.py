@@ -32,8 +32,9 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
+from ._config import CLOSED
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -44,8 +45,14 @@ from ._exceptions import (
     WaitCancelledError,
     WaitTimeoutError,
 )
-from ._extract import extract_code, html_to_text, looks_like_html
-from ._models import CLOSED, Message, MessageList
+from ._lazy import lazy
+
+if TYPE_CHECKING:
+    from . import _extract, _models
+    from ._models import Message, MessageList
+else:  # loaded on first use: importing a client declares no model (see _lazy)
+    _extract = lazy("kopechka._extract", __name__)
+    _models = lazy("kopechka._models", __name__)
 
 __all__ = [
     "CLOSED",
@@ -101,7 +108,7 @@ class Sleep:
 
 
 Command = Fetch | StartPolling | Sleep
-Reply = MessageList | bool | APIError | Stopped | None
+Reply: TypeAlias = "MessageList | bool | APIError | Stopped | None"  # models load on first use
 WaitFlow = Generator[Command, Reply, "Found"]
 
 
@@ -135,8 +142,8 @@ def matches(
         return True
     if re.search(pattern, message.content):
         return True
-    return looks_like_html(message.content) and bool(
-        re.search(pattern, html_to_text(message.content))
+    return _extract.looks_like_html(message.content) and bool(
+        re.search(pattern, _extract.html_to_text(message.content))
     )
 
 
@@ -177,7 +184,7 @@ class Wanted:
         """The message as found, or ``None`` when it fails a filter or lacks a wanted code."""
         if not matches(message, subject=self.subject, sender=self.sender, pattern=self.pattern):
             return None
-        code = extract_code(message.content, self.code_pattern, subject=message.subject)
+        code = _extract.extract_code(message.content, self.code_pattern, subject=message.subject)
         return Found(message, code) if code is not None or not self.need_code else None
 
 
@@ -197,7 +204,7 @@ def wait_flow(wanted: Wanted, clock: Callable[[], float]) -> WaitFlow:
     while clock() < deadline:
         reply = yield Fetch(deadline)
         pause = wanted.poll_interval
-        if isinstance(reply, MessageList):
+        if isinstance(reply, _models.MessageList):
             if judged is None:  # the first look decides what "existing" means
                 judged = {m.id for m in reply.messages} if wanted.skip_existing else set()
             found = _judge(wanted, reply, seen, judged)

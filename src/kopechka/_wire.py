@@ -16,24 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
 
 import pydantic_core
 from pydantic import ValidationError
 
-from ._envelopes import (
-    BalanceBody,
-    BodyShape,
-    CancelBody,
-    DomainsBody,
-    MessagesBody,
-    MissingFieldError,
-    OrderBody,
-    PageBody,
-    PollingBody,
-    ProfileBody,
-)
 from ._exceptions import (
     APIResponseValidationError,
     APIStatusError,
@@ -44,18 +32,25 @@ from ._exceptions import (
     PermissionDeniedError,
     RateLimitError,
 )
-from ._extract import html_to_text, looks_like_html
-from ._models import (
-    Cancellation,
-    Domain,
-    MessageList,
-    Order,
-    OrderPage,
-    OrderStatus,
-    PollingStatus,
-    Profile,
-)
+from ._lazy import lazy
 from ._scrub import Secret, scrub, scrub_text, snippet, window
+
+if TYPE_CHECKING:
+    from . import _envelopes, _extract, _models
+    from ._envelopes import BodyShape
+    from ._models import (
+        Cancellation,
+        Domain,
+        MessageList,
+        Order,
+        OrderPage,
+        PollingStatus,
+        Profile,
+    )
+else:  # loaded on first use: importing a client declares no model (see _lazy)
+    _envelopes = lazy("kopechka._envelopes", __name__)
+    _extract = lazy("kopechka._extract", __name__)
+    _models = lazy("kopechka._models", __name__)
 
 R = TypeVar("R")
 
@@ -149,17 +144,17 @@ def order_path(order_id: object) -> str:
 
 def get_profile() -> Call[Profile]:
     """``GET /profile``."""
-    return Call("GET", "/profile", ProfileBody)
+    return Call("GET", "/profile", _envelopes.ProfileBody)
 
 
 def get_balance() -> Call[Decimal]:
     """``GET /balance``."""
-    return Call("GET", "/balance", BalanceBody)
+    return Call("GET", "/balance", _envelopes.BalanceBody)
 
 
 def get_domains() -> Call[list[Domain]]:
     """``GET /domains``."""
-    return Call("GET", "/domains", DomainsBody)
+    return Call("GET", "/domains", _envelopes.DomainsBody)
 
 
 ORDER_FILTERS = ("pending", "active", "cancelled", "expired")
@@ -173,7 +168,7 @@ def order_filter(status: object) -> str:
     Raises:
         ValueError: ``status`` is not one of ``ORDER_FILTERS`` (the message lists them).
     """
-    value = status.value if isinstance(status, OrderStatus) else _text("status", status)
+    value = status.value if isinstance(status, _models.OrderStatus) else _text("status", status)
     if value not in ORDER_FILTERS:
         raise ValueError(f"status must be one of {', '.join(ORDER_FILTERS)}; got {value!r}")
     return value
@@ -188,33 +183,33 @@ def list_orders(
         params["status"] = order_filter(status)
     if domain is not None:
         params["domain"] = _text("domain", domain)
-    return Call("GET", "/orders", PageBody, params=params)
+    return Call("GET", "/orders", _envelopes.PageBody, params=params)
 
 
 def get_order(order_id: object) -> Call[Order]:
     """``GET /orders/{orderId}``."""
-    return Call("GET", order_path(order_id), OrderBody)
+    return Call("GET", order_path(order_id), _envelopes.OrderBody)
 
 
 def create_order(domain: object, site: object) -> Call[Order]:
     """``POST /orders``: this one spends money."""
     body = {"domain": _text("domain", domain), "site": _text("site", site)}
-    return Call("POST", "/orders", OrderBody, json=body)
+    return Call("POST", "/orders", _envelopes.OrderBody, json=body)
 
 
 def cancel_order(order_id: object) -> Call[Cancellation]:
     """``DELETE /orders/{orderId}``."""
-    return Call("DELETE", order_path(order_id), CancelBody)
+    return Call("DELETE", order_path(order_id), _envelopes.CancelBody)
 
 
 def get_messages(order_id: object) -> Call[MessageList]:
     """``GET /orders/{orderId}/messages``."""
-    return Call("GET", order_path(order_id) + "/messages", MessagesBody)
+    return Call("GET", order_path(order_id) + "/messages", _envelopes.MessagesBody)
 
 
 def start_polling(order_id: object) -> Call[PollingStatus]:
     """``POST /orders/{orderId}/start-polling``."""
-    return Call("POST", order_path(order_id) + "/start-polling", PollingBody)
+    return Call("POST", order_path(order_id) + "/start-polling", _envelopes.PollingBody)
 
 
 # --- base URL ----------------------------------------------------------------------------------
@@ -356,9 +351,9 @@ def _describe(text: str) -> str:
     text = text.strip()
     if not text:
         return "an empty body"
-    if looks_like_html(text):
+    if _extract.looks_like_html(text):
         title = re.search(r"<title[^>]{0,200}>([^<]{0,400})</title>", text, re.IGNORECASE)
-        first = (title.group(1) if title else html_to_text(text)).strip().splitlines()
+        first = (title.group(1) if title else _extract.html_to_text(text)).strip().splitlines()
         return f"an HTML page ({first[0][:120] if first else 'no text'})"
     return f"a body that is not the documented JSON ({text[:120]!r})"
 
@@ -479,7 +474,7 @@ def _parse(call: Call[R], response: ResponseLike, secret: Secret | None) -> R | 
         if body.success:
             return body.result()
         return _Refused(status_error(response, secret))
-    except (MissingFieldError, ValidationError) as exc:
+    except (_envelopes.MissingFieldError, ValidationError) as exc:
         return _Refused(_not_documented(call, response, secret, exc))
 
 
@@ -490,7 +485,7 @@ def _not_documented(
     body = _error_body(response.content, secret)
     if isinstance(body, dict) and body.get("success") is False:
         return status_error(response, secret)  # still the server's refusal, other fields off
-    if isinstance(exc, MissingFieldError):
+    if isinstance(exc, _envelopes.MissingFieldError):
         reason = f"the field {exc.args[0]!r} is missing"
     elif isinstance(exc, ValidationError) and isinstance(body, (dict, list)):
         first = exc.errors()[0]
