@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import textwrap
@@ -26,8 +27,7 @@ class Child:
         with selectors.DefaultSelector() as selector:
             selector.register(self.proc.stdout, selectors.EVENT_READ)
             if not selector.select(timeout):
-                self.proc.kill()
-                raise AssertionError(f"no line from the child within {timeout} s")
+                raise self._stuck(f"no line from the child within {timeout} s")
         return self.proc.stdout.readline().strip()
 
     def stderr_line(self, timeout: float = LINE_TIMEOUT) -> str:
@@ -36,8 +36,7 @@ class Child:
         with selectors.DefaultSelector() as selector:
             selector.register(self.proc.stderr, selectors.EVENT_READ)
             if not selector.select(timeout):
-                self.proc.kill()
-                raise AssertionError(f"no stderr line from the child within {timeout} s")
+                raise self._stuck(f"no stderr line from the child within {timeout} s")
         return self.proc.stderr.readline().strip()
 
     def finish(self, timeout: float = LINE_TIMEOUT) -> tuple[int, str, str]:
@@ -45,16 +44,27 @@ class Child:
         try:
             out, err = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.communicate()
-            raise AssertionError(f"the child did not end within {timeout} s") from None
+            raise self._stuck(f"the child did not end within {timeout} s") from None
         return self.proc.returncode, out, err
+
+    def _stuck(self, what: str) -> AssertionError:
+        """End a child that stopped answering, reaped and its pipes closed (nothing left for a
+        later test's collector), with where its threads stood: SIGABRT makes the fault handler
+        print every thread's stack on stderr."""
+        self.proc.send_signal(signal.SIGABRT)
+        try:
+            _, err = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        return AssertionError(f"{what}; its stderr ends:\n{(err or '')[-4000:]}")
 
 
 def environment(sandbox: Sandbox) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KOPECHKA_")}
     env.update(KOPECHKA_API_KEY=sandbox.api_key, KOPECHKA_BASE_URL=sandbox.url)
     env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONFAULTHANDLER"] = "1"  # a stuck child shows where it stood (Child._stuck)
     return env
 
 
