@@ -13,6 +13,7 @@ rest of kopechka, and does no I/O.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import weakref
@@ -162,6 +163,16 @@ _pattern: re.Pattern[str] | None = None
 """One pattern of every live key (longest first), compiled when the registry changes; ``None``
 when no key is live, so that a scrub then costs one test."""
 _stale = False  # a live key died: the pattern is compiled again at its next use
+
+
+def _renew_lock() -> None:
+    """After ``os.fork()``: the child's copy of the lock may be held by a thread that the child
+    does not have, and would never be released."""
+    global _LIVE_LOCK  # noqa: PLW0603 - replaced in the child only
+    _LIVE_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_renew_lock)
 
 
 def _forget(_: object) -> None:  # a weakref callback: may run in any thread, at any time
