@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from .._config import ENV_API_KEY
 from .._money import check_cap
+from .._settings import seconds_argument
 from ..testing._server import is_loopback_host
 
 __all__ = [
@@ -119,14 +120,7 @@ def _port(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"must be seconds from 0 to 3600, got {text!r}")
-    return value
+_seconds = seconds_argument(most=3600)
 
 
 def _list(text: str) -> list[str]:
