@@ -456,6 +456,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(as_json, EXIT_API, "UnexpectedError", text)
 
 
+def mcp_main(argv: list[str] | None = None) -> int:
+    """Run ``kopechka mcp`` with these arguments (``kopechka mcp --help`` lists them): what
+    ``kopechka.mcp.main`` is, one parser for the whole command.
+
+    Args:
+        argv: The arguments after ``mcp``; ``None``: ``sys.argv[2:]``.
+
+    Returns:
+        The exit code.
+    """
+    return main(["mcp", *(sys.argv[2:] if argv is None else argv)])
+
+
 def console_main() -> None:
     """The console-script entry point: ``main()`` with its exit code."""
     for stream in (sys.stdout, sys.stderr):  # a text the terminal cannot encode is escaped
