@@ -239,3 +239,24 @@ def test_an_async_hook_is_awaited_or_refused(
         assert client.get_balance() == 100
     assert seen == [("get_balance", None), ("get_balance", 200)]
     assert any("RuntimeError" in r.getMessage() for r in caplog.records)  # logged, skipped
+
+
+def test_a_sync_hook_handing_back_a_coroutine_is_closed_and_said_once(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A lambda around an ``async def`` passes the sync face's check (it is a plain function):
+    what it hands back is closed (no "never awaited" warning, which the suite turns into an
+    error) and one WARNING per hook says its body never ran; the calls still succeed."""
+    ran: list[int] = []
+
+    async def body(event: AttemptEvent) -> None:
+        ran.append(1)
+
+    hook = lambda event: body(event)  # noqa: E731, PLW0108 - a plain function handing back a coroutine
+    with sandbox.client(event_hooks={"request": [hook]}) as client:
+        assert client.get_balance() == 100
+        assert client.get_balance() == 100
+    said = [r for r in caplog.records if "does not await hooks" in r.getMessage()]
+    assert len(said) == 1
+    assert "GET /balance" in said[0].getMessage()
+    assert ran == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 
 import pytest
@@ -19,6 +20,7 @@ from kopechka._policy import (
     body_too_large,
     check_timeout,
 )
+from kopechka._settings import checked_seconds, seconds_argument
 
 POLICY = RetryPolicy(max_retries=3, max_retry_wait=60.0)
 
@@ -165,3 +167,51 @@ def test_attempt_budget_never_runs_past_the_deadline(
     from kopechka._policy import attempt_budget
 
     assert attempt_budget(timeout, now=now, deadline=deadline) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "positive", "most", "expected"),
+    [
+        (0, False, math.inf, 0.0),
+        (0, True, math.inf, None),
+        (2.5, True, 3.0, 2.5),
+        (3, False, 3.0, 3.0),
+        (3.0001, False, 3.0, None),
+        (-0.001, False, math.inf, None),
+        (math.inf, False, math.inf, None),
+        (math.nan, False, math.inf, None),
+        (True, False, math.inf, None),
+        ("1", False, math.inf, None),
+        (None, False, math.inf, None),
+    ],
+)
+def test_checked_seconds_is_the_one_rule_for_seconds(
+    value: object, positive: bool, most: float, expected: float | None
+) -> None:
+    """Every "number of seconds" a caller gives (close_timeout, sweep's older_than, the command
+    lines' --timeout and the like) goes through one check: a real, finite number, >= 0 or > 0,
+    at most a bound."""
+    if expected is None:
+        with pytest.raises(ValueError, match=r"^span must be a finite number of seconds"):
+            checked_seconds("span", value, positive=positive, most=most)
+        return
+    got = checked_seconds("span", value, positive=positive, most=most)
+    assert got == expected
+    assert type(got) is float
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("x", "must be a finite number of seconds > 0 and <= 60, got 'x'"),
+        ("0", "must be a finite number of seconds > 0 and <= 60, got '0'"),
+        ("nan", "must be a finite number of seconds > 0 and <= 60, got 'nan'"),
+        ("61", "must be a finite number of seconds > 0 and <= 60, got '61'"),
+    ],
+)
+def test_seconds_argument_says_why_in_argparse_terms(text: str, message: str) -> None:
+    parse = seconds_argument(positive=True, most=60)
+    assert parse("60") == 60.0
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
+        parse(text)
+    assert str(refused.value) == message

@@ -80,15 +80,10 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-# Known, to be removed: ``kopechka.mcp._command.main`` calls back into ``kopechka._cli.main`` (one
-# parser for the whole command), which runs ``kopechka.mcp._command`` for ``kopechka mcp``.
-KNOWN_CIRCLES = [["kopechka._cli", "kopechka.mcp._command"]]
-
-
 def test_the_import_graph_has_no_circle() -> None:
     graph = {name: imports(name) for name in MODULES}
     assert "kopechka._wire" in graph["kopechka._endpoints"]  # the graph is read
-    assert [c for c in cycles(graph) if c not in KNOWN_CIRCLES] == []
+    assert cycles(graph) == []
 
 
 def test_a_function_local_import_counts() -> None:

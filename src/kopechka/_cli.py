@@ -11,7 +11,6 @@ shape whatever its options. Each command is one function ``cmd_<name>``, listed 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import threading
@@ -40,6 +39,7 @@ from ._format import (
     money,
     order_rows,
 )
+from ._settings import seconds_argument
 from ._signals import Terminated
 from ._version import __version__
 from ._wire import ORDER_FILTERS
@@ -215,17 +215,8 @@ def positive_int(text: str) -> int:
     return value
 
 
-def seconds(text: str) -> float:
-    """An argparse type: a number of seconds, > 0 and at most a day."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value <= MAX_TIMEOUT:  # also refuses nan and inf
-        raise argparse.ArgumentTypeError(
-            f"must be a number of seconds > 0 and <= {MAX_TIMEOUT:.0f}, got {text!r}"
-        )
-    return value
+seconds = seconds_argument(positive=True, most=MAX_TIMEOUT)
+"""An argparse type: a number of seconds, > 0 and at most a day."""
 
 
 def _common(suppress: bool) -> _Parser:
@@ -463,6 +454,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # one line, never a traceback
         text = f"unexpected {type(exc).__name__}: {exc}"
         return _fail(as_json, EXIT_API, "UnexpectedError", text)
+
+
+def mcp_main(argv: list[str] | None = None) -> int:
+    """Run ``kopechka mcp`` with these arguments (``kopechka mcp --help`` lists them): what
+    ``kopechka.mcp.main`` is, one parser for the whole command.
+
+    Args:
+        argv: The arguments after ``mcp``; ``None``: ``sys.argv[2:]``.
+
+    Returns:
+        The exit code.
+    """
+    return main(["mcp", *(sys.argv[2:] if argv is None else argv)])
 
 
 def console_main() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -20,19 +19,13 @@ from ._client import KopechkaClient
 from ._format import inert, money, order_rows, to_json
 from ._mail import Mailbox
 from ._money import SweepReport, check_cap
+from ._settings import seconds_argument
 from ._signals import Terminated, exit_on_signals
 
 __all__ = ["add_options", "guard", "stopped_line", "sweep"]
 
 
-def _seconds(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {raw!r}")
-    return value
+_seconds = seconds_argument()
 
 
 def _amount(raw: str) -> Decimal:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -39,6 +38,7 @@ from ._settings import (
     check_max_body,
     check_retries,
     check_wait,
+    checked_seconds,
 )
 
 if TYPE_CHECKING:
@@ -165,14 +165,7 @@ def check_close_timeout(value: object) -> float:
     Raises:
         ValueError: Not a finite number >= 0.
     """
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ValueError(f"close_timeout must be a finite number of seconds >= 0, got {value!r}")
-    return float(value)
+    return checked_seconds("close_timeout", value)
 
 
 T = TypeVar("T", bound="_Transport")

@@ -130,8 +130,34 @@ def check_hooks(hooks: object, *, awaited: bool = False) -> dict[str, tuple[Hook
                 f"event_hooks[{stage!r}] holds an async def hook: KopechkaClient would never run "
                 "it; give a plain function, or use AsyncKopechkaClient, which awaits it"
             )
-        checked[stage] = tuple(given)
+        checked[stage] = tuple(given) if awaited else tuple(_never_awaited(h) for h in given)
     return checked
+
+
+def _never_awaited(hook: Hook) -> Hook:
+    """A sync face's hook: a plain callable that hands back something to await (a lambda around
+    an ``async def``) is caught when it does. What it gave is closed, not left to Python's "never
+    awaited" warning, and a WARNING (once per hook) says why its body did not run."""
+    said: list[bool] = []
+
+    def call(event: AttemptEvent) -> None:
+        result = hook(event)
+        if inspect.isawaitable(result):
+            close = getattr(result, "close", None)
+            if callable(close):
+                close()
+            if said:
+                return
+            said.append(True)
+            logger.warning(
+                "a kopechka event hook returned an awaitable on %s %s: KopechkaClient does not "
+                "await hooks, so its body never ran (give a plain function, or use "
+                "AsyncKopechkaClient, which awaits it)",
+                event.method,
+                event.path,
+            )
+
+    return call
 
 
 def _is_async(hook: object) -> bool:

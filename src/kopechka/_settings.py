@@ -8,7 +8,9 @@ reads the environment only when a constructor calls it, and imports no HTTP libr
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable
 
 from . import _wire
 from ._config import DEFAULT_BASE_URL, ENV_API_KEY, ENV_BASE_URL
@@ -23,7 +25,51 @@ __all__ = [
     "check_max_body",
     "check_retries",
     "check_wait",
+    "checked_seconds",
+    "seconds_argument",
 ]
+
+
+def checked_seconds(
+    name: str, value: object, *, positive: bool = False, most: float = math.inf
+) -> float:
+    """A number of seconds a caller gave (a timeout, an age, a wait), as a float: a real number,
+    not a bool, finite, >= 0 (> 0 when ``positive``) and at most ``most``.
+
+    Raises:
+        ValueError: Anything else, naming ``name`` and what it takes.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not (value > 0 if positive else value >= 0)
+        or value > most
+    ):
+        bound = "> 0" if positive else ">= 0"
+        if math.isfinite(most):
+            bound += f" and <= {most:g}"
+        raise ValueError(f"{name} must be a finite number of seconds {bound}, got {value!r}")
+    return float(value)
+
+
+def seconds_argument(*, positive: bool = False, most: float = math.inf) -> Callable[[str], float]:
+    """An argparse ``type=`` reading ``checked_seconds`` from a command line's text."""
+
+    def parse(text: str) -> float:
+        import argparse  # noqa: PLC0415 - loaded by then: only a command line parses arguments
+
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        try:
+            return checked_seconds("it", value, positive=positive, most=most)
+        except ValueError as exc:
+            reason = str(exc).removeprefix("it ").split(", got", 1)[0]
+            raise argparse.ArgumentTypeError(f"{reason}, got {text!r}") from None
+
+    return parse
 
 
 def check_key(api_key: object) -> str:

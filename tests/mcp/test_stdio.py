@@ -251,6 +251,21 @@ def test_live_mode_needs_a_budget_and_http_beyond_loopback_a_token(
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_the_public_main_is_the_command_lines_mcp(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``kopechka.mcp.main(argv)`` runs ``kopechka mcp`` through the one parser: the arguments
+    after ``mcp``, or ``sys.argv[2:]``."""
+    import kopechka.mcp
+
+    monkeypatch.setenv("KOPECHKA_API_KEY", "some-key")
+    assert kopechka.mcp.main([]) == 2
+    assert "--budget" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", ["kopechka", "mcp", "--max-open", "0"])
+    assert kopechka.mcp.main() == 2
+    assert "--max-open" in capsys.readouterr().err
+
+
 def test_without_the_extra_the_command_names_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

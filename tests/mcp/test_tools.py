@@ -561,3 +561,17 @@ def test_sweep_spares_this_sessions_orders_and_anything_younger_than_five_minute
                     assert str(look.get_order(foreign).status) == "cancelled"
 
         run(scenario)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("quote_ttl", True), ("quote_ttl", 0), ("quote_ttl", float("inf")), ("max_open", 0)],
+)
+def test_guards_refuse_unusable_settings(field: str, value: object) -> None:
+    """A bool is not a number of seconds (``True`` was a one-second quote), nor is infinity."""
+    with pytest.raises(ValueError, match=f"^{field} must be"):
+        Guards(budget=Decimal(10), **{field: value})  # type: ignore[arg-type]
+
+
+def test_guards_keep_a_quote_ttl_as_seconds() -> None:
+    assert Guards(budget=Decimal(10), quote_ttl=30).quote_ttl == 30.0

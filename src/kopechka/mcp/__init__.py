@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ._options import Guards
 
 if TYPE_CHECKING:
-    from ._command import main
+    from .._cli import mcp_main as main
     from ._server import create_server, shutdown
 
 __all__ = ["Guards", "create_server", "main", "shutdown"]
@@ -27,8 +27,8 @@ def __getattr__(name: str) -> Any:
         from . import _server  # noqa: PLC0415 - the SDK loads on first use
 
         return getattr(_server, name)
-    if name == "main":
-        from ._command import main  # noqa: PLC0415 - the SDK loads on first use
+    if name == "main":  # the command line's one parser (it loads the SDK only to serve)
+        from .._cli import mcp_main  # noqa: PLC0415 - the command line loads on first use
 
-        return main
+        return mcp_main
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

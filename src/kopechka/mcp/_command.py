@@ -33,7 +33,7 @@ from ._journal import Journal
 from ._options import Plan, UsageError, plan_of
 from ._server import create_server, shutdown
 
-__all__ = ["main"]
+__all__ = ["run"]
 
 EXIT_OK, EXIT_USAGE = 0, 2
 SHUTDOWN_LIMIT = 1.8
@@ -164,17 +164,3 @@ def run(a: argparse.Namespace, plan: Plan | None = None) -> int:
         finally:
             finish()
     return EXIT_OK
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run ``kopechka mcp`` with these arguments (``kopechka mcp --help`` lists them).
-
-    Args:
-        argv: The arguments after ``mcp``; ``None``: ``sys.argv[2:]``.
-
-    Returns:
-        The exit code.
-    """
-    from .._cli import main as cli_main  # noqa: PLC0415 - one parser for the whole command
-
-    return cli_main(["mcp", *(sys.argv[2:] if argv is None else argv)])

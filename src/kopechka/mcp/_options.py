@@ -11,7 +11,6 @@ module only carries their values.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from decimal import Decimal
 
 from .._config import ENV_API_KEY
 from .._money import check_cap
+from .._settings import checked_seconds, seconds_argument
 from ..testing._server import is_loopback_host
 
 __all__ = [
@@ -83,8 +83,9 @@ class Guards:
             raise ValueError(f"max_open must be an integer >= 1, got {self.max_open!r}")
         if self.max_open < 1:
             raise ValueError(f"max_open must be an integer >= 1, got {self.max_open!r}")
-        if not (isinstance(self.quote_ttl, (int, float)) and 0 < self.quote_ttl < math.inf):
-            raise ValueError(f"quote_ttl must be a number of seconds > 0, got {self.quote_ttl!r}")
+        object.__setattr__(
+            self, "quote_ttl", checked_seconds("quote_ttl", self.quote_ttl, positive=True)
+        )
 
     def site_allowed(self, site: str) -> bool:
         """Whether the allowlist lets the agent buy for ``site``."""
@@ -119,14 +120,7 @@ def _port(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"must be seconds from 0 to 3600, got {text!r}")
-    return value
+_seconds = seconds_argument(most=3600)
 
 
 def _list(text: str) -> list[str]:
