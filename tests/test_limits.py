@@ -10,7 +10,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kopechka import KopechkaClient, RateLimitError
-from kopechka._attempt import Call, admission
+from kopechka._attempt import Admit, Call, GiveBack, Reserve, Sleep, admission, consult, unclaimed
 from kopechka._limits import (
     BETA,
     FLOOR_SHARE,
@@ -130,6 +130,19 @@ class FakeClock:
         return self.now
 
 
+def _admission(call: Call, limiter: Any, clock: FakeClock) -> Generator[float, None, Any]:
+    """The admission flow with its limiter calls carried out in place (``consult``, as the sync
+    transport does): it yields only the seconds of its sleeps, for ``_resume`` to step."""
+    flow = admission(call, clock)
+    answer: Any = None
+    while True:
+        try:
+            op = flow.send(answer)
+        except StopIteration as end:
+            return end.value
+        answer = (yield op.seconds) if isinstance(op, Sleep) else consult(limiter, op)
+
+
 def _resume(flow: Any, first: bool) -> tuple[bool, Any]:
     """One step of an admission flow: (False, seconds to sleep) or (True, what it returned)."""
     try:
@@ -149,7 +162,7 @@ def test_the_start_window_holds_a_request_until_there_is_room_however_long() -> 
     clock, limiter = FakeClock(), RateLimiter()
     for _ in range(START_WINDOW):  # in flight, never answered
         assert limiter.reserve(0.0, 30.0).wait == 0.0
-    held = [admission(_call(), limiter, clock) for _ in range(6)]
+    held = [_admission(_call(), limiter, clock) for _ in range(6)]
     sent_at: list[float] = []
     pending = [(0.0, i, True) for i in range(len(held))]
     for _ in range(100_000):  # bounded: each flow ends within the start window's 4 s
@@ -177,7 +190,7 @@ def test_a_start_window_wait_is_not_a_cooldown(max_retry_wait: float) -> None:
     clock, limiter = FakeClock(), RateLimiter()
     for _ in range(START_WINDOW):
         limiter.reserve(0.0, 30.0)
-    flow = admission(_call(max_retry_wait=max_retry_wait), limiter, clock)
+    flow = _admission(_call(max_retry_wait=max_retry_wait), limiter, clock)
     done, value = _resume(flow, first=True)
     assert (done, value) == (False, START_POLL)
     for _ in range(1000):  # bounded
@@ -188,11 +201,41 @@ def test_a_start_window_wait_is_not_a_cooldown(max_retry_wait: float) -> None:
     assert isinstance(value, Slot)
 
 
+GRANTED = Slot(wait=0.0, epoch=0, at=0.0)
+UNCLAIMED = [
+    pytest.param(Reserve(0.0, 30.0), (GRANTED, 0.0), GRANTED, id="reserved, goes at once"),
+    pytest.param(Reserve(0.0, 30.0), (Slot(1.0, 0, 1.0), 0.0), None, id="reserved, to wait for"),
+    pytest.param(
+        Reserve(0.0, 30.0), (Slot(START_POLL, 0, START_POLL), 0.0), None, id="held by the window"
+    ),
+    pytest.param(Reserve(0.0, 30.0), (Slot(31.0, 0, 31.0), 0.0), "slot", id="past max_wait"),
+    pytest.param(Reserve(0.0, 30.0), (Slot(math.nan, 0, 0.0), 0.0), "slot", id="a NaN wait"),
+    pytest.param(
+        Reserve(0.0, 30.0), (Slot(31.0, 0, 31.0, granted=False), 0.0), None, id="not granted"
+    ),
+    pytest.param(Admit(GRANTED, 1.0), (0.0, 0.0), GRANTED, id="admitted, goes at once"),
+    pytest.param(Admit(GRANTED, 1.0), (0.5, 0.0), None, id="admitted after a wait"),
+    pytest.param(Admit(GRANTED, 1.0), (None, 0.0), None, id="voided by a 429"),
+    pytest.param(GiveBack(1.0, GRANTED), None, None, id="a give-back"),
+]
+
+
+@pytest.mark.parametrize(("op", "answer", "given_back"), UNCLAIMED)
+def test_the_slot_of_a_task_gone_before_the_limiter_answered(
+    op: Any, answer: Any, given_back: Any
+) -> None:
+    """What the async client gives back when its task is cancelled while a limiter call runs in
+    the limiter's thread: a slot that would go at once (the limiter counts it in flight) or that
+    the admission would refuse, never one still to wait for."""
+    expected = answer[0] if given_back == "slot" else given_back
+    assert unclaimed(op, answer) == expected
+
+
 def test_a_held_request_ends_at_its_deadline() -> None:
     clock, limiter = FakeClock(), RateLimiter()
     for _ in range(START_WINDOW):
         limiter.reserve(0.0, 30.0)
-    flow = admission(_call(deadline=0.055), limiter, clock)
+    flow = _admission(_call(deadline=0.055), limiter, clock)
     done, value = _resume(flow, first=True)
     for _ in range(1000):  # bounded
         if done:
@@ -676,7 +719,7 @@ def test_no_limiter_makes_a_call_sleep_past_its_bounds(
         bad = math.nan  # a Slot's wait, not admit's "void"
         limiter.reserve_wait = bad
     clock = FakeClock()
-    flow = admission(_call(max_retry_wait=30.0, deadline=deadline), limiter, clock)
+    flow = _admission(_call(max_retry_wait=30.0, deadline=deadline), limiter, clock)
     slept: list[float] = []
     value: Any = None
     try:

@@ -40,20 +40,26 @@ from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from types import ModuleType
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
+from . import _flow
 from ._attempt import (
     CALL_IDS,
     MAX_ADMISSIONS,
+    AdmissionOp,
     BodyReader,
     Call,
+    LimiterCall,
+    Sleep,
     admission,
+    consult,
     ended,
     log_attempt,
     network_error,
     report,
     settle,
+    unclaimed,
     voided,
 )
 from ._config import USER_AGENT
@@ -284,35 +290,34 @@ class AsyncTransport:
         Raises:
             RateLimitError: The wait is longer than ``max_retry_wait`` (nothing is sent).
         """
-        flow = admission(call, self.limiter, self._clock)
-        step: Callable[[], float] = flow.__next__
-        while True:
-            if self._offload:
-                done, value = await self._offloaded(step)
-            else:
-                done, value = _run(step)
-            if done:
-                return cast("Slot | Failure", value)
-            await self._sleep(cast(float, value))
-            step = functools.partial(flow.send, None)
+        return await _flow.arun(admission(call, self._clock), self._admission_step)
 
-    async def _offloaded(self, step: Callable[[], float]) -> tuple[bool, object]:
-        """Run a step of the admission flow (the limiter's calls) in the limiter's threads; if
-        the task is cancelled meanwhile, the step still ends, and a slot it granted is given
-        back from the thread that ran it (even if the event loop is gone by then)."""
-        future = self._submit(_run, step)
+    async def _admission_step(self, op: AdmissionOp) -> object:
+        """Carry out one operation of the admission: a sleep, awaited, or a limiter call (in the
+        limiter's threads, unless it is the in-process one)."""
+        if isinstance(op, Sleep):
+            return await self._sleep(op.seconds)
+        if not self._offload:
+            return consult(self.limiter, op)
+        return await self._offloaded(op)
+
+    async def _offloaded(self, op: LimiterCall) -> object:
+        """Run a limiter call in the limiter's threads; if the task is cancelled meanwhile, the
+        call still ends, and a slot it lets go is given back from the thread that ran it (even
+        if the event loop is gone by then)."""
+        future = self._submit(consult, self.limiter, op)
         try:
             return await asyncio.shield(asyncio.wrap_future(future))
         except asyncio.CancelledError:
-            future.add_done_callback(self._give_back)
+            future.add_done_callback(functools.partial(self._give_back, op))
             raise
 
-    def _give_back(self, future: concurrent.futures.Future[tuple[bool, object]]) -> None:
+    def _give_back(self, op: LimiterCall, future: concurrent.futures.Future[Any]) -> None:
         if future.cancelled() or future.exception() is not None:
             return
-        done, value = future.result()
-        if done and isinstance(value, Slot):
-            self._spent(self._clock(), value)
+        slot = unclaimed(op, future.result())
+        if slot is not None:
+            self._spent(self._clock(), slot)
 
     def _spent(self, now: float, slot: Slot) -> None:
         """Tell the limiter that ``slot`` went unanswered (status 0), without waiting for it."""
@@ -485,15 +490,6 @@ def _log_failure(future: concurrent.futures.Future[None]) -> None:
     """A feedback nobody awaits: its failure is logged, not left "never retrieved"."""
     if not future.cancelled() and future.exception() is not None:
         logger.warning("the rate limiter's feedback failed: %r", future.exception())
-
-
-def _run(step: Callable[[], float]) -> tuple[bool, object]:
-    """One step of a flow: ``(False, what it yielded)`` or ``(True, what it returned)``
-    (a StopIteration cannot cross a future)."""
-    try:
-        return False, step()
-    except StopIteration as end:
-        return True, end.value
 
 
 def _httpx_timeout(stack: ModuleType, timeout: Timeout) -> httpx.Timeout:

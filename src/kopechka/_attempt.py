@@ -1,7 +1,8 @@
 """What both transports do around one attempt, whatever library sends it.
 
 This module owns a call's state across its attempts (``Call``), the wait for the limiter's slot as
-a flow of sleeps (``admission``: the sync driver sleeps in its thread, the async one awaits),
+a flow (``admission``, ``_flow``'s convention: it yields the limiter's calls and its sleeps, which
+``consult`` and each transport carry out: the sync one in its thread, the async one awaited),
 settling an outcome (``settle``: the retry decision and the limiter's feedback, which each driver
 delivers; then ``report`` to the response hooks), reading a body within the cap (gzip and deflate
 decoded by hand with a bounded ``zlib``, so a bomb stops at ``max_body``), the typed error for a
@@ -19,7 +20,7 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ._exceptions import (
     APIConnectionError,
@@ -34,16 +35,22 @@ from ._wire import header, parse_retry_after
 
 __all__ = [
     "CALL_IDS",
+    "Admit",
     "BodyReader",
     "Call",
     "Feedback",
+    "GiveBack",
+    "Reserve",
+    "Sleep",
     "admission",
     "checked_wait",
+    "consult",
     "ended",
     "log_attempt",
     "network_error",
     "report",
     "settle",
+    "unclaimed",
     "voided",
 ]
 
@@ -221,11 +228,73 @@ def checked_wait(wait: object) -> float:
     return max(0.0, float(wait))
 
 
+@dataclass(frozen=True, slots=True)
+class Reserve:
+    """``limiter.reserve(now, max_wait)``; answered with the ``Slot`` and the real seconds spent."""
+
+    now: float
+    max_wait: float
+
+
+@dataclass(frozen=True, slots=True)
+class Admit:
+    """``limiter.admit(slot, now)``; answered with its wait (or ``None``) and the seconds spent."""
+
+    slot: Slot
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class GiveBack:
+    """``limiter.feedback(now, 0, None, slot)``: the slot is not used; answered with ``None``."""
+
+    now: float
+    slot: Slot
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Pause this many seconds."""
+
+    seconds: float
+
+
+LimiterCall = Reserve | Admit | GiveBack
+AdmissionOp = LimiterCall | Sleep
+
+
+def consult(limiter: Limiter, op: LimiterCall) -> Any:
+    """Carry out one of the admission's limiter calls in this thread: a ``Reserve`` or an
+    ``Admit`` is answered with ``(the limiter's answer, the real seconds it took)``, a
+    ``GiveBack`` with ``None``."""
+    asked = time.monotonic()
+    if isinstance(op, Reserve):
+        return limiter.reserve(op.now, op.max_wait), time.monotonic() - asked
+    if isinstance(op, Admit):
+        return limiter.admit(op.slot, op.now), time.monotonic() - asked
+    limiter.feedback(op.now, 0, None, op.slot)
+    return None
+
+
+def unclaimed(op: LimiterCall, answer: Any) -> Slot | None:
+    """The slot to give back when the task that asked ``op`` is gone before its answer came
+    (``consult``'s answer): one the answer lets go at once (the limiter counts it in flight), or
+    a granted one that the admission would refuse; ``None`` for a slot still to wait for (nothing
+    is in flight yet), a voided one, or nothing granted."""
+    if isinstance(op, Reserve):
+        slot = cast("Slot", answer[0])
+        first = checked_wait(slot.wait)
+        return slot if slot.granted and not 0 < first <= max(op.max_wait, START_POLL) else None
+    if isinstance(op, Admit) and answer[0] is not None and checked_wait(answer[0]) <= 0:
+        return op.slot
+    return None
+
+
 def admission(
-    call: Call, limiter: Limiter, clock: Callable[[], float]
-) -> Generator[float, None, Slot | Failure]:
+    call: Call, clock: Callable[[], float]
+) -> Generator[AdmissionOp, Any, Slot | Failure]:
     """Wait for a slot of the limiter, bounded by the deadline and ``max_retry_wait``: yields the
-    seconds to sleep, returns the slot (or the deadline's failure).
+    limiter's calls and the sleeps, returns the slot (or the deadline's failure).
 
     Whatever the limiter answers (ours, a user's, a broken store), no sleep is longer than
     ``max_retry_wait`` (the start window's short holds aside) nor ends past the deadline: a
@@ -235,17 +304,18 @@ def admission(
         RateLimitError: The wait is longer than ``max_retry_wait`` (nothing is sent).
     """
     call.limiter_time = 0.0
+    slot: Slot
+    again: float | None
     for _ in range(MAX_ADMISSIONS):
         now = call.now(clock())
         bound = call.policy.max_retry_wait
         left = math.inf if call.deadline is None else call.deadline - now
-        asked = time.monotonic()
-        slot = limiter.reserve(now, min(bound, left))
-        call.limiter_time += time.monotonic() - asked
+        slot, spent = yield Reserve(now, min(bound, left))
+        call.limiter_time += spent
         first = checked_wait(slot.wait)
         if not slot.granted or first > max(min(bound, left), START_POLL):
             if slot.granted:  # a wait it should not have granted: not taken
-                limiter.feedback(now, 0, None, slot)
+                yield GiveBack(now, slot)
             return _refused(call, first, bound)
         wait: float | None = first
         for _ in range(MAX_LOOKS):
@@ -255,13 +325,12 @@ def admission(
             if wait > max(bound, START_POLL) or (
                 call.deadline is not None and asleep + wait > call.deadline
             ):
-                limiter.feedback(asleep, 0, None, slot)
+                yield GiveBack(asleep, slot)
                 return _refused(call, wait, bound)
-            yield wait
+            yield Sleep(wait)
             call.floor = asleep + wait
-            asked = time.monotonic()
-            again = limiter.admit(slot, call.now(clock()))
-            call.limiter_time += time.monotonic() - asked
+            again, spent = yield Admit(slot, call.now(clock()))
+            call.limiter_time += spent
             wait = None if again is None else checked_wait(again)
         if wait is not None:
             return slot

@@ -4,8 +4,8 @@ A *flow* is a generator, as httpx's ``Auth.auth_flow``: it yields an *operation*
 saying what it needs done (a request, a sleep, a look at the limiter), and is sent the operation's
 result, or has the exception the operation raised thrown in (an interrupt or a cancellation
 included), and decides: catch it, or let it end the flow. What the flow returns is the driver's
-result; what it raises, the driver raises. The waits (``_waitflow``) and the purchases, sweeps and
-mailbox exits (``_money``) are flows.
+result; what it raises, the driver raises. The waits (``_waitflow``), the purchases, sweeps and
+mailbox exits (``_money``) and the wait for the limiter's slot (``_attempt.admission``) are flows.
 
 ``run`` drives a flow in this thread and ``arun`` awaits it, each with an *executor*: a function
 of the face that owns the flow, mapping one operation to its I/O (and nothing else). A new flow is
