@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ._config import CLOSED
-
 from ._exceptions import (
     APIConnectionError,
     BadRequestError,
