@@ -18,7 +18,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kopechka import KopechkaClient, RateLimitError
-from kopechka._attempt import Admit, Call, GiveBack, Reserve, Sleep, admission, consult, unclaimed
+from kopechka._attempt import (
+    MAX_ADMISSIONS,
+    MAX_LOOKS,
+    Admit,
+    Call,
+    Reserve,
+    Sleep,
+    admission,
+    consult,
+    unclaimed,
+)
 from kopechka._limits import (
     BETA,
     FLOOR_SHARE,
@@ -202,33 +212,104 @@ def test_a_start_window_wait_is_not_a_cooldown(max_retry_wait: float) -> None:
 
 
 GRANTED = Slot(wait=0.0, epoch=0, at=0.0)
+LATER = Slot(wait=0.0, epoch=1, at=0.0)
+
+
+class Scripted:
+    """A limiter whose every ``reserve`` grants ``LATER`` at once and every ``admit`` answers
+    ``admit_wait``; it records the slots given back."""
+
+    def __init__(self, admit_wait: float | None = 0.0) -> None:
+        self.admit_wait = admit_wait
+        self.given_back: list[Slot] = []
+
+    def reserve(self, now: float, max_wait: float) -> Slot:
+        return LATER
+
+    def admit(self, slot: Slot, now: float) -> float | None:
+        return self.admit_wait
+
+    def feedback(self, now: float, status: int, retry_after: float | None, slot: Slot) -> None:
+        self.given_back.append(slot)
+
+    def valid(self, slot: Slot) -> bool:
+        return True
+
+
+LAST = MAX_LOOKS
 UNCLAIMED = [
-    pytest.param(Reserve(0.0, 30.0), (GRANTED, 0.0), GRANTED, id="reserved, goes at once"),
-    pytest.param(Reserve(0.0, 30.0), (Slot(1.0, 0, 1.0), 0.0), None, id="reserved, to wait for"),
+    # op, its answer, the call's deadline, what admit answers later,
+    # the slot returned to give back, the slots the admission gave back by itself
+    pytest.param(Reserve(0.0, 30.0), GRANTED, None, 0.0, GRANTED, [], id="reserved, goes"),
+    pytest.param(Reserve(0.0, 30.0), Slot(1.0, 0, 1.0), None, 0.0, None, [], id="to wait for"),
     pytest.param(
-        Reserve(0.0, 30.0), (Slot(START_POLL, 0, START_POLL), 0.0), None, id="held by the window"
+        Reserve(0.0, 30.0), Slot(START_POLL, 0, START_POLL), None, 0.0, None, [], id="window hold"
     ),
-    pytest.param(Reserve(0.0, 30.0), (Slot(31.0, 0, 31.0), 0.0), "slot", id="past max_wait"),
-    pytest.param(Reserve(0.0, 30.0), (Slot(math.nan, 0, 0.0), 0.0), "slot", id="a NaN wait"),
     pytest.param(
-        Reserve(0.0, 30.0), (Slot(31.0, 0, 31.0, granted=False), 0.0), None, id="not granted"
+        Reserve(0.0, START_POLL / 10),
+        Slot(START_POLL, 0, START_POLL),
+        START_POLL / 10,
+        0.0,
+        None,
+        [Slot(START_POLL, 0, START_POLL)],
+        id="window hold past the deadline",
     ),
-    pytest.param(Admit(GRANTED, 1.0), (0.0, 0.0), GRANTED, id="admitted, goes at once"),
-    pytest.param(Admit(GRANTED, 1.0), (0.5, 0.0), None, id="admitted after a wait"),
-    pytest.param(Admit(GRANTED, 1.0), (None, 0.0), None, id="voided by a 429"),
-    pytest.param(GiveBack(1.0, GRANTED), None, None, id="a give-back"),
+    pytest.param(
+        Reserve(0.0, 30.0),
+        Slot(31.0, 0, 31.0),
+        None,
+        0.0,
+        None,
+        [Slot(31.0, 0, 31.0)],
+        id="past max_wait",
+    ),
+    pytest.param(
+        Reserve(0.0, 30.0),
+        Slot(31.0, 0, 31.0, granted=False),
+        None,
+        0.0,
+        None,
+        [],
+        id="not granted",
+    ),
+    pytest.param(Admit(GRANTED, 1.0), 0.0, None, 0.0, GRANTED, [], id="admitted, goes"),
+    pytest.param(Admit(GRANTED, 1.0), 0.5, None, 0.0, None, [], id="admitted after a wait"),
+    pytest.param(Admit(GRANTED, 1.0), 0.5, 1.2, 0.0, None, [GRANTED], id="admitted past deadline"),
+    pytest.param(Admit(GRANTED, 1.0), 31.0, None, 0.0, None, [GRANTED], id="admitted too late"),
+    pytest.param(Admit(GRANTED, 1.0), None, None, 0.0, LATER, [], id="voided, reserved again"),
+    pytest.param(
+        Admit(GRANTED, 1.0, MAX_ADMISSIONS - 1, MAX_ADMISSIONS),
+        None,
+        None,
+        0.0,
+        GRANTED,
+        [],
+        id="voided, the last reservation",
+    ),
+    pytest.param(Admit(GRANTED, 1.0, LAST), 0.5, None, 0.0, GRANTED, [], id="the last look"),
 ]
 
 
-@pytest.mark.parametrize(("op", "answer", "given_back"), UNCLAIMED)
+@pytest.mark.parametrize(
+    ("op", "answer", "deadline", "admit_wait", "returned", "given_back"), UNCLAIMED
+)
 def test_the_slot_of_a_task_gone_before_the_limiter_answered(
-    op: Any, answer: Any, given_back: Any
+    op: Any,
+    answer: Any,
+    deadline: float | None,
+    admit_wait: float | None,
+    returned: Slot | None,
+    given_back: list[Slot],
 ) -> None:
-    """What the async client gives back when its task is cancelled while a limiter call runs in
-    the limiter's thread: a slot that would go at once (the limiter counts it in flight) or that
-    the admission would refuse, never one still to wait for."""
-    expected = answer[0] if given_back == "slot" else given_back
-    assert unclaimed(op, answer) == expected
+    """A task cancelled while a limiter call runs in the limiter's thread: the admission goes
+    on from the answer there, as if the task were still there, up to its next sleep; the slot
+    it would have sent with comes back to be given back, a slot it refuses is given back by it,
+    a slot still to wait for is left alone."""
+    clock, limiter = FakeClock(), Scripted(admit_wait)
+    clock.now = op.now
+    call = _call(deadline=deadline)
+    assert unclaimed(call, clock, limiter, op, (answer, 0.0)) == returned
+    assert limiter.given_back == given_back
 
 
 def test_a_held_request_ends_at_its_deadline() -> None:

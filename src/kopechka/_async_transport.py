@@ -48,9 +48,12 @@ from ._attempt import (
     CALL_IDS,
     MAX_ADMISSIONS,
     AdmissionOp,
+    Admit,
     BodyReader,
     Call,
+    GiveBack,
     LimiterCall,
+    Reserve,
     Sleep,
     admission,
     consult,
@@ -290,32 +293,37 @@ class AsyncTransport:
         Raises:
             RateLimitError: The wait is longer than ``max_retry_wait`` (nothing is sent).
         """
-        return await _flow.arun(admission(call, self._clock), self._admission_step)
+        step = functools.partial(self._admission_step, call)
+        return await _flow.arun(admission(call, self._clock), step)
 
-    async def _admission_step(self, op: AdmissionOp) -> object:
-        """Carry out one operation of the admission: a sleep, awaited, or a limiter call (in the
-        limiter's threads, unless it is the in-process one)."""
+    async def _admission_step(self, call: Call, op: AdmissionOp) -> object:
+        """Carry out one operation of ``call``'s admission: a sleep, awaited, or a limiter call
+        (in the limiter's threads, unless it is the in-process one)."""
         if isinstance(op, Sleep):
             return await self._sleep(op.seconds)
         if not self._offload:
             return consult(self.limiter, op)
-        return await self._offloaded(op)
+        return await self._offloaded(call, op)
 
-    async def _offloaded(self, op: LimiterCall) -> object:
-        """Run a limiter call in the limiter's threads; if the task is cancelled meanwhile, the
-        call still ends, and a slot it lets go is given back from the thread that ran it (even
-        if the event loop is gone by then)."""
+    async def _offloaded(self, call: Call, op: LimiterCall) -> object:
+        """Run a limiter call in the limiter's threads. If the task is cancelled meanwhile, the
+        call still ends there, and the admission goes on from its answer in that thread up to
+        its next sleep, as if the task were still there; the slot it would have sent with is
+        given back (even if the event loop is gone by then)."""
         future = self._submit(consult, self.limiter, op)
         try:
             return await asyncio.shield(asyncio.wrap_future(future))
         except asyncio.CancelledError:
-            future.add_done_callback(functools.partial(self._give_back, op))
+            if not isinstance(op, GiveBack):  # a give-back has nothing to follow
+                future.add_done_callback(functools.partial(self._give_back, call, op))
             raise
 
-    def _give_back(self, op: LimiterCall, future: concurrent.futures.Future[Any]) -> None:
+    def _give_back(
+        self, call: Call, op: Reserve | Admit, future: concurrent.futures.Future[Any]
+    ) -> None:
         if future.cancelled() or future.exception() is not None:
             return
-        slot = unclaimed(op, future.result())
+        slot = unclaimed(call, self._clock, self.limiter, op, future.result())
         if slot is not None:
             self._spent(self._clock(), slot)
 

@@ -20,8 +20,9 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
+from . import _flow
 from ._exceptions import (
     APIConnectionError,
     APIResponseValidationError,
@@ -230,18 +231,23 @@ def checked_wait(wait: object) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Reserve:
-    """``limiter.reserve(now, max_wait)``; answered with the ``Slot`` and the real seconds spent."""
+    """``limiter.reserve(now, max_wait)``; answered with the ``Slot`` and the real seconds spent.
+    ``turn`` counts the admission's reservations (at most ``MAX_ADMISSIONS``)."""
 
     now: float
     max_wait: float
+    turn: int = 1
 
 
 @dataclass(frozen=True, slots=True)
 class Admit:
-    """``limiter.admit(slot, now)``; answered with its wait (or ``None``) and the seconds spent."""
+    """``limiter.admit(slot, now)``; answered with its wait (or ``None``) and the seconds spent.
+    ``look`` counts the looks at this slot (at most ``MAX_LOOKS``), ``turn`` as ``Reserve``'s."""
 
     slot: Slot
     now: float
+    look: int = 1
+    turn: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,18 +282,28 @@ def consult(limiter: Limiter, op: LimiterCall) -> Any:
     return None
 
 
-def unclaimed(op: LimiterCall, answer: Any) -> Slot | None:
-    """The slot to give back when the task that asked ``op`` is gone before its answer came
-    (``consult``'s answer): one the answer lets go at once (the limiter counts it in flight), or
-    a granted one that the admission would refuse; ``None`` for a slot still to wait for (nothing
-    is in flight yet), a voided one, or nothing granted."""
-    if isinstance(op, Reserve):
-        slot = cast("Slot", answer[0])
-        first = checked_wait(slot.wait)
-        return slot if slot.granted and not 0 < first <= max(op.max_wait, START_POLL) else None
-    if isinstance(op, Admit) and answer[0] is not None and checked_wait(answer[0]) <= 0:
-        return op.slot
-    return None
+class _AsleepError(Exception):
+    """The admission reached a sleep: where an abandoned one stops."""
+
+
+def unclaimed(
+    call: Call, clock: Callable[[], float], limiter: Limiter, op: Reserve | Admit, answer: Any
+) -> Slot | None:
+    """What a task gone while ``op`` ran in the limiter's thread leaves behind, once ``answer``
+    came: the admission goes on from it in this thread (its limiter calls in place, a slot it
+    refuses given back) up to its next sleep, where it stops; the slot it would have sent with
+    is returned, for the caller to give back (``None``: it stopped asleep, or was refused)."""
+
+    def until_asleep(step: AdmissionOp) -> Any:
+        if isinstance(step, Sleep):
+            raise _AsleepError
+        return consult(limiter, step)
+
+    try:
+        ended = _flow.run(_answered(call, clock, op, answer), until_asleep)
+    except Exception:  # asleep, refused, or a limiter call failed: nothing to give back
+        return None
+    return ended if isinstance(ended, Slot) else None
 
 
 def admission(
@@ -304,37 +320,54 @@ def admission(
         RateLimitError: The wait is longer than ``max_retry_wait`` (nothing is sent).
     """
     call.limiter_time = 0.0
+    ask = _reserve(call, clock, 1)
+    return (yield from _answered(call, clock, ask, (yield ask)))
+
+
+def _reserve(call: Call, clock: Callable[[], float], turn: int) -> Reserve:
+    now = call.now(clock())
+    left = math.inf if call.deadline is None else call.deadline - now
+    return Reserve(now, min(call.policy.max_retry_wait, left), turn)
+
+
+def _answered(
+    call: Call, clock: Callable[[], float], op: Reserve | Admit, answer: Any
+) -> Generator[AdmissionOp, Any, Slot | Failure]:
+    """The admission from ``op``'s ``answer`` on (``admission``'s rules; a task gone meanwhile
+    runs it up to its next sleep, see ``unclaimed``)."""
+    bound = call.policy.max_retry_wait
     slot: Slot
-    again: float | None
-    for _ in range(MAX_ADMISSIONS):
-        now = call.now(clock())
-        bound = call.policy.max_retry_wait
-        left = math.inf if call.deadline is None else call.deadline - now
-        slot, spent = yield Reserve(now, min(bound, left))
-        call.limiter_time += spent
-        first = checked_wait(slot.wait)
-        if not slot.granted or first > max(min(bound, left), START_POLL):
-            if slot.granted:  # a wait it should not have granted: not taken
-                yield GiveBack(now, slot)
-            return _refused(call, first, bound)
-        wait: float | None = first
-        for _ in range(MAX_LOOKS):
-            if wait is None or wait <= 0:
-                break
-            asleep = call.now(clock())
-            if wait > max(bound, START_POLL) or (
-                call.deadline is not None and asleep + wait > call.deadline
-            ):
-                yield GiveBack(asleep, slot)
-                return _refused(call, wait, bound)
-            yield Sleep(wait)
-            call.floor = asleep + wait
-            again, spent = yield Admit(slot, call.now(clock()))
-            call.limiter_time += spent
-            wait = None if again is None else checked_wait(again)
-        if wait is not None:
+    wait: float | None
+    while True:
+        call.limiter_time += answer[1]
+        if isinstance(op, Reserve):
+            slot, look, first = answer[0], 0, checked_wait(answer[0].wait)
+            if not slot.granted or first > max(op.max_wait, START_POLL):
+                if slot.granted:  # a wait it should not have granted: not taken
+                    yield GiveBack(op.now, slot)
+                return _refused(call, first, bound)
+            wait = first
+        else:
+            slot, look = op.slot, op.look
+            wait = None if answer[0] is None else checked_wait(answer[0])
+        if wait is None:  # voided (a 429 came): reserve again
+            if op.turn >= MAX_ADMISSIONS:
+                return slot
+            op = _reserve(call, clock, op.turn + 1)
+            answer = yield op
+            continue
+        if wait <= 0 or look >= MAX_LOOKS:
             return slot
-    return slot
+        asleep = call.now(clock())
+        if wait > max(bound, START_POLL) or (
+            call.deadline is not None and asleep + wait > call.deadline
+        ):
+            yield GiveBack(asleep, slot)
+            return _refused(call, wait, bound)
+        yield Sleep(wait)
+        call.floor = asleep + wait
+        op = Admit(slot, call.now(clock()), look + 1, op.turn)
+        answer = yield op
 
 
 def _refused(call: Call, wait: float, bound: float) -> Failure:
