@@ -2,7 +2,7 @@
 
 Every endpoint method builds its call with ``_wire`` and awaits ONE funnel, ``_request``, which
 sends it through ``_async_transport`` (httpx2, or httpx) and decodes the answer with ``_wire``.
-Waits are ``_waitflow``'s flow run by its async driver; leaving a mailbox is its exit flow. Nothing
+Waits are ``_waitflow``'s flow run by ``_flow.arun``; leaving a mailbox is its exit flow. Nothing
 here decides what to retry, what an answer means or when a wait ends: the settings, the policy, the
 wire format and the flows are the ones ``KopechkaClient`` uses, and so is ``_face``'s ``BaseClient``
 (the constructor's checks, the settings, ``with_options``, the repr). Only sending and sleeping

@@ -2,7 +2,8 @@
 
 This module owns a call's state across its attempts (``Call``), the wait for the limiter's slot as
 a flow (``admission``, ``_flow``'s convention: it yields the limiter's calls and its sleeps, which
-``consult`` and each transport carry out: the sync one in its thread, the async one awaited),
+``consult`` and each transport carry out: the sync one in its thread, the async one awaited;
+``unclaimed`` finishes, in the limiter's thread, the step of a task cancelled meanwhile),
 settling an outcome (``settle``: the retry decision and the limiter's feedback, which each driver
 delivers; then ``report`` to the response hooks), reading a body within the cap (gzip and deflate
 decoded by hand with a bounded ``zlib``, so a bomb stops at ``max_body``), the typed error for a
