@@ -124,6 +124,54 @@ def test_a_slot_granted_to_a_cancelled_task_is_given_back(then: str) -> None:
     assert limiter.inner.state.inflight == ()  # nothing of it counts as in flight any more
 
 
+class Voiding:
+    """A limiter that grants a slot to wait for, then, asked to admit it, answers only once the
+    test lets it, with ``None`` (a 429 voided it); every later reservation is granted at once."""
+
+    def __init__(self) -> None:
+        self.admitting = threading.Event()
+        self.answer = threading.Event()
+        self.reserved: list[Slot] = []
+        self.given_back: list[tuple[int, Slot]] = []
+
+    def reserve(self, now: float, max_wait: float) -> Slot:
+        slot = Slot(wait=0.05 if not self.reserved else 0.0, epoch=len(self.reserved), at=now)
+        self.reserved.append(slot)
+        return slot
+
+    def admit(self, slot: Slot, now: float) -> float | None:
+        self.admitting.set()
+        self.answer.wait(10)
+        return None
+
+    def feedback(self, now: float, status: int, retry_after: float | None, slot: Slot) -> None:
+        self.given_back.append((status, slot))
+
+
+def test_a_task_cancelled_while_its_slot_is_voided_gives_back_the_slot_reserved_again() -> None:
+    """The admission of a task cancelled during a limiter call goes on in the limiter's thread
+    up to its next sleep, as if the task were still there: a voided slot is reserved again, and
+    that slot, granted at once, is given back (nothing of it is left in flight)."""
+    limiter = Voiding()
+
+    async def main() -> None:
+        client = sb.async_client(rate_limit=limiter)
+        task = asyncio.create_task(client.get_balance())
+        await asyncio.to_thread(limiter.admitting.wait, 10)  # inside admit, in the thread
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        limiter.answer.set()  # admit answers now, for a task that is gone
+        await asyncio.to_thread(_wait_until, lambda: bool(limiter.given_back))
+        await client.close()
+
+    with Sandbox() as sb:
+        asyncio.run(main())
+        assert sb.requests == []  # nothing was sent for it
+    assert len(limiter.reserved) == 2
+    assert limiter.given_back == [(0, limiter.reserved[1])]
+
+
 def test_a_busy_default_executor_does_not_hold_a_request_back() -> None:
     """The program's blocking work fills the loop's default executor; the limiter's calls run on
     the client's own threads, so a request still goes at once."""

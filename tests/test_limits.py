@@ -10,7 +10,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
@@ -18,7 +18,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kopechka import KopechkaClient, RateLimitError
-from kopechka._attempt import Call, admission
+from kopechka._attempt import (
+    MAX_ADMISSIONS,
+    MAX_LOOKS,
+    Admit,
+    Call,
+    Reserve,
+    Sleep,
+    admission,
+    consult,
+    unclaimed,
+)
 from kopechka._limits import (
     BETA,
     FLOOR_SHARE,
@@ -130,6 +140,19 @@ class FakeClock:
         return self.now
 
 
+def _admission(call: Call, limiter: Any, clock: FakeClock) -> Generator[float, None, Any]:
+    """The admission flow with its limiter calls carried out in place (``consult``, as the sync
+    transport does): it yields only the seconds of its sleeps, for ``_resume`` to step."""
+    flow = admission(call, clock)
+    answer: Any = None
+    while True:
+        try:
+            op = flow.send(answer)
+        except StopIteration as end:
+            return end.value
+        answer = (yield op.seconds) if isinstance(op, Sleep) else consult(limiter, op)
+
+
 def _resume(flow: Any, first: bool) -> tuple[bool, Any]:
     """One step of an admission flow: (False, seconds to sleep) or (True, what it returned)."""
     try:
@@ -149,7 +172,7 @@ def test_the_start_window_holds_a_request_until_there_is_room_however_long() -> 
     clock, limiter = FakeClock(), RateLimiter()
     for _ in range(START_WINDOW):  # in flight, never answered
         assert limiter.reserve(0.0, 30.0).wait == 0.0
-    held = [admission(_call(), limiter, clock) for _ in range(6)]
+    held = [_admission(_call(), limiter, clock) for _ in range(6)]
     sent_at: list[float] = []
     pending = [(0.0, i, True) for i in range(len(held))]
     for _ in range(100_000):  # bounded: each flow ends within the start window's 4 s
@@ -177,7 +200,7 @@ def test_a_start_window_wait_is_not_a_cooldown(max_retry_wait: float) -> None:
     clock, limiter = FakeClock(), RateLimiter()
     for _ in range(START_WINDOW):
         limiter.reserve(0.0, 30.0)
-    flow = admission(_call(max_retry_wait=max_retry_wait), limiter, clock)
+    flow = _admission(_call(max_retry_wait=max_retry_wait), limiter, clock)
     done, value = _resume(flow, first=True)
     assert (done, value) == (False, START_POLL)
     for _ in range(1000):  # bounded
@@ -188,11 +211,112 @@ def test_a_start_window_wait_is_not_a_cooldown(max_retry_wait: float) -> None:
     assert isinstance(value, Slot)
 
 
+GRANTED = Slot(wait=0.0, epoch=0, at=0.0)
+LATER = Slot(wait=0.0, epoch=1, at=0.0)
+
+
+class Scripted:
+    """A limiter whose every ``reserve`` grants ``LATER`` at once and every ``admit`` answers
+    ``admit_wait``; it records the slots given back."""
+
+    def __init__(self, admit_wait: float | None = 0.0) -> None:
+        self.admit_wait = admit_wait
+        self.given_back: list[Slot] = []
+
+    def reserve(self, now: float, max_wait: float) -> Slot:
+        return LATER
+
+    def admit(self, slot: Slot, now: float) -> float | None:
+        return self.admit_wait
+
+    def feedback(self, now: float, status: int, retry_after: float | None, slot: Slot) -> None:
+        self.given_back.append(slot)
+
+    def valid(self, slot: Slot) -> bool:
+        return True
+
+
+LAST = MAX_LOOKS
+UNCLAIMED = [
+    # op, its answer, the call's deadline, what admit answers later,
+    # the slot returned to give back, the slots the admission gave back by itself
+    pytest.param(Reserve(0.0, 30.0), GRANTED, None, 0.0, GRANTED, [], id="reserved, goes"),
+    pytest.param(Reserve(0.0, 30.0), Slot(1.0, 0, 1.0), None, 0.0, None, [], id="to wait for"),
+    pytest.param(
+        Reserve(0.0, 30.0), Slot(START_POLL, 0, START_POLL), None, 0.0, None, [], id="window hold"
+    ),
+    pytest.param(
+        Reserve(0.0, START_POLL / 10),
+        Slot(START_POLL, 0, START_POLL),
+        START_POLL / 10,
+        0.0,
+        None,
+        [Slot(START_POLL, 0, START_POLL)],
+        id="window hold past the deadline",
+    ),
+    pytest.param(
+        Reserve(0.0, 30.0),
+        Slot(31.0, 0, 31.0),
+        None,
+        0.0,
+        None,
+        [Slot(31.0, 0, 31.0)],
+        id="past max_wait",
+    ),
+    pytest.param(
+        Reserve(0.0, 30.0),
+        Slot(31.0, 0, 31.0, granted=False),
+        None,
+        0.0,
+        None,
+        [],
+        id="not granted",
+    ),
+    pytest.param(Admit(GRANTED, 1.0), 0.0, None, 0.0, GRANTED, [], id="admitted, goes"),
+    pytest.param(Admit(GRANTED, 1.0), 0.5, None, 0.0, None, [], id="admitted after a wait"),
+    pytest.param(Admit(GRANTED, 1.0), 0.5, 1.2, 0.0, None, [GRANTED], id="admitted past deadline"),
+    pytest.param(Admit(GRANTED, 1.0), 31.0, None, 0.0, None, [GRANTED], id="admitted too late"),
+    pytest.param(Admit(GRANTED, 1.0), None, None, 0.0, LATER, [], id="voided, reserved again"),
+    pytest.param(
+        Admit(GRANTED, 1.0, MAX_ADMISSIONS - 1, MAX_ADMISSIONS),
+        None,
+        None,
+        0.0,
+        GRANTED,
+        [],
+        id="voided, the last reservation",
+    ),
+    pytest.param(Admit(GRANTED, 1.0, LAST), 0.5, None, 0.0, GRANTED, [], id="the last look"),
+]
+
+
+@pytest.mark.parametrize(
+    ("op", "answer", "deadline", "admit_wait", "returned", "given_back"), UNCLAIMED
+)
+def test_the_slot_of_a_task_gone_before_the_limiter_answered(
+    op: Any,
+    answer: Any,
+    deadline: float | None,
+    admit_wait: float | None,
+    returned: Slot | None,
+    given_back: list[Slot],
+) -> None:
+    """A task cancelled while a limiter call runs in the limiter's thread: the admission goes
+    on from the answer there, as if the task were still there, up to its next sleep; the slot
+    it would have sent with comes back to be given back, a slot it refuses is given back by it,
+    a slot still to wait for is left alone."""
+    clock, limiter = FakeClock(), Scripted(admit_wait)
+    clock.now = op.now
+    call = _call(deadline=deadline)
+    assert unclaimed(call, clock, limiter, op, (answer, 0.0)) == returned
+    assert limiter.given_back == given_back
+
+
 def test_a_held_request_ends_at_its_deadline() -> None:
     clock, limiter = FakeClock(), RateLimiter()
     for _ in range(START_WINDOW):
         limiter.reserve(0.0, 30.0)
-    flow = admission(_call(deadline=0.055), limiter, clock)
+    flow = _admission(_call(deadline=0.055), limiter, clock)
     done, value = _resume(flow, first=True)
     for _ in range(1000):  # bounded
         if done:
@@ -676,7 +800,7 @@ def test_no_limiter_makes_a_call_sleep_past_its_bounds(
         bad = math.nan  # a Slot's wait, not admit's "void"
         limiter.reserve_wait = bad
     clock = FakeClock()
-    flow = admission(_call(max_retry_wait=30.0, deadline=deadline), limiter, clock)
+    flow = _admission(_call(max_retry_wait=30.0, deadline=deadline), limiter, clock)
     slept: list[float] = []
     value: Any = None
     try:

@@ -35,6 +35,7 @@ from kopechka import (
     OrderPage,
     RateLimitError,
     SpendLimitError,
+    _flow,
 )
 from kopechka import _money as money
 from kopechka._ledger import KEEP_RETURNED, PRICE_TTL, Ledger
@@ -436,7 +437,7 @@ def buy(
         max_price=None if max_price is None else Decimal(max_price),
         wall=lambda: SENT, now=now, settle_timeout=1.0, for_mailbox=for_mailbox,
     )  # fmt: skip
-    return money.drive(flow, server)
+    return _flow.run(flow, server)
 
 
 def lost_answer(**kwargs: Any) -> Server:
@@ -512,7 +513,7 @@ def test_candidates_wait_for_another_threads_purchase_to_return() -> None:
         return server(op)
 
     with pytest.raises(OrderOutcomeUnknownError) as info:
-        money.drive(
+        _flow.run(
             money.purchase(
                 ledger, "example.com", "x.com", max_price=None, wall=lambda: SENT, now=0.0,
                 settle_timeout=1.0, for_mailbox=True,
@@ -570,7 +571,7 @@ def test_listing_misses_nothing_when_another_thread_cancels_meanwhile() -> None:
         settle_timeout=1.0, for_mailbox=False,
     )  # fmt: skip
     with pytest.raises(OrderOutcomeUnknownError) as info:
-        money.drive(flow, cancel_after_first_page)
+        _flow.run(flow, cancel_after_first_page)
     assert "API-03" in {o.order_id for o in info.value.candidates}  # moved up a page meanwhile
 
 
@@ -654,7 +655,7 @@ def test_failing_price_list_buys_nothing() -> None:
 
 def sweep(server: Server, *, dry_run: bool = False, older_than: float = 300.0) -> money.SweepReport:
     flow = money.sweep(older_than=older_than, dry_run=dry_run, wall=lambda: T0)
-    return money.drive(flow, server)
+    return _flow.run(flow, server)
 
 
 def swept_server() -> Server:
@@ -801,7 +802,7 @@ def test_mailbox_exit(case: Exit) -> None:
             return server.orders[0].model_copy(update={"status": case.after_failure})
         return server(op)
 
-    outcome = money.drive(
+    outcome = _flow.run(
         money.mailbox_exit("API-1", got_mail=case.got_mail, status=case.status), script
     )
     assert tuple(line.split()[0] for line in server.log) == case.requests
@@ -825,4 +826,4 @@ def test_drive_hands_failures_to_the_flow() -> None:
     def boom(op: money.Op) -> Any:
         raise RuntimeError("x")
 
-    assert money.drive(flow(), boom) == "handled x"
+    assert _flow.run(flow(), boom) == "handled x"

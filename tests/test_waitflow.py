@@ -1,7 +1,7 @@
 """The wait as a pure flow, table-tested with fake time: no sockets, no sleeps.
 
 Each row scripts what the server answers and checks what the wait did (its trace of commands on the
-fake clock) and how it ended. Every row runs through both drivers, the sync one and the async one,
+fake clock) and how it ended. Every row runs through both drivers (``_flow.run`` and ``_flow.arun``),
 so the two faces share each rule by construction."""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from kopechka import (
     RateLimitError,
     WaitCancelledError,
     WaitTimeoutError,
+    _flow,
 )
 from kopechka import _waitflow as wf
 
@@ -96,24 +97,27 @@ class World:
         return self.stop_at is not None and self.now >= self.stop_at
 
 
+def execute(world: World, command: wf.Command) -> object:
+    """What the scripted server and clock make of one command (as a face's executor would)."""
+    if isinstance(command, wf.Fetch):
+        return world.fetch(command.deadline)
+    if isinstance(command, wf.StartPolling):
+        return world.poll(command.deadline)
+    world.sleep(command.seconds)
+    return None
+
+
 def run_sync(world: World, wanted: wf.Wanted) -> wf.Found:
-    calls: wf.Calls = {wf.Fetch: world.fetch, wf.StartPolling: world.poll}
-    return wf.drive(wf.wait_flow(wanted, world.clock), calls, world.sleep, world.stopped)
+    flow = wf.wait_flow(wanted, world.clock, world.stopped)
+    return _flow.run(flow, lambda command: execute(world, command))
 
 
 def run_async(world: World, wanted: wf.Wanted) -> wf.Found:
-    async def fetch(deadline: float) -> object:
-        return world.fetch(deadline)
+    async def execute_async(command: wf.Command) -> object:
+        return execute(world, command)
 
-    async def poll(deadline: float) -> object:
-        return world.poll(deadline)
-
-    async def sleep(seconds: float) -> None:
-        world.sleep(seconds)
-
-    calls: wf.AsyncCalls = {wf.Fetch: fetch, wf.StartPolling: poll}
-    flow = wf.wait_flow(wanted, world.clock)
-    return asyncio.run(wf.drive_async(flow, calls, sleep, world.stopped))
+    flow = wf.wait_flow(wanted, world.clock, world.stopped)
+    return asyncio.run(_flow.arun(flow, execute_async))
 
 
 @pytest.fixture(params=[run_sync, run_async], ids=["sync", "async"])
@@ -314,6 +318,13 @@ FAILED = [
         id="stopped during a sleep",
     ),
     pytest.param(
+        World([listing(HELLO)], stop_at=START + 4.5),
+        want(subject="code", timeout=5),
+        WaitCancelledError,
+        ["fetch@0", "poll", "fetch@0", "sleep 2", "fetch@2", "sleep 2", "fetch@4", "sleep 1"],
+        id="stopped during the last sleep: cancelled, not timed out",
+    ),
+    pytest.param(
         World([listing(HELLO)], stop_at=START),
         want(),
         WaitCancelledError,
@@ -378,12 +389,13 @@ def test_every_request_must_end_by_the_deadline() -> None:
     deadlines: list[float] = []
     world = World([listing()])
 
-    def fetch(deadline: float) -> object:
-        deadlines.append(deadline)
-        return world.fetch(deadline)
+    def noting(command: wf.Command) -> object:
+        if isinstance(command, wf.Fetch):
+            deadlines.append(command.deadline)
+        return execute(world, command)
 
     with pytest.raises(WaitTimeoutError):
-        wf.drive(wf.wait_flow(want(timeout=7), world.clock), {wf.Fetch: fetch}, world.sleep)
+        _flow.run(wf.wait_flow(want(timeout=7), world.clock), noting)
     assert set(deadlines) == {START + 7}
 
 
@@ -402,7 +414,9 @@ def test_async_driver_closes_the_flow_when_cancelled() -> None:
             closed.append(True)
 
     async def main() -> None:
-        task = asyncio.create_task(wf.drive_async(flow(), {}, asyncio.sleep))
+        task = asyncio.create_task(
+            _flow.arun(flow(), lambda command: asyncio.sleep(command.seconds))
+        )
         await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

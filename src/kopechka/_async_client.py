@@ -2,7 +2,7 @@
 
 Every endpoint method builds its call with ``_wire`` and awaits ONE funnel, ``_request``, which
 sends it through ``_async_transport`` (httpx2, or httpx) and decodes the answer with ``_wire``.
-Waits are ``_waitflow``'s flow run by its async driver; leaving a mailbox is its exit flow. Nothing
+Waits are ``_waitflow``'s flow run by ``_flow.arun``; leaving a mailbox is its exit flow. Nothing
 here decides what to retry, what an answer means or when a wait ends: the settings, the policy, the
 wire format and the flows are the ones ``KopechkaClient`` uses, and so is ``_face``'s ``BaseClient``
 (the constructor's checks, the settings, ``with_options``, the repr). Only sending and sleeping
@@ -24,8 +24,8 @@ from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
-from . import _money, _wire
-from ._async_mail import AsyncMailbox, drive_money
+from . import _flow, _money, _wire
+from ._async_mail import AsyncMailbox
 from ._async_transport import AsyncTransport
 from ._config import DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_WAIT, DEFAULT_TIMEOUT
 from ._face import CLOSED, DEFAULT_CLOSE_TIMEOUT, BaseClient
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
         PollingStatus,
         Profile,
     )
-    from ._waitflow import AsyncCalls, Found, TextFilter, Wanted
+    from ._waitflow import Command, Found, TextFilter, Wanted
 
 __all__ = ["AsyncKopechkaClient", "AsyncMailbox"]
 
@@ -383,10 +383,10 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
     async def _buy(self, domain: str, site: str, max_price: object, *, for_mailbox: bool) -> Order:
         flow = self._purchase(domain, site, max_price, for_mailbox=for_mailbox)
         with self._book.purchasing():  # close() waits for it; refused if begun after
-            return await drive_money(flow, self._execute)
+            return await _flow.arun(flow, self._execute)
 
     async def _execute(self, op: _money.Op) -> object:
-        """Carry out one request of a money flow (``_money``'s flows, awaited)."""
+        """Carry out one request of a money flow (run by ``_flow.arun``)."""
         if isinstance(op, _money.PostOrder):
             return await self._request(_wire.create_order(op.domain, op.site))
         if isinstance(op, _money.ListOrders):
@@ -570,24 +570,26 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
 
     async def _wait(self, wanted: Wanted, stop: threading.Event | asyncio.Event | None) -> Found:
         """Drive the wait flow: each look a single attempt (the flow outlasts failures)."""
-        from ._waitflow import Fetch, StartPolling, drive_async, wait_flow  # noqa: PLC0415 - loaded on first use
+        from ._waitflow import Fetch, StartPolling, wait_flow  # noqa: PLC0415 - loaded on first use
 
         messages = _wire.get_messages(wanted.order_id)
         polling = _wire.start_polling(wanted.order_id)
 
-        async def start_polling(deadline: float) -> bool:
-            await self._request(polling, deadline=deadline, max_retries=0)
-            return True
+        stoppable = stop is not None and self._sleep is asyncio.sleep
+        sleep = _stoppable_sleep(stop) if stop is not None and stoppable else self._sleep
 
-        calls: AsyncCalls = {
-            Fetch: lambda deadline: self._request(messages, deadline=deadline, max_retries=0),
-            StartPolling: start_polling,
-        }
-        flow = wait_flow(wanted, self._clock)
+        async def execute(command: Command) -> object:
+            if isinstance(command, Fetch):
+                return await self._request(messages, deadline=command.deadline, max_retries=0)
+            if isinstance(command, StartPolling):
+                await self._request(polling, deadline=command.deadline, max_retries=0)
+                return True
+            await sleep(command.seconds)
+            return None
+
         if stop is None:
-            return await drive_async(flow, calls, self._sleep)
-        sleep = _stoppable_sleep(stop) if self._sleep is asyncio.sleep else self._sleep
-        return await drive_async(flow, calls, sleep, stop.is_set)
+            return await _flow.arun(wait_flow(wanted, self._clock), execute)
+        return await _flow.arun(wait_flow(wanted, self._clock, stop.is_set), execute)
 
     def mailbox(
         self, domain: str, site: str, *, max_price: Decimal | int | str | None = None
@@ -629,7 +631,7 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
             ValueError: ``older_than`` is not a finite number >= 0.
             APIError: The orders could not be listed (then nothing was cancelled).
         """
-        return await drive_money(self._sweep(older_than, dry_run), self._execute)
+        return await _flow.arun(self._sweep(older_than, dry_run), self._execute)
 
 
 def _stoppable_sleep(stop: threading.Event | asyncio.Event) -> Callable[[float], Awaitable[None]]:

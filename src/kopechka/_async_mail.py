@@ -2,7 +2,7 @@
 
 The rules of leaving are ``_money.mailbox_exit``'s (the sync ``Mailbox`` drives the same flow);
 what a mailbox learns from its waits and logs on leaving is ``_face.BaseMailbox``'s, shared with
-the sync one; ``drive_money`` runs any of ``_money``'s flows with awaited requests. This module owns
+the sync one; ``_flow.arun`` runs the flow with awaited requests. This module owns
 the async mailbox's life and its shielding from cancellation (a refund is never cut short: it runs
 in a task the client keeps, and a request of it cancelled meanwhile, as ``asyncio.run`` cancels
 what is left, is sent again; a task of it cancelled before it ran is started again). It sends
@@ -15,11 +15,10 @@ import asyncio
 import logging
 import re
 import threading
-from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from . import _money
+from . import _flow, _money
 from ._face import BaseMailbox, refunding
 
 if TYPE_CHECKING:
@@ -27,30 +26,12 @@ if TYPE_CHECKING:
     from ._models import Cancellation, Message, Order
     from ._waitflow import TextFilter
 
-__all__ = ["AsyncMailbox", "drive_money"]
+__all__ = ["AsyncMailbox"]
 
 logger = logging.getLogger("kopechka")
-R = TypeVar("R")
 PERSIST = 3
 """Times a refund's request is sent again when its task is cancelled meanwhile (``asyncio.run``
 cancels every task left when ``main`` returns): a refund is never cut short by a cancellation."""
-
-
-async def drive_money(flow: _money.Flow[R], execute: Callable[[_money.Op], Awaitable[Any]]) -> R:
-    """``_money.drive``, awaited: each request's result is sent to the flow, whatever it raised
-    (a cancellation included) is thrown in, and the flow decides."""
-    reply: Any = None
-    failure: BaseException | None = None
-    while True:
-        try:
-            op = flow.send(reply) if failure is None else flow.throw(failure)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        reply, failure = None, None
-        try:
-            reply = await execute(op)
-        except BaseException as exc:
-            failure = exc
 
 
 async def _settle(task: asyncio.Future[Any]) -> bool:
@@ -293,7 +274,7 @@ class AsyncMailbox(BaseMailbox):
         started[0] = True
         order_id = self.order_id
         with refunding():
-            outcome = await drive_money(self._exit_flow(order_id), self._persist)
+            outcome = await _flow.arun(self._exit_flow(order_id), self._persist)
         self._left(order_id, outcome)
 
     async def _persist(self, op: _money.Op) -> object:

@@ -40,20 +40,29 @@ from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from types import ModuleType
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
+from . import _flow
 from ._attempt import (
     CALL_IDS,
     MAX_ADMISSIONS,
+    AdmissionOp,
+    Admit,
     BodyReader,
     Call,
+    GiveBack,
+    LimiterCall,
+    Reserve,
+    Sleep,
     admission,
+    consult,
     ended,
     log_attempt,
     network_error,
     report,
     settle,
+    unclaimed,
     voided,
 )
 from ._config import USER_AGENT
@@ -284,35 +293,39 @@ class AsyncTransport:
         Raises:
             RateLimitError: The wait is longer than ``max_retry_wait`` (nothing is sent).
         """
-        flow = admission(call, self.limiter, self._clock)
-        step: Callable[[], float] = flow.__next__
-        while True:
-            if self._offload:
-                done, value = await self._offloaded(step)
-            else:
-                done, value = _run(step)
-            if done:
-                return cast("Slot | Failure", value)
-            await self._sleep(cast(float, value))
-            step = functools.partial(flow.send, None)
+        step = functools.partial(self._admission_step, call)
+        return await _flow.arun(admission(call, self._clock), step)
 
-    async def _offloaded(self, step: Callable[[], float]) -> tuple[bool, object]:
-        """Run a step of the admission flow (the limiter's calls) in the limiter's threads; if
-        the task is cancelled meanwhile, the step still ends, and a slot it granted is given
-        back from the thread that ran it (even if the event loop is gone by then)."""
-        future = self._submit(_run, step)
+    async def _admission_step(self, call: Call, op: AdmissionOp) -> object:
+        """Carry out one operation of ``call``'s admission: a sleep, awaited, or a limiter call
+        (in the limiter's threads, unless it is the in-process one)."""
+        if isinstance(op, Sleep):
+            return await self._sleep(op.seconds)
+        if not self._offload:
+            return consult(self.limiter, op)
+        return await self._offloaded(call, op)
+
+    async def _offloaded(self, call: Call, op: LimiterCall) -> object:
+        """Run a limiter call in the limiter's threads. If the task is cancelled meanwhile, the
+        call still ends there, and the admission goes on from its answer in that thread up to
+        its next sleep, as if the task were still there; the slot it would have sent with is
+        given back (even if the event loop is gone by then)."""
+        future = self._submit(consult, self.limiter, op)
         try:
             return await asyncio.shield(asyncio.wrap_future(future))
         except asyncio.CancelledError:
-            future.add_done_callback(self._give_back)
+            if not isinstance(op, GiveBack):  # a give-back has nothing to follow
+                future.add_done_callback(functools.partial(self._give_back, call, op))
             raise
 
-    def _give_back(self, future: concurrent.futures.Future[tuple[bool, object]]) -> None:
+    def _give_back(
+        self, call: Call, op: Reserve | Admit, future: concurrent.futures.Future[Any]
+    ) -> None:
         if future.cancelled() or future.exception() is not None:
             return
-        done, value = future.result()
-        if done and isinstance(value, Slot):
-            self._spent(self._clock(), value)
+        slot = unclaimed(call, self._clock, self.limiter, op, future.result())
+        if slot is not None:
+            self._spent(self._clock(), slot)
 
     def _spent(self, now: float, slot: Slot) -> None:
         """Tell the limiter that ``slot`` went unanswered (status 0), without waiting for it."""
@@ -485,15 +498,6 @@ def _log_failure(future: concurrent.futures.Future[None]) -> None:
     """A feedback nobody awaits: its failure is logged, not left "never retrieved"."""
     if not future.cancelled() and future.exception() is not None:
         logger.warning("the rate limiter's feedback failed: %r", future.exception())
-
-
-def _run(step: Callable[[], float]) -> tuple[bool, object]:
-    """One step of a flow: ``(False, what it yielded)`` or ``(True, what it returned)``
-    (a StopIteration cannot cross a future)."""
-    try:
-        return False, step()
-    except StopIteration as end:
-        return True, end.value
 
 
 def _httpx_timeout(stack: ModuleType, timeout: Timeout) -> httpx.Timeout:

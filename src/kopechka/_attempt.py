@@ -1,7 +1,9 @@
 """What both transports do around one attempt, whatever library sends it.
 
 This module owns a call's state across its attempts (``Call``), the wait for the limiter's slot as
-a flow of sleeps (``admission``: the sync driver sleeps in its thread, the async one awaits),
+a flow (``admission``, ``_flow``'s convention: it yields the limiter's calls and its sleeps, which
+``consult`` and each transport carry out: the sync one in its thread, the async one awaited;
+``unclaimed`` finishes, in the limiter's thread, the step of a task cancelled meanwhile),
 settling an outcome (``settle``: the retry decision and the limiter's feedback, which each driver
 delivers; then ``report`` to the response hooks), reading a body within the cap (gzip and deflate
 decoded by hand with a bounded ``zlib``, so a bomb stops at ``max_body``), the typed error for a
@@ -21,6 +23,7 @@ from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _flow
 from ._exceptions import (
     APIConnectionError,
     APIResponseValidationError,
@@ -34,16 +37,22 @@ from ._wire import header, parse_retry_after
 
 __all__ = [
     "CALL_IDS",
+    "Admit",
     "BodyReader",
     "Call",
     "Feedback",
+    "GiveBack",
+    "Reserve",
+    "Sleep",
     "admission",
     "checked_wait",
+    "consult",
     "ended",
     "log_attempt",
     "network_error",
     "report",
     "settle",
+    "unclaimed",
     "voided",
 ]
 
@@ -221,11 +230,88 @@ def checked_wait(wait: object) -> float:
     return max(0.0, float(wait))
 
 
+@dataclass(frozen=True, slots=True)
+class Reserve:
+    """``limiter.reserve(now, max_wait)``; answered with the ``Slot`` and the real seconds spent.
+    ``turn`` counts the admission's reservations (at most ``MAX_ADMISSIONS``)."""
+
+    now: float
+    max_wait: float
+    turn: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Admit:
+    """``limiter.admit(slot, now)``; answered with its wait (or ``None``) and the seconds spent.
+    ``look`` counts the looks at this slot (at most ``MAX_LOOKS``), ``turn`` as ``Reserve``'s."""
+
+    slot: Slot
+    now: float
+    look: int = 1
+    turn: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class GiveBack:
+    """``limiter.feedback(now, 0, None, slot)``: the slot is not used; answered with ``None``."""
+
+    now: float
+    slot: Slot
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Pause this many seconds."""
+
+    seconds: float
+
+
+LimiterCall = Reserve | Admit | GiveBack
+AdmissionOp = LimiterCall | Sleep
+
+
+def consult(limiter: Limiter, op: LimiterCall) -> Any:
+    """Carry out one of the admission's limiter calls in this thread: a ``Reserve`` or an
+    ``Admit`` is answered with ``(the limiter's answer, the real seconds it took)``, a
+    ``GiveBack`` with ``None``."""
+    asked = time.monotonic()
+    if isinstance(op, Reserve):
+        return limiter.reserve(op.now, op.max_wait), time.monotonic() - asked
+    if isinstance(op, Admit):
+        return limiter.admit(op.slot, op.now), time.monotonic() - asked
+    limiter.feedback(op.now, 0, None, op.slot)
+    return None
+
+
+class _AsleepError(Exception):
+    """The admission reached a sleep: where an abandoned one stops."""
+
+
+def unclaimed(
+    call: Call, clock: Callable[[], float], limiter: Limiter, op: Reserve | Admit, answer: Any
+) -> Slot | None:
+    """What a task gone while ``op`` ran in the limiter's thread leaves behind, once ``answer``
+    came: the admission goes on from it in this thread (its limiter calls in place, a slot it
+    refuses given back) up to its next sleep, where it stops; the slot it would have sent with
+    is returned, for the caller to give back (``None``: it stopped asleep, or was refused)."""
+
+    def until_asleep(step: AdmissionOp) -> Any:
+        if isinstance(step, Sleep):
+            raise _AsleepError
+        return consult(limiter, step)
+
+    try:
+        ended = _flow.run(_answered(call, clock, op, answer), until_asleep)
+    except Exception:  # asleep, refused, or a limiter call failed: nothing to give back
+        return None
+    return ended if isinstance(ended, Slot) else None
+
+
 def admission(
-    call: Call, limiter: Limiter, clock: Callable[[], float]
-) -> Generator[float, None, Slot | Failure]:
+    call: Call, clock: Callable[[], float]
+) -> Generator[AdmissionOp, Any, Slot | Failure]:
     """Wait for a slot of the limiter, bounded by the deadline and ``max_retry_wait``: yields the
-    seconds to sleep, returns the slot (or the deadline's failure).
+    limiter's calls and the sleeps, returns the slot (or the deadline's failure).
 
     Whatever the limiter answers (ours, a user's, a broken store), no sleep is longer than
     ``max_retry_wait`` (the start window's short holds aside) nor ends past the deadline: a
@@ -235,37 +321,54 @@ def admission(
         RateLimitError: The wait is longer than ``max_retry_wait`` (nothing is sent).
     """
     call.limiter_time = 0.0
-    for _ in range(MAX_ADMISSIONS):
-        now = call.now(clock())
-        bound = call.policy.max_retry_wait
-        left = math.inf if call.deadline is None else call.deadline - now
-        asked = time.monotonic()
-        slot = limiter.reserve(now, min(bound, left))
-        call.limiter_time += time.monotonic() - asked
-        first = checked_wait(slot.wait)
-        if not slot.granted or first > max(min(bound, left), START_POLL):
-            if slot.granted:  # a wait it should not have granted: not taken
-                limiter.feedback(now, 0, None, slot)
-            return _refused(call, first, bound)
-        wait: float | None = first
-        for _ in range(MAX_LOOKS):
-            if wait is None or wait <= 0:
-                break
-            asleep = call.now(clock())
-            if wait > max(bound, START_POLL) or (
-                call.deadline is not None and asleep + wait > call.deadline
-            ):
-                limiter.feedback(asleep, 0, None, slot)
-                return _refused(call, wait, bound)
-            yield wait
-            call.floor = asleep + wait
-            asked = time.monotonic()
-            again = limiter.admit(slot, call.now(clock()))
-            call.limiter_time += time.monotonic() - asked
-            wait = None if again is None else checked_wait(again)
-        if wait is not None:
+    ask = _reserve(call, clock, 1)
+    return (yield from _answered(call, clock, ask, (yield ask)))
+
+
+def _reserve(call: Call, clock: Callable[[], float], turn: int) -> Reserve:
+    now = call.now(clock())
+    left = math.inf if call.deadline is None else call.deadline - now
+    return Reserve(now, min(call.policy.max_retry_wait, left), turn)
+
+
+def _answered(
+    call: Call, clock: Callable[[], float], op: Reserve | Admit, answer: Any
+) -> Generator[AdmissionOp, Any, Slot | Failure]:
+    """The admission from ``op``'s ``answer`` on (``admission``'s rules; a task gone meanwhile
+    runs it up to its next sleep, see ``unclaimed``)."""
+    bound = call.policy.max_retry_wait
+    slot: Slot
+    wait: float | None
+    while True:
+        call.limiter_time += answer[1]
+        if isinstance(op, Reserve):
+            slot, look, first = answer[0], 0, checked_wait(answer[0].wait)
+            if not slot.granted or first > max(op.max_wait, START_POLL):
+                if slot.granted:  # a wait it should not have granted: not taken
+                    yield GiveBack(op.now, slot)
+                return _refused(call, first, bound)
+            wait = first
+        else:
+            slot, look = op.slot, op.look
+            wait = None if answer[0] is None else checked_wait(answer[0])
+        if wait is None:  # voided (a 429 came): reserve again
+            if op.turn >= MAX_ADMISSIONS:
+                return slot
+            op = _reserve(call, clock, op.turn + 1)
+            answer = yield op
+            continue
+        if wait <= 0 or look >= MAX_LOOKS:
             return slot
-    return slot
+        asleep = call.now(clock())
+        if wait > max(bound, START_POLL) or (
+            call.deadline is not None and asleep + wait > call.deadline
+        ):
+            yield GiveBack(asleep, slot)
+            return _refused(call, wait, bound)
+        yield Sleep(wait)
+        call.floor = asleep + wait
+        op = Admit(slot, call.now(clock()), look + 1, op.turn)
+        answer = yield op
 
 
 def _refused(call: Call, wait: float, bound: float) -> Failure:

@@ -18,7 +18,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
-from . import _money, _wire
+from . import _flow, _money, _wire
 from ._config import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_RETRY_WAIT,
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
         PollingStatus,
         Profile,
     )
-    from ._waitflow import Calls, Found, TextFilter, Wanted
+    from ._waitflow import Command, Found, TextFilter, Wanted
 
 __all__ = ["KopechkaClient"]
 
@@ -384,10 +384,10 @@ class KopechkaClient(BaseClient[Transport]):
     def _buy(self, domain: str, site: str, max_price: object, *, for_mailbox: bool) -> Order:
         flow = self._purchase(domain, site, max_price, for_mailbox=for_mailbox)
         with self._book.purchasing():  # close() waits for it; refused if begun after
-            return _money.drive(flow, self._execute)
+            return _flow.run(flow, self._execute)
 
     def _execute(self, op: _money.Op) -> object:
-        """Carry out one request of a money flow (see ``_money.drive``)."""
+        """Carry out one request of a money flow (run by ``_flow.run``)."""
         if isinstance(op, _money.PostOrder):
             return self._request(_wire.create_order(op.domain, op.site))
         if isinstance(op, _money.ListOrders):
@@ -573,20 +573,23 @@ class KopechkaClient(BaseClient[Transport]):
 
     def _wait(self, wanted: Wanted, stop: threading.Event | None) -> Found:
         """Drive the wait flow: each look a single attempt (the flow outlasts failures)."""
-        from ._waitflow import Fetch, StartPolling, drive, wait_flow  # noqa: PLC0415 - loaded on first use
+        from ._waitflow import Fetch, StartPolling, wait_flow  # noqa: PLC0415 - loaded on first use
 
         messages = _wire.get_messages(wanted.order_id)
         polling = _wire.start_polling(wanted.order_id)
-        calls: Calls = {
-            Fetch: lambda deadline: self._request(messages, deadline=deadline, max_retries=0),
-            StartPolling: lambda deadline: bool(
-                self._request(polling, deadline=deadline, max_retries=0)
-            ),
-        }
+        sleep = stop.wait if stop is not None and self._sleep is time.sleep else self._sleep
+
+        def execute(command: Command) -> object:
+            if isinstance(command, Fetch):
+                return self._request(messages, deadline=command.deadline, max_retries=0)
+            if isinstance(command, StartPolling):
+                return bool(self._request(polling, deadline=command.deadline, max_retries=0))
+            sleep(command.seconds)
+            return None
+
         if stop is None:
-            return drive(wait_flow(wanted, self._clock), calls, self._sleep)
-        sleep = stop.wait if self._sleep is time.sleep else self._sleep
-        return drive(wait_flow(wanted, self._clock), calls, sleep, stop.is_set)
+            return _flow.run(wait_flow(wanted, self._clock), execute)
+        return _flow.run(wait_flow(wanted, self._clock, stop.is_set), execute)
 
     def mailbox(
         self, domain: str, site: str, *, max_price: Decimal | int | str | None = None
@@ -633,4 +636,4 @@ class KopechkaClient(BaseClient[Transport]):
             ValueError: ``older_than`` is not a finite number >= 0.
             APIError: The orders could not be listed (then nothing was cancelled).
         """
-        return _money.drive(self._sweep(older_than, dry_run), self._execute)
+        return _flow.run(self._sweep(older_than, dry_run), self._execute)

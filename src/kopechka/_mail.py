@@ -16,8 +16,9 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
+from . import _flow
 from ._face import BaseMailbox, RefundBook, refunding
-from ._money import Ledger, Op, drive
+from ._money import Ledger, Op
 
 if TYPE_CHECKING:
     from ._models import Cancellation, Message, MessageList, Order
@@ -227,7 +228,7 @@ class Mailbox(BaseMailbox):
         if interrupted:
             deadline = self._client._clock() + INTERRUPTED_EXIT
         with refunding():
-            outcome = drive(
+            outcome = _flow.run(
                 self._exit_flow(self.order_id), lambda op: self._client._exit_call(op, deadline)
             )
         self._left(self.order_id, outcome)

@@ -2,9 +2,9 @@
 
 Owns the money rules, as decisions over plain values. Each multi-step rule is a *flow*: a generator
 that yields the requests it needs (``GetDomains``, ``PostOrder``, ``ListOrders``, ``GetMessages``,
-``CancelOrder``, ``Settle``) and is sent their results, or has their exceptions thrown in. A client
-drives a flow with ``drive`` and a function that carries out one request; an async client drives the
-very same flows with an awaiting loop of its own, as httpx drives ``Auth.auth_flow``. The one
+``CancelOrder``, ``Settle``) and is sent their results, or has their exceptions thrown in
+(``_flow``'s convention). A client runs a flow with ``_flow.run`` and a function that carries out
+one request; an async client runs the very same flows with ``_flow.arun``. The one
 stateful piece is the ``Ledger``: a thread-safe record of one client's purchases in flight, the
 orders it returned to callers, its spend against ``budget=`` and the prices it last listed (in
 ``_ledger``).
@@ -67,7 +67,6 @@ __all__ = [
     "SweepReport",
     "candidates",
     "check_cap",
-    "drive",
     "exit_decision",
     "mailbox_exit",
     "outcome_unknown",
@@ -153,28 +152,6 @@ class Settle:
 
 Op = GetDomains | PostOrder | ListOrders | GetMessages | GetOrder | CancelOrder | Settle
 Flow = Generator[Op, Any, R]
-
-
-def drive(flow: Flow[R], execute: Callable[[Op], Any]) -> R:
-    """Run a flow to its end, carrying out each request it yields with ``execute``.
-
-    Whatever ``execute`` raises (interrupts included) is thrown into the flow, which decides.
-
-    Raises:
-        BaseException: Whatever the flow raises.
-    """
-    reply: Any = None
-    failure: BaseException | None = None
-    while True:
-        try:
-            op = flow.send(reply) if failure is None else flow.throw(failure)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        reply, failure = None, None
-        try:
-            reply = execute(op)
-        except BaseException as exc:
-            failure = exc
 
 
 FARM_NOTE = (

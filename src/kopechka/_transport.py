@@ -41,12 +41,16 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
+from . import _flow
 from ._attempt import (
     CALL_IDS,
     MAX_ADMISSIONS,
+    AdmissionOp,
     BodyReader,
     Call,
+    Sleep,
     admission,
+    consult,
     ended,
     log_attempt,
     network_error,
@@ -255,14 +259,13 @@ class Transport:
         Raises:
             RateLimitError: The wait is longer than ``max_retry_wait`` (nothing is sent).
         """
-        flow = admission(call, self.limiter, self._clock)
-        try:
-            wait = next(flow)
-            while True:
-                self._sleep(wait)
-                wait = flow.send(None)
-        except StopIteration as end:
-            return end.value  # type: ignore[no-any-return]
+        return _flow.run(admission(call, self._clock), self._admission_step)
+
+    def _admission_step(self, op: AdmissionOp) -> object:
+        """Carry out one operation of the admission: a sleep, or a limiter call, in this thread."""
+        if isinstance(op, Sleep):
+            return self._sleep(op.seconds)
+        return consult(self.limiter, op)
 
     def _settle(
         self, call: Call, outcome: Outcome, attempt: int, slot: Slot | None, started: float | None

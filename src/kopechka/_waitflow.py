@@ -1,15 +1,15 @@
 """Waiting for mail as a pure flow, and the rules of leaving a mailbox: decisions only.
 
-This module owns what a wait does next and when it ends, for both clients. A wait is a generator
-(as httpx's ``Auth.auth_flow``): it yields a command, ``Fetch`` (the messages), ``StartPolling``
-or ``Sleep``, and is sent what came of it: a ``MessageList``, ``True`` for polling started, the
-``APIError`` the call raised, ``None`` after a sleep, or ``STOPPED`` when the caller's ``stop``
-event is set. It returns the ``Found`` message or raises the wait's typed error. The drivers at
-the bottom (about fifteen lines each, one sync and one async) carry the commands out. (The exit of
-a mailbox is ``_money.mailbox_exit``, a flow of the same kind.)
+This module owns what a wait does next and when it ends, for both clients. A wait is a flow
+(``_flow``'s convention, run by ``_flow.run`` or ``_flow.arun``): it yields a command, ``Fetch``
+(the messages), ``StartPolling`` or ``Sleep``, and is sent what came of it (a ``MessageList``,
+``True`` for polling started, ``None`` after a sleep) or has the error the call raised thrown in.
+It returns the ``Found`` message or raises the wait's typed error. (The exit of a mailbox is
+``_money.mailbox_exit``, a flow of the same kind.)
 
-It must not do I/O: it sends nothing, sleeps never and reads the time only through the clock it
-is given, so its tests are tables with fake time. The rules it keeps:
+It must not do I/O: it sends nothing, sleeps never, and reads the time and the caller's ``stop``
+event only through the functions it is given (``clock``, ``stopped``), so its tests are tables
+with fake time. The rules it keeps:
 
 * every filter given must match; each message is judged once (messages never change);
 * ``skip_existing`` ignores what the first look saw; mail after an order's first message is
@@ -21,23 +21,21 @@ is given, so its tests are tables with fake time. The rules it keeps:
   429 waits for the longer of its ``Retry-After`` and the interval);
 * ``timeout`` is a wall-clock deadline: no request starts after it, each one must end by it
   (``Fetch.deadline``), no sleep runs past it;
-* ``STOPPED`` ends the wait at once with ``WaitCancelledError``, carrying the messages seen.
+* ``stopped()``, looked at before each command and after each sleep, ends the wait at once with
+  ``WaitCancelledError``, carrying the messages seen.
 """
 
 from __future__ import annotations
 
-import contextlib
-import enum
 import logging
 import re
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ._config import CLOSED
 from ._exceptions import (
     APIConnectionError,
-    APIError,
     BadRequestError,
     InternalServerError,
     OrderClosedError,
@@ -56,16 +54,12 @@ else:  # loaded on first use: importing a client declares no model (see _lazy)
 
 __all__ = [
     "CLOSED",
-    "STOPPED",
-    "Calls",
     "Fetch",
     "Found",
     "Sleep",
     "StartPolling",
     "TextFilter",
     "Wanted",
-    "drive",
-    "drive_async",
     "matches",
     "wait_flow",
 ]
@@ -75,15 +69,7 @@ logger = logging.getLogger("kopechka")
 TextFilter = str | re.Pattern[str]
 """A case-insensitive substring, or a compiled regex searched in the text."""
 _TRANSIENT = (RateLimitError, InternalServerError, APIConnectionError)
-
-
-class Stopped(enum.Enum):
-    """What a driver sends when the caller's ``stop`` event is set."""
-
-    STOPPED = "stopped"
-
-
-STOPPED = Stopped.STOPPED
+_POLL_LATER = (BadRequestError, *_TRANSIENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +94,7 @@ class Sleep:
 
 
 Command = Fetch | StartPolling | Sleep
-Reply: TypeAlias = "MessageList | bool | APIError | Stopped | None"  # models load on first use
+Reply: TypeAlias = "MessageList | bool | None"  # models load on first use
 WaitFlow = Generator[Command, Reply, "Found"]
 
 
@@ -188,13 +174,15 @@ class Wanted:
         return Found(message, code) if code is not None or not self.need_code else None
 
 
-def wait_flow(wanted: Wanted, clock: Callable[[], float]) -> WaitFlow:
+def wait_flow(
+    wanted: Wanted, clock: Callable[[], float], stopped: Callable[[], bool] = lambda: False
+) -> WaitFlow:
     """The wait for ``wanted``, as commands to carry out; returns what was found.
 
     Raises:
         WaitTimeoutError: Nothing matched before the deadline (``__cause__``: the last failure).
         OrderClosedError: The order was cancelled or expired.
-        WaitCancelledError: The driver sent ``STOPPED``.
+        WaitCancelledError: ``stopped()`` was true before a command or after a sleep.
         APIError: A failure that waiting cannot outlast (401, 404, ...).
     """
     deadline = clock() + wanted.timeout
@@ -202,9 +190,16 @@ def wait_flow(wanted: Wanted, clock: Callable[[], float]) -> WaitFlow:
     judged: set[str] | None = None  # ids never to look at again: skipped or rejected
     polling, last_error = False, None
     while clock() < deadline:
-        reply = yield Fetch(deadline)
         pause = wanted.poll_interval
-        if isinstance(reply, _models.MessageList):
+        try:
+            reply = yield from _unless_stopped(Fetch(deadline), stopped, wanted, seen)
+        except _TRANSIENT as exc:  # outlasted until the deadline; any other error ends the wait
+            last_error = exc
+            asked = exc.retry_after if isinstance(exc, RateLimitError) else None
+            pause = max(pause, asked or 0.0)
+        else:
+            if not isinstance(reply, _models.MessageList):
+                raise TypeError(f"a messages look was answered with {reply!r}")
             if judged is None:  # the first look decides what "existing" means
                 judged = {m.id for m in reply.messages} if wanted.skip_existing else set()
             found = _judge(wanted, reply, seen, judged)
@@ -212,16 +207,12 @@ def wait_flow(wanted: Wanted, clock: Callable[[], float]) -> WaitFlow:
                 return found
             _raise_if_closed(wanted, reply, seen)
             if reply.messages and not polling:
-                polling = yield from _start_polling(deadline, seen, wanted)
+                polling = yield from _start_polling(deadline, stopped, wanted, seen)
                 if polling:
                     continue  # look again at once: polling may have made newer mail visible
-        else:
-            last_error = _outlast(reply, seen, wanted)
-            asked = last_error.retry_after if isinstance(last_error, RateLimitError) else None
-            pause = max(pause, asked or 0.0)
         left = deadline - clock()
-        if left > 0 and (yield Sleep(min(pause, left))) is STOPPED:
-            raise _cancelled(wanted, seen)
+        if left > 0:
+            yield from _unless_stopped(Sleep(min(pause, left)), stopped, wanted, seen)
     what = "message with a code" if wanted.need_code else "matching message"
     raise WaitTimeoutError(
         f"no {what} on order {wanted.order_id} within {wanted.timeout:g} s ({len(seen)} seen)",
@@ -252,30 +243,28 @@ def _raise_if_closed(wanted: Wanted, listing: MessageList, seen: dict[str, Messa
         )  # fmt: skip
 
 
-def _outlast(reply: Reply, seen: dict[str, Message], wanted: Wanted) -> APIError:
-    """The failure of a look, when waiting may outlast it; else raise what ends the wait."""
-    if reply is STOPPED:
+def _unless_stopped(
+    command: Command, stopped: Callable[[], bool], wanted: Wanted, seen: dict[str, Message]
+) -> Generator[Command, Reply, Reply]:
+    """Carry ``command`` out, unless the wait is stopped: before it, or by the end of a sleep."""
+    if stopped():
         raise _cancelled(wanted, seen)
-    if isinstance(reply, _TRANSIENT):
-        return reply
-    if isinstance(reply, APIError):
-        raise reply
-    raise TypeError(f"a messages look was answered with {reply!r}")
+    reply = yield command
+    if isinstance(command, Sleep) and stopped():
+        raise _cancelled(wanted, seen)
+    return reply
 
 
 def _start_polling(
-    deadline: float, seen: dict[str, Message], wanted: Wanted
+    deadline: float, stopped: Callable[[], bool], wanted: Wanted, seen: dict[str, Message]
 ) -> Generator[Command, Reply, bool]:
-    reply = yield StartPolling(deadline)
+    try:
+        reply = yield from _unless_stopped(StartPolling(deadline), stopped, wanted, seen)
+    except _POLL_LATER as exc:  # e.g. not active yet: next round
+        logger.debug("start-polling failed, will try again: %s", exc)
+        return False
     if reply is True:
         return True
-    if reply is STOPPED:
-        raise _cancelled(wanted, seen)
-    if isinstance(reply, (BadRequestError, *_TRANSIENT)):  # e.g. not active yet: next round
-        logger.debug("start-polling failed, will try again: %s", reply)
-        return False
-    if isinstance(reply, APIError):
-        raise reply
     raise TypeError(f"start-polling was answered with {reply!r}")
 
 
@@ -284,69 +273,3 @@ def _cancelled(wanted: Wanted, seen: dict[str, Message]) -> WaitCancelledError:
         f"the wait on order {wanted.order_id} was stopped ({len(seen)} seen)",
         messages=list(seen.values()),
     )
-
-
-# --- the two drivers -------------------------------------------------------------------------
-
-T = TypeVar("T")
-Calls = Mapping[type, Callable[[Any], object]]
-"""What carries out each command but ``Sleep``, by the command's class; called with its
-``deadline`` (``None`` for commands without one)."""
-AsyncCalls = Mapping[type, Callable[[Any], Awaitable[object]]]
-
-
-def drive(
-    flow: Generator[Any, Any, T],
-    calls: Calls,
-    sleep: Callable[[float], object],
-    stopped: Callable[[], bool] = lambda: False,
-) -> T:
-    """Carry a flow's commands out in this thread and return its result.
-
-    A call's ``APIError`` is sent to the flow as the reply; ``stopped()`` is checked before
-    each command and after each sleep, and ``STOPPED`` sent when it is true.
-    """
-    command = next(flow)
-    while True:
-        reply: object = None
-        if stopped():
-            reply = STOPPED
-        elif isinstance(command, Sleep):
-            sleep(command.seconds)
-            reply = STOPPED if stopped() else None
-        else:
-            try:
-                reply = calls[type(command)](getattr(command, "deadline", None))
-            except APIError as exc:
-                reply = exc
-        try:
-            command = flow.send(reply)
-        except StopIteration as end:
-            return end.value  # type: ignore[no-any-return]
-
-
-async def drive_async(
-    flow: Generator[Any, Any, T],
-    calls: AsyncCalls,
-    sleep: Callable[[float], Awaitable[object]],
-    stopped: Callable[[], bool] = lambda: False,
-) -> T:
-    """``drive``, awaited. Cancelling the task ends the flow at once, where it awaits."""
-    command = next(flow)
-    with contextlib.closing(flow):
-        while True:
-            reply: object = None
-            if stopped():
-                reply = STOPPED
-            elif isinstance(command, Sleep):
-                await sleep(command.seconds)
-                reply = STOPPED if stopped() else None
-            else:
-                try:
-                    reply = await calls[type(command)](getattr(command, "deadline", None))
-                except APIError as exc:
-                    reply = exc
-            try:
-                command = flow.send(reply)
-            except StopIteration as end:
-                return end.value  # type: ignore[no-any-return]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .. import _money
+from .. import _flow, _money
 from .._client import KopechkaClient
 from .._exceptions import (
     APIError,
@@ -169,7 +169,7 @@ class _Insides:
         ``deadline`` and sent even after the client began closing; a cancel learned from the
         order's status is credited to the budget as its own answer would have been."""
         with refunding():
-            outcome = _money.drive(
+            outcome = _flow.run(
                 _money.mailbox_exit(order_id, got_mail=False, status=None),
                 lambda op: self._client._exit_call(op, deadline),
             )
