@@ -15,15 +15,15 @@ import asyncio
 import logging
 import re
 import threading
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _flow, _money
-from ._face import BaseMailbox, refunding
+from ._face import BaseMailbox, RefundBook, refunding
 
 if TYPE_CHECKING:
-    from ._async_client import AsyncKopechkaClient
-    from ._models import Cancellation, Message, Order
+    from ._models import Cancellation, Message, MessageList, Order
     from ._waitflow import TextFilter
 
 __all__ = ["AsyncMailbox"]
@@ -32,6 +32,28 @@ logger = logging.getLogger("kopechka")
 PERSIST = 3
 """Times a refund's request is sent again when its task is cancelled meanwhile (``asyncio.run``
 cancels every task left when ``main`` returns): a refund is never cut short by a cancellation."""
+
+
+class _AsyncMailboxClient(Protocol):
+    """What an ``AsyncMailbox`` needs of ``AsyncKopechkaClient`` (spelled as callables: their
+    keywords differ), so that this module does not import the client that imports it."""
+
+    @property
+    def get_messages(self) -> Callable[[str], Awaitable[MessageList]]: ...
+    @property
+    def cancel_order(self) -> Callable[[str], Awaitable[Cancellation]]: ...
+    @property
+    def wait_for_message(self) -> Callable[..., Awaitable[Message]]: ...
+    @property
+    def wait_for_code(self) -> Callable[..., Awaitable[str]]: ...
+
+    _book: RefundBook
+    _ledger: _money.Ledger
+
+    async def _buy(
+        self, domain: str, site: str, max_price: object, *, for_mailbox: bool
+    ) -> Order: ...
+    async def _exit_call(self, op: _money.Op, deadline: float | None) -> object: ...
 
 
 async def _settle(task: asyncio.Future[Any]) -> bool:
@@ -61,10 +83,10 @@ class AsyncMailbox(BaseMailbox):
 
     cancellation: Cancellation | None
     cancel_error: BaseException | None
-    _client: AsyncKopechkaClient
+    _client: _AsyncMailboxClient
 
     def __init__(
-        self, client: AsyncKopechkaClient, domain: str, site: str, max_price: object = None
+        self, client: _AsyncMailboxClient, domain: str, site: str, max_price: object = None
     ) -> None:
         self._client, self._domain, self._site = client, domain, site
         self._max_price = max_price
