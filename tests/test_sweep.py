@@ -103,7 +103,7 @@ def test_every_page_is_swept() -> None:
         assert sandbox.balance == Decimal("1000")
 
 
-@pytest.mark.parametrize("older_than", [-1, float("nan")])
+@pytest.mark.parametrize("older_than", [-1, float("nan"), float("inf"), True])
 def test_bad_ages_are_refused_before_any_request(
     sandbox: Sandbox, client: KopechkaClient, older_than: float
 ) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -434,6 +435,9 @@ def test_async_driver_closes_the_flow_when_cancelled() -> None:
         {"timeout": True},
         {"timeout": "5"},
         {"poll_interval": 0},
+        {"timeout": math.inf},  # a wait must end: an unusable timeout, not "forever"
+        {"poll_interval": math.nan},
+        {"poll_interval": 1e300},  # no sleep takes it
         {"subject": 5},
         {"sender": b"x"},
         {"pattern": 1},

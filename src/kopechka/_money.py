@@ -24,7 +24,6 @@ clock: the listing's ``Date`` header minus the order's ``createdAt``; only when 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -45,6 +44,7 @@ from ._exceptions import (
 from ._lazy import lazy
 from ._ledger import Ledger
 from ._policy import OrderWalk
+from ._settings import checked_seconds
 
 if TYPE_CHECKING:
     from . import _models
@@ -490,13 +490,7 @@ def sweep(*, older_than: float, dry_run: bool, wall: Callable[[], datetime]) -> 
         ValueError: ``older_than`` is not a finite number >= 0.
         APIError: The orders could not be listed (nothing was cancelled).
     """
-    if (
-        isinstance(older_than, bool)
-        or not isinstance(older_than, (int, float))
-        or not math.isfinite(older_than)
-        or older_than < 0
-    ):
-        raise ValueError(f"older_than must be a finite number of seconds >= 0, got {older_than!r}")
+    older_than = checked_seconds("older_than", older_than)
     dates: list[datetime] = []
     live, _ = yield from live_orders(None, dates=dates)
     kept, old = split_by_age(live, now=_server_now(dates, wall), older_than=older_than)

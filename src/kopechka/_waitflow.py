@@ -44,6 +44,8 @@ from ._exceptions import (
     WaitTimeoutError,
 )
 from ._lazy import lazy
+from ._policy import MAX_TIMEOUT
+from ._settings import checked_seconds
 
 if TYPE_CHECKING:
     from . import _extract, _models
@@ -152,14 +154,13 @@ class Wanted:
         """Check a wait's arguments and return them.
 
         Raises:
-            ValueError: A timeout or interval that is not a positive number, or a filter that is
-                neither a ``str`` nor a compiled regex.
+            ValueError: A timeout or interval that is not a finite number of seconds > 0 and at
+                most a day, or a filter that is neither a ``str`` nor a compiled regex.
         """
         for name in ("timeout", "poll_interval"):
-            value = arguments[name]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-            arguments[name] = float(value)
+            arguments[name] = checked_seconds(
+                name, arguments[name], positive=True, most=MAX_TIMEOUT
+            )
         for name in ("subject", "sender", "pattern", "code_pattern"):
             value = arguments.get(name)
             if value is not None and not isinstance(value, (str, re.Pattern)):

@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 
 from .._limits import RateLimiter, Slot, check_rate, limit_state
 from .._policy import MAX_TIMEOUT
+from .._settings import checked_seconds
 
 try:
     import redis
@@ -104,13 +105,7 @@ class RedisLimiter:
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"name must be a non-empty string, got {name!r}")
-        if (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, (int, float))
-            or not 0 < timeout <= MAX_TIMEOUT
-        ):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        self.timeout = float(timeout)
+        self.timeout = checked_seconds("timeout", timeout, positive=True, most=MAX_TIMEOUT)
         checked = None if rate is None else check_rate(rate)
         start = limit_state(checked)
         self.name, self.rate = name, checked
