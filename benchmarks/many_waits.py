@@ -32,6 +32,7 @@ BEAT = 0.01
 
 
 SENT: list[int] = []
+STARTED = [0.0]  # when the run began (the async face: after its warm-up)
 HOOKS = {"request": [lambda event: SENT.append(1)]}  # every attempt, counted by the client
 
 
@@ -88,6 +89,11 @@ async def run_async(url: str, n: int, beats: dict[str, list[float]]) -> int:
             order = await client.create_order("inbox.test", "x.com")
             return await client.wait_for_code(order.order_id, timeout=WAIT, poll_interval=POLL)
 
+        # a running bot: its first call has loaded the models and the wait's modules (once per
+        # process, 0.1-0.3 s: not what a crowd costs); its count and time are not the run's
+        await one()
+        SENT.clear()
+        STARTED[0] = time.perf_counter()
         done = asyncio.Event()
         beat = asyncio.create_task(heartbeat(done, beats["gaps"], beats["stalls"]))
         await asyncio.sleep(0)  # the heartbeat's first sleep starts before the crowd
@@ -118,10 +124,10 @@ def main() -> None:
     before_rss = rss_mb()
     sampler = PeakRSS()
     sampler.start()
-    start = time.perf_counter()
+    STARTED[0] = time.perf_counter()
     beats: dict[str, list[float]] = {"gaps": [], "stalls": []}
     codes = asyncio.run(run_async(url, n, beats)) if face == "async" else run_sync(url, n)
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - STARTED[0]
     sampler.done.set()
     sampler.join()
     sent = len(SENT)
