@@ -24,6 +24,7 @@ __all__ = ["TURN", "give_way"]
 
 TURN = 0.02
 """Seconds of calls' steps per turn of the loop before a call gives way."""
+_clock = time.perf_counter
 
 
 class _Turn:
@@ -47,7 +48,7 @@ def _late(loop: asyncio.AbstractEventLoop) -> bool:
     turn = _TURNS.get(loop)
     if turn is None:
         turn = _TURNS[loop] = _Turn()
-    now = time.perf_counter()
+    now = _clock()
     if not turn.counting:  # the first call of this turn: count from now, until the next turn
         turn.start, turn.counting = now, True
         loop.call_soon(turn.over)
