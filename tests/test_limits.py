@@ -667,7 +667,12 @@ def test_the_start_window_builds_no_state_per_request(monkeypatch: pytest.Monkey
     limiter.feedback(0.0, 200, None, limiter.reserve(0.0, 30.0))
     first = limiter.reserve(0.001, 30.0)  # in flight across the count below
     built: list[object] = []
-    monkeypatch.setattr(limits, "replace", lambda *a, **k: built.append(k) or replace(*a, **k))
+
+    def counted(state: LimitState, **changes: Any) -> LimitState:
+        built.append(changes)
+        return replace(state, **changes)
+
+    monkeypatch.setattr(limits, "replace", counted)
     now = 0.002
     for _ in range(50):  # one at a time, as a single caller sends
         now += 0.001
