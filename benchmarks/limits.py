@@ -392,7 +392,7 @@ def start_cost(n: int, rounds: int = 15) -> tuple[float, float]:
     """CPU per get_balance in a client's first seconds (the start window of ``rate_limit=None``)
     against the canned server: (with the limiter, without), best of rounds. Each round makes a
     fresh pair of clients, sends one call each (connections), then ``n`` calls each, interleaved
-    in turns of ten, all well inside the start window."""
+    in turns of ten, all well inside the start window (fewer when the machine is too busy)."""
     from kopechka import KopechkaClient
     from kopechka._limits import START_SPAN
 
@@ -411,15 +411,17 @@ def start_cost(n: int, rounds: int = 15) -> tuple[float, float]:
                     spent = {"limited": 0.0, "bare": 0.0}
                     limited.get_balance()  # the connections
                     bare.get_balance()
-                    for _ in range(n // 10):
+                    calls = 0
+                    # a loaded machine may not make n calls in the window: stop well inside it
+                    while calls < n and time.monotonic() - created < 0.8 * START_SPAN:
                         for name, client in (("limited", limited), ("bare", bare)):
                             cpu = time.process_time()
                             for _ in range(10):
                                 client.get_balance()
                             spent[name] += time.process_time() - cpu
-                    assert time.monotonic() - created < START_SPAN, "past the start window"
+                        calls += 10
                     for name, cost in spent.items():
-                        best[name] = min(best[name], cost / n)
+                        best[name] = min(best[name], cost / calls)
         finally:
             proc.terminate()
             proc.wait(timeout=10)
@@ -567,7 +569,7 @@ def cpu_report(quick: bool) -> tuple[list[str], bool]:
         f"{calls * 1e6:.1f} µs | {nothing * 1e6:.1f} µs (a limiter that does nothing) | "
         f"{share:+.1%} of a get_balance | - | - |",
     ]
-    start, start_bare = start_cost(300 if quick else 1000, 5 if quick else 15)
+    start, start_bare = start_cost(300 if quick else 600, 5 if quick else 15)
     start_ratio = start / start_bare
     start_ok = start_ratio <= 1.10
     ours, none = start_calls(5_000 if quick else 20_000)
