@@ -32,8 +32,8 @@ from ._face import CLOSED, DEFAULT_CLOSE_TIMEOUT, BaseClient
 from ._hooks import Hook
 from ._limits import Limiter
 from ._money import SweepReport
-from ._turns import give_way
 from ._policy import DEFAULT_MAX_BODY, OrderWalk, Timeout
+from ._turns import give_way
 
 if TYPE_CHECKING:
     from ._httpx import httpx
