@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Generator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -615,6 +616,26 @@ def test_the_limiter_object_agrees_with_the_arithmetic(
 ) -> None:
     """``RateLimiter`` counts unpaced answers without rebuilding its state (a fast path): step for
     step, what it hands out and what it knows equal the pure functions'."""
+    agree(steps, rate)
+
+
+START_STEPS = st.tuples(
+    st.floats(min_value=0.0, max_value=0.05),
+    st.sampled_from(["reserve", "reserve", "admit", 200, 0, 429]),
+    st.integers(min_value=0, max_value=40),
+)
+
+
+@given(st.lists(START_STEPS, max_size=200))
+def test_the_start_window_fast_path_agrees_with_the_arithmetic(
+    steps: list[tuple[float, object, int]],
+) -> None:
+    """The start window's fast path (requests in flight kept in a list) too, with crowds held,
+    answers, and 429s that teach nothing and start the window over."""
+    agree(steps, None)
+
+
+def agree(steps: list[tuple[float, object, int]], rate: float | None) -> None:
     limiter, state = RateLimiter(rate, rand=half), limit_state(rate)
     slots: list[Slot] = []
     now = 0.0
@@ -635,6 +656,59 @@ def test_the_limiter_object_agrees_with_the_arithmetic(
             limiter.feedback(now, op, retry_after, slot)
             state = answer(state, now, slot, op, retry_after)
     assert limiter.state == state  # read once: reading folds the counted answers in
+
+
+def test_the_start_window_builds_no_state_per_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client's first seconds cost what its later ones do: past the first request, taking a
+    slot, being held, being admitted and the answer build no new ``LimitState``."""
+    import kopechka._limits as limits
+
+    limiter = RateLimiter()
+    limiter.feedback(0.0, 200, None, limiter.reserve(0.0, 30.0))
+    first = limiter.reserve(0.001, 30.0)  # in flight across the count below
+    built: list[object] = []
+
+    def counted(state: LimitState, **changes: Any) -> LimitState:
+        built.append(changes)
+        return replace(state, **changes)
+
+    monkeypatch.setattr(limits, "replace", counted)
+    now = 0.002
+    for _ in range(50):  # one at a time, as a single caller sends
+        now += 0.001
+        limiter.feedback(now, 200, None, limiter.reserve(now, 30.0))
+    crowd = [limiter.reserve(now, 30.0) for _ in range(6)]  # 4 in flight, 3 held
+    assert [slot.wait > 0 for slot in crowd] == [False] * 3 + [True] * 3
+    assert limiter.admit(crowd[3], now + START_POLL) == START_POLL  # still full: look again
+    limiter.feedback(now + START_POLL, 200, None, crowd[0])
+    assert limiter.admit(crowd[3], now + START_POLL) == 0.0  # an answer freed a place
+    limiter.feedback(now + 0.02, 0, None, crowd[1])  # no answer came
+    assert built == []
+    state = limiter.state
+    assert state.accepted == 52
+    assert state.first == 0.0
+    assert sorted(state.inflight) == sorted([first.at, crowd[2].at, crowd[3].at])
+
+
+def test_the_start_window_fast_path_ends_with_the_window() -> None:
+    limiter = RateLimiter()
+    crowd = [limiter.reserve(t / 100, 30.0) for t in range(6)]  # 4 go, 2 held
+    assert [slot.wait > 0 for slot in crowd] == [False] * 4 + [True] * 2
+    late = limiter.reserve(START_SPAN, 30.0)  # the window is over: nothing holds, nothing counts
+    assert late.wait == 0.0
+    assert limiter.state.inflight == ()
+
+
+def test_a_slot_older_than_an_extended_cooldown_is_void_in_the_start_window() -> None:
+    """A late 429 of the last period extends its cooldown past a slot taken meanwhile: that slot
+    is void, as the arithmetic says, on the start window's fast path too."""
+    limiter = RateLimiter(rand=half)
+    first, second = limiter.reserve(0.0, 30.0), limiter.reserve(0.001, 30.0)
+    limiter.feedback(0.002, 429, 0.5, first)  # teaches nothing: the window starts over at 0.6
+    taken = limiter.reserve(0.6, 30.0)
+    limiter.feedback(0.61, 429, 1.0, second)  # in flight when the event began: it extends it
+    assert limiter.state.cooldown_until == pytest.approx(1.61)
+    assert limiter.admit(taken, 1.7) is None
 
 
 def test_answers_counted_on_the_fast_path_are_in_the_state() -> None:

@@ -33,6 +33,7 @@ from ._hooks import Hook
 from ._limits import Limiter
 from ._money import SweepReport
 from ._policy import DEFAULT_MAX_BODY, OrderWalk, Timeout
+from ._turns import give_way
 
 if TYPE_CHECKING:
     from ._httpx import httpx
@@ -220,6 +221,7 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         self, call: _wire.Call[R], *, deadline: float | None = None, max_retries: int | None = None
     ) -> R:
         """The funnel: send one call (retries inside) and decode its answer."""
+        await give_way()  # a crowd of calls in one turn of the loop goes in several
         answer = await self._answer(call, deadline, max_retries)
         return _wire.decode(call, answer, self._api_key)
 
@@ -381,6 +383,7 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         return await self._buy(domain, site, max_price, for_mailbox=False)
 
     async def _buy(self, domain: str, site: str, max_price: object, *, for_mailbox: bool) -> Order:
+        await give_way()
         flow = self._purchase(domain, site, max_price, for_mailbox=for_mailbox)
         with self._book.purchasing():  # close() waits for it; refused if begun after
             return await _flow.arun(flow, self._execute)

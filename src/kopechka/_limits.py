@@ -499,7 +499,10 @@ class RateLimiter:
 
     While nothing is paced (no rate known, no cooldown) a call only reads a few attributes: an
     answer is counted, not folded into a new ``LimitState``, until something reads or changes the
-    state. That keeps the limiter's cost on an unlimited server within noise.
+    state. In the start window likewise, the requests in flight are kept in a list of their own
+    (a request that leaves is appended, an answer removes it) and folded into ``inflight`` only
+    when something else happens. That keeps the limiter's cost on an unlimited server within
+    noise, from the first request on.
 
     Args:
         rate: Requests per second never to exceed; ``None`` to learn the server's rate.
@@ -517,6 +520,7 @@ class RateLimiter:
         self._rand = rand
         self._lock = threading.Lock()
         self._accepted = 0  # answers counted but not yet in ``_state`` (the unpaced fast path)
+        self._flying: list[float] = []  # slots in flight not yet in ``_state`` (start window)
         _LIMITERS.add(self)
 
     def __repr__(self) -> str:
@@ -531,14 +535,35 @@ class RateLimiter:
     def reserve(self, now: float, max_wait: float) -> Slot:
         """Take the next free slot, unless it starts more than ``max_wait`` seconds from now."""
         with self._lock:
-            self._state, slot = reserve(self._state, now, max_wait, self._rand)
+            size = self._start_size(now)
+            if size < 0:
+                self._state, slot = reserve(self._landed(), now, max_wait, self._rand)
+                return slot
+            epoch = self._state.epoch
+            if len(self._flying) >= size:  # held: what ``reserve`` answers, nothing changes
+                at = now + START_POLL
+                return Slot(wait=at - now, epoch=epoch, at=at, granted=max_wait >= 0)
+            slot = Slot(wait=0.0, epoch=epoch, at=now, granted=max_wait >= 0)
+            if slot.granted:
+                self._flying.append(now)
         return slot
 
     def admit(self, slot: Slot, now: float) -> float | None:
         """After waiting for ``slot``: seconds more to wait, or ``None`` when it was voided."""
         with self._lock:
-            self._state, wait = admit(self._state, slot, now)
-        return wait
+            size = self._start_size(now)
+            if (
+                size < 0
+                or slot.epoch != self._state.epoch
+                or slot.at < self._state.cooldown_until
+                or slot.at <= now - _LOST + START_SPAN  # see ``_start_size``
+            ):
+                self._state, wait = admit(self._landed(), slot, now)
+                return wait
+            if len(self._flying) >= size:
+                return START_POLL
+            self._flying.append(slot.at)
+        return 0.0
 
     def valid(self, slot: Slot) -> bool:
         """Whether no 429 came since ``slot`` was granted (a plain read: no lock needed)."""
@@ -550,19 +575,54 @@ class RateLimiter:
             state = self._state
             if (
                 state.quota <= 0
-                and status not in (0, 429)
+                and status != 429
                 and slot.epoch == state.epoch
                 and not state.inflight
-            ):
-                self._accepted += 1  # all that ``feedback`` would change: count it, build nothing
+            ):  # all that ``feedback`` would change: count it, build nothing
+                if self._flying and slot.at in self._flying:
+                    self._flying.remove(slot.at)
+                if status:
+                    self._accepted += 1
                 return
             self._state = feedback(self._folded(), now, status, retry_after, slot, self._rand)
 
+    def _start_size(self, now: float) -> int:
+        """The start window's size at ``now`` when the fast path may take the call (nothing known,
+        no cooldown, past the first request); else -1. The requests in flight move to ``_flying``
+        (under the lock)."""
+        state = self._state
+        elapsed = now - state.first
+        if (
+            state.quota > 0
+            or state.start_window <= 0
+            or state.first < 0
+            or state.period_start < 0
+            or now < state.cooldown_until
+            or not 0 <= elapsed < START_SPAN
+        ):
+            return -1
+        if state.inflight:
+            if min(state.inflight) <= now - _LOST + START_SPAN:
+                return -1  # one may be lost before the window ends: ``reserve`` prunes it
+            self._flying[:0] = state.inflight
+            self._state = replace(state, inflight=())
+        size: float = state.start_window * 2.0 ** (elapsed / START_DOUBLING)
+        return math.floor(size)
+
     def _folded(self) -> LimitState:
-        """The state with the answers counted by the fast path (under the lock)."""
+        """The state with what the fast paths counted: answers, requests in flight (under the
+        lock)."""
         if self._accepted:
             self._state = replace(self._state, accepted=self._state.accepted + self._accepted)
             self._accepted = 0
+        return self._landed()
+
+    def _landed(self) -> LimitState:
+        """The state with the requests in flight kept by the start window's fast path (under the
+        lock); ``reserve`` and ``admit`` do not read the answers counted."""
+        if self._flying:
+            self._state = replace(self._state, inflight=(*self._state.inflight, *self._flying))
+            self._flying.clear()
         return self._state
 
     def _after_fork(self) -> None:
