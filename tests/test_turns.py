@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
+import importlib
 import itertools
+import threading
 
 import pytest
 
@@ -12,7 +15,11 @@ from kopechka import AsyncKopechkaClient, _turns
 from kopechka._turns import TURN, give_way
 from kopechka.testing import Sandbox
 
+from .children import python
+
 STEP = 0.008  # what each call's step costs, in fake time
+for _name in _turns.FIRST_USE:  # loaded: the turns counted here are the calls' own, not an import's
+    importlib.import_module(_name)
 
 
 def turns_of(costs: list[float], monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -98,3 +105,99 @@ def test_a_crowd_of_requests_leaves_the_loop_turns_for_other_tasks(
         per_turn = asyncio.run(main())
     assert sum(per_turn) >= crowd
     assert max(per_turn) <= 2 * TURN / 0.001, per_turn[:20]  # each request reads the clock
+
+
+FIRST_CALLS = """
+    import asyncio, sys, threading
+    from kopechka import AsyncKopechkaClient
+
+    where = {}
+
+    def audit(event, args):
+        if event == "import" and args[0] in ("kopechka._models", "kopechka._extract"):
+            where.setdefault(args[0], threading.current_thread().name)
+
+    sys.addaudithook(audit)
+
+    async def main():
+        async with AsyncKopechkaClient() as client:
+            first = asyncio.create_task(client.get_balance())
+            gone = asyncio.create_task(client.get_balance())
+            await asyncio.sleep(0)
+            gone.cancel()  # a first call cancelled while the modules load stops nobody else
+            rest = await asyncio.gather(first, *(client.get_balance() for _ in range(20)))
+            print(len(rest), gone.cancelled(), str(rest[0]))
+
+    asyncio.run(main())
+    print(where.get("kopechka._models"), where.get("kopechka._extract"))
+"""
+
+
+def test_a_process_first_calls_load_the_models_in_a_thread(sandbox: Sandbox) -> None:
+    """A process's first async calls do not hold the loop while the models, envelopes and code
+    extraction load (100-200 ms of imports): a thread of kopechka's loads them, once, and the
+    calls wait for it; one of them cancelled meanwhile stops neither the loading nor the rest."""
+    code, out, err = python(sandbox, FIRST_CALLS).finish()
+    assert code == 0, err
+    counted, loaded = out.splitlines()
+    assert counted == "21 True 100.00"
+    assert loaded == "kopechka-load kopechka-load"
+
+
+def test_nothing_is_loaded_in_a_thread_when_the_modules_are_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Modules already loaded (a sync call came first, or a bot imported the models): the first
+    async call starts no thread and does not wait."""
+    monkeypatch.setattr(_turns, "_LOADING", _turns._Loading())
+    started = threading.active_count()
+
+    async def main() -> None:
+        await give_way()
+
+    asyncio.run(main())
+    assert _turns._LOADING.done
+    assert _turns._LOADING.future is None
+    assert threading.active_count() == started
+
+
+FORK_WHILE_LOADING = """
+    import asyncio, os, sys, time
+    from kopechka import AsyncKopechkaClient, _turns
+
+    client = AsyncKopechkaClient()  # starts loading the models in a thread
+    ends = time.monotonic() + 10
+    while "kopechka._models" not in sys.modules and time.monotonic() < ends:
+        time.sleep(0.0001)  # until the thread is inside the models' import
+    print("loading", not _turns._LOADING.future.done(), flush=True)
+    pid = os.fork()
+    if pid == 0:
+        async def main():
+            async with AsyncKopechkaClient() as child_client:
+                return await child_client.get_balance()
+        print("child", asyncio.run(main()), flush=True)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    print("parent", os.waitstatus_to_exitcode(status), flush=True)
+"""
+
+
+def test_a_fork_while_the_models_load_leaves_the_child_a_working_client(sandbox: Sandbox) -> None:
+    """``os.fork()`` waits for a loading under way (the child would have no thread to finish it,
+    and a half-imported module), so a child's first call works."""
+    code, out, err = python(sandbox, FORK_WHILE_LOADING).finish()
+    assert code == 0, err
+    assert out.splitlines() == ["loading True", "child 100.00", "parent 0"]
+
+
+def test_a_child_forgets_a_loading_it_has_no_thread_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    loading = _turns._Loading()
+    loading.future = concurrent.futures.Future()
+    monkeypatch.setattr(_turns, "_LOADING", loading)
+    _turns._after_fork_in_child()
+    assert loading.future is None  # the child's first call starts its own
+    finished = _turns._Loading()
+    finished.done, finished.future = True, concurrent.futures.Future()
+    monkeypatch.setattr(_turns, "_LOADING", finished)
+    _turns._after_fork_in_child()
+    assert finished.future is not None
