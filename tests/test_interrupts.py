@@ -21,12 +21,18 @@ STUCK = """
 EXIT_BOUND = 3.0  # mail.INTERRUPTED_EXIT
 
 
+def looks(sandbox: Sandbox, since: float) -> bool:
+    """Whether a look for mail reached the sandbox after ``since`` (recorded before its delay)."""
+    return any(r.path.endswith("/messages") and r.at > since for r in sandbox.requests)
+
+
 def stuck_child(sandbox: Sandbox) -> tuple[children.Child, str]:
     child = children.python(sandbox, STUCK)
     order_id = child.line()
-    children.wait_until(lambda: any(r.path.endswith("/messages") for r in sandbox.requests))
+    children.wait_until(lambda: looks(sandbox, since=0.0))
+    hanging = time.monotonic()
     sandbox.fail(delay=30.0, times=None)  # every request from now on hangs
-    time.sleep(0.3)  # the child's next look is stuck
+    children.wait_until(lambda: looks(sandbox, since=hanging))  # the child's next look is stuck
     return child, order_id
 
 
