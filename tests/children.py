@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kopechka.testing import Sandbox
 
@@ -19,25 +19,40 @@ LINE_TIMEOUT = 30.0  # generous: the machine is shared; a healthy child answers 
 
 @dataclass
 class Child:
+    """A running child. Its lines are read straight from the pipes' descriptors into buffers of
+    our own: a buffered ``readline`` may take two lines in one read, and a wait on the descriptor
+    would then never see the second, already read (the child printed it while the test was not
+    yet reading: a loaded machine makes that common)."""
+
     proc: subprocess.Popen[str]
+    _unread: dict[str, bytes] = field(default_factory=dict)  # read past the lines taken
 
     def line(self, timeout: float = LINE_TIMEOUT) -> str:
         """The child's next stdout line (its own progress marker), or fail after ``timeout``."""
         assert self.proc.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.proc.stdout, selectors.EVENT_READ)
-            if not selector.select(timeout):
-                raise self._stuck(f"no line from the child within {timeout} s")
-        return self.proc.stdout.readline().strip()
+        return self._next_line("stdout", self.proc.stdout.fileno(), timeout)
 
     def stderr_line(self, timeout: float = LINE_TIMEOUT) -> str:
         """The child's next stderr line, or fail after ``timeout``."""
         assert self.proc.stderr is not None
+        return self._next_line("stderr", self.proc.stderr.fileno(), timeout)
+
+    def _next_line(self, name: str, fd: int, timeout: float) -> str:
+        """The next line on the child's ``name`` (``fd``), or what is left if it closed it."""
+        unread = self._unread.get(name, b"")
+        deadline = time.monotonic() + timeout
         with selectors.DefaultSelector() as selector:
-            selector.register(self.proc.stderr, selectors.EVENT_READ)
-            if not selector.select(timeout):
-                raise self._stuck(f"no stderr line from the child within {timeout} s")
-        return self.proc.stderr.readline().strip()
+            selector.register(fd, selectors.EVENT_READ)
+            while b"\n" not in unread:
+                if not selector.select(max(0.0, deadline - time.monotonic())):
+                    self._unread[name] = unread
+                    raise self._stuck(f"no {name} line from the child within {timeout} s")
+                chunk = os.read(fd, 65536)
+                if not chunk:  # the child closed it
+                    break
+                unread += chunk
+        line, _, self._unread[name] = unread.partition(b"\n")
+        return line.decode().strip()
 
     def finish(self, timeout: float = LINE_TIMEOUT) -> tuple[int, str, str]:
         """Wait for the child to end: its exit code, the rest of stdout and of stderr."""
@@ -45,7 +60,11 @@ class Child:
             out, err = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             raise self._stuck(f"the child did not end within {timeout} s") from None
-        return self.proc.returncode, out, err
+        return self.proc.returncode, self._rest("stdout", out), self._rest("stderr", err)
+
+    def _rest(self, name: str, tail: str | None) -> str:
+        """All the child wrote on ``name`` past the lines taken: what we read, then ``tail``."""
+        return _text(self._unread.pop(name, b"")) + (tail or "")
 
     def _stuck(self, what: str) -> AssertionError:
         """End a child that stopped answering, reaped and its pipes closed (nothing left for a
@@ -57,7 +76,8 @@ class Child:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             _, err = self.proc.communicate()
-        return AssertionError(f"{what}; its stderr ends:\n{(err or '')[-4000:]}")
+        err = self._rest("stderr", err)
+        return AssertionError(f"{what}; its stderr ends:\n{err[-4000:]}")
 
 
 def environment(sandbox: Sandbox) -> dict[str, str]:
@@ -98,3 +118,8 @@ def wait_until(check: object, timeout: float = LINE_TIMEOUT) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached within {timeout} s")
         time.sleep(0.01)
+
+
+def _text(data: bytes) -> str:
+    """Bytes from a pipe as ``communicate()`` gives text: decoded, universal newlines."""
+    return data.decode().replace("\r\n", "\n").replace("\r", "\n")

@@ -214,7 +214,10 @@ def farm_part(sandbox: Sandbox, rng: random.Random, seen: Seen) -> None:
         started.append(victim.line())
     victim.proc.send_signal(signal.SIGTERM)
     for proc in procs:
-        out, _ = proc.communicate(timeout=120)
+        if proc is victim.proc:  # with what the harness read past the lines taken
+            _, out, _ = victim.finish(timeout=120)
+        else:
+            out, _ = proc.communicate(timeout=120)
         lines = out.splitlines() + (started if proc is procs[1] else [])
         for line in lines:
             what = json.loads(line)
