@@ -34,6 +34,7 @@ from kopechka._format import inert, json_text, money, table, to_json
 from kopechka.testing import Sandbox
 
 from . import vendor_examples as ex
+from .children import Child
 from .conftest import Canned
 
 SECRET = "sk-cli-secret-4242"
@@ -523,9 +524,10 @@ def test_sandbox_command_serves_until_interrupted() -> None:
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
         assert proc.stdout is not None
         try:
-            url = proc.stdout.readline().split()[-1]
-            assert "API key: test-key" in proc.stdout.readline()
-            assert "Ctrl-C" in proc.stdout.readline()  # serving: interrupting it now is a stop
+            child = Child(proc)  # each line awaited with a bound: a silent server fails the test
+            url = child.line().split()[-1]
+            assert "API key: test-key" in child.line()
+            assert "Ctrl-C" in child.line()  # serving: interrupting it now is a stop
             with KopechkaClient("test-key", base_url=url) as client:
                 assert client.get_balance() == Decimal("7")
         finally:

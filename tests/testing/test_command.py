@@ -23,6 +23,8 @@ import requests
 from kopechka.testing import Sandbox
 from kopechka.testing._command import add_arguments
 
+from ..children import Child
+
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 COMMAND = [sys.executable, "-m", "kopechka", "sandbox"]
 
@@ -43,9 +45,10 @@ def serve(*args: str) -> Iterator[Served]:
     ) as proc:
         try:
             assert proc.stdout is not None
-            banner = [proc.stdout.readline()]
+            child = Child(proc)  # each line awaited with a bound: a silent server fails the test
+            banner = [child.line()]
             while banner[-1] and not banner[-1].startswith("Press Ctrl-C"):
-                banner.append(proc.stdout.readline())
+                banner.append(child.line())
             url = banner[0].split()[-1]
             yield Served(url, url.removesuffix("/api/v1"), banner, proc)
         finally:
