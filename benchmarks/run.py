@@ -194,11 +194,13 @@ def instructions(url: str, n: int) -> None:
                    mine / base <= 1.10)  # fmt: skip
 
 
-def many_waits(n: int) -> None:
-    """``n`` concurrent buy-and-wait-for-code on one client: async tasks against sync threads."""
-    print(f"{n} concurrent wait_for_code on one client, sandbox with auto-mail", flush=True)
+def many_waits(n: int, n_async: int) -> None:
+    """Concurrent buy-and-wait-for-code on one client: ``n_async`` async tasks (a running bot's,
+    then a process's first calls) against ``n`` sync threads."""
+    print(f"{n_async} / {n} concurrent wait_for_code on one client, sandbox with auto-mail")
     results = {}
-    for face in ("async", "sync"):
+    for face, count in (("async", n_async), ("async-cold", n_async), ("sync", n)):
+        n = count
         with sandbox_server(auto_mail=1.0) as (url, _root):
             out = subprocess.run(
                 [sys.executable, str(HERE / "many_waits.py"), face, url, str(n)],
@@ -522,7 +524,7 @@ def main() -> None:
     import_time(3 if args.quick else 15)
     wait_latency(3 if args.quick else 50)
     sandbox_throughput(1.0 if args.quick else 10.0)
-    many_waits(20 if args.quick else 500)
+    many_waits(20 if args.quick else 500, 20 if args.quick else 1000)
     print()
     width = max(len(r.figure) for r in ROWS)
     for r in ROWS:
