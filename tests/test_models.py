@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import decimal
 import json
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -670,3 +671,20 @@ def test_importing_a_client_loads_no_parser() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_a_decoded_page_is_the_page_its_fields_validate_to() -> None:
+    """The page is put together from orders already validated: the same model as validating
+    its fields, field for field (which fields were set, equality, pickling, immutability)."""
+    orders = f"[{_order_json('5.00')},{_order_json('0.1')}]"
+    fields = f'"data":{orders},"pagination":{json.dumps(PAGINATION)}'
+    page = wire.decode(wire.list_orders(1, 10), Answer(f'{{"success":true,{fields}}}'.encode()))
+    validated = OrderPage.model_validate_json("{" + fields + "}")
+    assert type(page) is OrderPage
+    assert page == validated
+    assert page.model_fields_set == validated.model_fields_set == {"orders", "pagination"}
+    assert [o.price.as_tuple() for o in page.orders] == [Decimal("5.00").as_tuple(), (0, (1,), -1)]
+    assert pickle.loads(pickle.dumps(page)) == page
+    assert page.model_dump() == validated.model_dump()
+    with pytest.raises(ValidationError):
+        page.orders = []  # type: ignore[misc]
