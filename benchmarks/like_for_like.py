@@ -6,9 +6,11 @@ the same stack as the async client's (httpx2 when it is installed, httpx otherwi
 the same request and parsing the JSON answer (``.json()``). The endpoints come from the one table,
 ``kopechka._endpoints``. CPU time is measured in interleaved rounds (best of each); callgrind
 instruction counts, which do not depend on the machine's load, are measured beside it when valgrind
-is installed (``--callgrind-child`` is the program it runs). Both measure the steady state: past the
-limiter's start window (the first 4 s of a client), with the objects of the start-up frozen out of
-the collector's way (``gc.freeze``).
+is installed (``--callgrind-child`` is the program it runs). Beside the endpoints, one more case:
+``list_orders`` asking for a page of ``PAGE_SIZE`` orders (what a sweep over an account, or a
+farm's listing, fetches), against the bare client plus ``json.loads`` of the same bytes. Both
+measure the steady state: past the limiter's start window (the first 4 s of a client), with the
+objects of the start-up frozen out of the collector's way (``gc.freeze``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import glob
+import json
 import os
 import re
 import shutil
@@ -39,6 +42,21 @@ KEY = "bench-key"
 HEADERS = {"X-API-Key": KEY}
 ORDER = "API-1234567890"
 BODY = {"domain": "example.com", "site": "x.com"}
+PAGE_SIZE = 100
+"""Orders on the page of the extra listing case (the endpoint table's own case asks for 10)."""
+PAGE = f"list_orders, {PAGE_SIZE}-order page"
+"""The extra case's name."""
+
+
+def case_name(e: Endpoint) -> str:
+    """An endpoint's case, named by the endpoint; a listing says its page size."""
+    limit = e.kwargs.get("limit") if e.kwargs else None
+    return e.name if limit is None else f"{e.name}, {limit}-order page"
+
+
+def case_names() -> list[str]:
+    """Every case, in the order they are measured: the endpoints, then the large page."""
+    return [case_name(e) for e in ENDPOINTS] + [PAGE]
 
 
 def _request_parts(url: str, e: Endpoint) -> tuple[str, dict[str, Any]]:
@@ -52,21 +70,26 @@ def _request_parts(url: str, e: Endpoint) -> tuple[str, dict[str, Any]]:
 
 def sync_cases(url: str, session: requests.Session, client: KopechkaClient) -> dict[str, Any]:
     """``{endpoint: (bare call, our call)}``: the same request, the same JSON parsed."""
-    cases = {}
+    cases: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {}
     for e in ENDPOINTS:
         target, options = _request_parts(url, e)
         method, arguments = getattr(client, e.name), e.arguments(ORDER)
-        cases[e.name] = (
+        cases[case_name(e)] = (
             lambda m=e.method, t=target, o=options: session.request(m, t, **o).json(),
             lambda f=method, a=arguments, k=e.kwargs: f(*a, **k),
         )
+    page = {"page": "1", "limit": str(PAGE_SIZE)}
+    cases[PAGE] = (
+        lambda: json.loads(session.get(url + "/orders", headers=HEADERS, params=page).content),
+        lambda: client.list_orders(page=1, limit=PAGE_SIZE),
+    )
     return cases
 
 
 def async_cases(
     url: str, bare: httpx.AsyncClient, client: AsyncKopechkaClient
 ) -> dict[str, tuple[Callable[[], Awaitable[Any]], Callable[[], Awaitable[Any]]]]:
-    cases = {}
+    cases: dict[str, tuple[Callable[[], Awaitable[Any]], Callable[[], Awaitable[Any]]]] = {}
     for e in ENDPOINTS:
         target, options = _request_parts(url, e)
         method, arguments = getattr(client, e.name), e.arguments(ORDER)
@@ -74,7 +97,13 @@ def async_cases(
         async def plain(m: str = e.method, t: str = target, o: dict[str, Any] = options) -> Any:
             return (await bare.request(m, t, **o)).json()
 
-        cases[e.name] = (plain, lambda f=method, a=arguments, k=e.kwargs: f(*a, **k))
+        cases[case_name(e)] = (plain, lambda f=method, a=arguments, k=e.kwargs: f(*a, **k))
+    page = {"page": "1", "limit": str(PAGE_SIZE)}
+
+    async def bare_page() -> Any:
+        return json.loads((await bare.get(url + "/orders", headers=HEADERS, params=page)).content)
+
+    cases[PAGE] = (bare_page, lambda: client.list_orders(page=1, limit=PAGE_SIZE))
     return cases
 
 
@@ -169,7 +198,7 @@ def callgrind(url: str, side: str, n: int) -> dict[str, float]:
         parts = sorted(glob.glob(out + ".*"), key=lambda p: int(p.rsplit(".", 1)[1]))
         totals = [_total(path) for path in parts]
     # dump k (k >= 2) holds what ran between marker k-1 and marker k: endpoint k-2's calls
-    names = [e.name for e in ENDPOINTS]
+    names = case_names()
     return {name: totals[i + 1] / n for i, name in enumerate(names)}
 
 

@@ -161,7 +161,8 @@ def us(seconds: float) -> str:
 
 
 def cpu_per_call(url: str, n: int, rounds: int) -> None:
-    """Every endpoint, both faces, against a like-for-like bare session (see like_for_like.py)."""
+    """Every endpoint, and a page of 100 orders, both faces, against a like-for-like bare session
+    (see like_for_like.py)."""
     print("client CPU per call against like-for-like bare sessions (plain HTTP, keep-alive)")
     for face, measure, bare_name in (
         ("sync", like_for_like.measure_sync, "bare requests.Session"),

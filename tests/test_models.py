@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import decimal
 import json
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -32,7 +33,7 @@ from kopechka import (
     _models,
 )
 from kopechka import _wire as wire
-from kopechka._models import MONEY_DIGITS, _exact
+from kopechka._models import MONEY_DIGITS, _charge, _exact, _not_negative, loads_exact
 
 ORDER = {
     "orderId": "API-1",
@@ -537,3 +538,153 @@ def test_json_unicode_escapes_decode_to_their_characters() -> None:
     assert message.subject == "Код é 🙂"
     refused = f'{{"success":false,"message":"{escaped}"}}'.encode()
     assert wire.status_error(Answer(refused, status_code=400)).message == "Код é 🙂"
+
+
+def _reference(data: bytes) -> str:
+    """What ``json.loads`` makes of ``data``, fractions as ``Decimal``, as a ``repr`` (which shows
+    a ``Decimal``'s digits: ``5.00`` is not ``5``), or ``"ValueError"``."""
+
+    def refuse(name: str) -> Any:
+        raise ValueError(name)
+
+    try:
+        return repr(json.loads(data, parse_float=Decimal, parse_constant=refuse))
+    except (ValueError, RecursionError):
+        return "ValueError"
+
+
+def _exact_parse(data: bytes) -> str:
+    try:
+        return repr(loads_exact(data))
+    except ValueError:
+        return "ValueError"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"price": 5.00, "big": 12345678901234567.89, "tiny": 1e-400, "neg": -0.0}',
+        b"[NaN]",
+        b"[Infinity]",
+        b'{"a": -Infinity}',
+        b'{"a": 1, "b": 2, "a": 3}',  # the last wins, in the first one's place
+        b"[" + b"9" * 4300 + b"]",  # the longest integer int() reads
+        b"[" + b"9" * 4301 + b"]",
+        b"[" * 300 + b"]" * 300,  # deeper than jiter reads, not than json.loads does
+        b"[" * 100_000 + b"]" * 100_000,
+        '{"a": "\u0416", "p": 1.50}'.encode("utf-16"),
+        '{"a": "\u0416", "p": 1.50}'.encode("utf-16-le"),
+        '{"p": 1.50}'.encode("utf-32"),
+        b'\xef\xbb\xbf{"p": 1.50}',
+        b'["\\ud800", 1.5]',
+        b'["\\udc00\\ud800"]',
+        b'["\xed\xa0\x80"]',
+        b'["\xff"]',
+        b'["\xc0\x80"]',
+        b"[1] x",
+        b"",
+    ],
+    ids=[
+        "amounts", "nan", "infinity", "minus-infinity", "duplicate-keys", "int-4300", "int-4301",
+        "deep-300", "deep-100000", "utf-16", "utf-16-le", "utf-32", "utf-8-bom", "lone-surrogate",
+        "reversed-surrogates", "raw-surrogate", "not-utf8", "overlong", "trailing", "empty",
+    ],
+)  # fmt: skip
+def test_the_exact_parse_reads_bytes_as_json_loads_does(data: bytes) -> None:
+    """jiter reads the bytes, and what it refuses json.loads reads: the value, or the refusal,
+    is always json.loads's (fractions as Decimal, NaN refused)."""
+    assert _exact_parse(data) == _reference(data)
+
+
+def test_the_exact_parse_says_too_deep() -> None:
+    with pytest.raises(ValueError, match="nested too deep"):
+        loads_exact(b"[" * 100_000 + b"]" * 100_000)
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _dumps(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ",".join(_dumps(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(json.dumps(k) + ":" + _dumps(v) for k, v in value.items()) + "}"
+    return json.dumps(value, ensure_ascii=False)
+
+
+@given(
+    _JSON_VALUES,
+    st.sampled_from(["utf-8", "utf-16", "utf-8-sig"]),
+    st.binary(max_size=3),
+    st.integers(0, 64),
+)
+def test_the_exact_parse_agrees_with_json_loads(
+    value: object, encoding: str, spice: bytes, at: int
+) -> None:
+    """Any JSON text, as written or with a few bytes put in, in any encoding json.loads reads."""
+    text = _dumps(value).encode(encoding, "surrogatepass")
+    for data in (text, text[:at] + spice + text[at:]):
+        assert _exact_parse(data) == _reference(data)
+
+
+@given(
+    st.decimals(allow_nan=True, allow_infinity=True)
+    | st.from_regex(r"-?[0-9]{1,32}(\.[0-9]{1,32})?", fullmatch=True).map(Decimal)
+)
+@example(Decimal("-0"))
+@example(Decimal("-0.00"))
+@example(Decimal("-0.01"))
+@example(Decimal("9" * 28))
+@example(Decimal("-" + "9" * 27))
+@example(Decimal("1E+2"))
+def test_the_charge_rule_is_exact_then_not_negative(value: Decimal) -> None:
+    """A charge's one validator refuses what the two rules refuse, with their words."""
+    try:
+        expected: Decimal | str = _not_negative(_exact(value))
+    except ValueError as exc:
+        expected = str(exc)
+    try:
+        got: Decimal | str = _charge(value)
+    except ValueError as exc:
+        got = str(exc)
+    assert got == expected
+    assert not isinstance(got, Decimal) or got is value
+
+
+def test_importing_a_client_loads_no_parser() -> None:
+    """jiter loads with the models, on the first decode, not with the client."""
+    code = (
+        "import sys; from kopechka import KopechkaClient, AsyncKopechkaClient;"
+        "print(sorted(m for m in ('jiter', 'kopechka._models') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_decoded_page_is_the_page_its_fields_validate_to() -> None:
+    """The page is put together from orders already validated: the same model as validating
+    its fields, field for field (which fields were set, equality, pickling, immutability)."""
+    orders = f"[{_order_json('5.00')},{_order_json('0.1')}]"
+    fields = f'"data":{orders},"pagination":{json.dumps(PAGINATION)}'
+    page = wire.decode(wire.list_orders(1, 10), Answer(f'{{"success":true,{fields}}}'.encode()))
+    validated = OrderPage.model_validate_json("{" + fields + "}")
+    assert type(page) is OrderPage
+    assert page == validated
+    assert page.model_fields_set == validated.model_fields_set == {"orders", "pagination"}
+    assert [o.price.as_tuple() for o in page.orders] == [Decimal("5.00").as_tuple(), (0, (1,), -1)]
+    assert pickle.loads(pickle.dumps(page)) == page
+    assert page.model_dump() == validated.model_dump()
+    with pytest.raises(ValidationError):
+        page.orders = []  # type: ignore[misc]

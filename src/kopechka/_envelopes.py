@@ -129,7 +129,9 @@ class PageBody(Body):
 
     def result(self) -> OrderPage:
         orders = _present(self.data, "data")
-        return OrderPage(orders=orders, pagination=_present(self.pagination, "pagination"))
+        pagination = _present(self.pagination, "pagination")
+        # both validated already: a page is put together, not validated again (100 orders)
+        return OrderPage.model_construct(orders=orders, pagination=pagination)
 
 
 class MessagesBody(Body):

