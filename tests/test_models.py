@@ -688,3 +688,15 @@ def test_a_decoded_page_is_the_page_its_fields_validate_to() -> None:
     assert page.model_dump() == validated.model_dump()
     with pytest.raises(ValidationError):
         page.orders = []  # type: ignore[misc]
+
+
+def test_the_exact_parse_keeps_no_value_in_jiter_cache() -> None:
+    """jiter caches strings process-wide; only field names may stay there, never a value an answer
+    carried (a code, an address, anything a server echoed)."""
+    import jiter
+
+    jiter.cache_clear()
+    loads_exact(b'{"orderId": "API-1", "email": "one@example.com", "codes": ["111111"]}')
+    after_first = jiter.cache_usage()
+    loads_exact(b'{"orderId": "API-2", "email": "two@example.com", "codes": ["222222"]}')
+    assert jiter.cache_usage() == after_first  # the same keys; the new values are not cached

@@ -136,7 +136,11 @@ def loads_exact(data: str | bytes | bytearray) -> Any:
     """
     if type(data) is bytes:  # jiter reads bytes, and only bytes
         try:
-            return jiter.from_json(data, float_mode="decimal", allow_inf_nan=False)
+            # cache_mode="keys": field names are cached, never a value a server sent (a code, an
+            # address): nothing of an answer outlives the call in jiter's process-wide cache
+            return jiter.from_json(
+                data, float_mode="decimal", allow_inf_nan=False, cache_mode="keys"
+            )
         except ValueError:
             pass  # json.loads decides: it reads what jiter refuses and words the errors
     try:
