@@ -29,6 +29,9 @@ from . import children
 from .conftest import Sleeps
 from .faces import Face
 
+READ_TIMEOUT = 1.5  # seconds
+SLOW = 3.0  # seconds the "slow" purchase's answer is held: twice the read timeout
+
 LOST = [
     ("dropped", {"drop": True}, APIConnectionError),
     ("500", {"status": 500}, InternalServerError),
@@ -36,7 +39,7 @@ LOST = [
     ("truncated 200", {"status": 200, "body": "truncated"}, APIConnectionError),
     ("html 200", {"status": 200, "body": "html"}, APIResponseValidationError),
     ("malformed 200", {"status": 200, "body": "malformed"}, APIResponseValidationError),
-    ("slow", {"delay": 0.6}, APITimeoutError),
+    ("slow", {"delay": SLOW}, APITimeoutError),
 ]
 IDS = [name for name, _, _ in LOST]
 
@@ -51,7 +54,9 @@ def sent(sandbox: Sandbox, method: str, path: str = "/orders") -> int:
 
 @pytest.fixture
 def fast(sandbox: Sandbox, sleeps: Sleeps) -> Any:
-    with sandbox.client(sleep=sleeps, timeout=(1.0, 0.3)) as client:
+    # a read timeout a loaded machine's answers stay well inside (at 0.3 s, a malformed 200 came
+    # too late and was a timeout instead), and well short of the "slow" case's delay
+    with sandbox.client(sleep=sleeps, timeout=(2.0, READ_TIMEOUT)) as client:
         yield client
 
 
