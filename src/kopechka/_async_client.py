@@ -33,7 +33,7 @@ from ._hooks import Hook
 from ._limits import Limiter
 from ._money import SweepReport
 from ._policy import DEFAULT_MAX_BODY, OrderWalk, Timeout
-from ._turns import first_use, give_way, start_loading
+from ._turns import give_way, start_loading
 
 if TYPE_CHECKING:
     from ._httpx import httpx
@@ -253,7 +253,6 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
             AuthenticationError: The key is invalid.
             APIError: Any other failure (see the error tree).
         """
-        await first_use()  # not while the models load: the call names its answer's model
         return await self._request(_wire.get_profile())
 
     async def get_balance(self) -> Decimal:
@@ -265,7 +264,6 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         Raises:
             APIError: The call failed (see the error tree).
         """
-        await first_use()
         return await self._request(_wire.get_balance())
 
     async def get_domains(self) -> list[Domain]:
@@ -277,7 +275,6 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
         Raises:
             APIError: The call failed (see the error tree).
         """
-        await first_use()
         return await self._request(_wire.get_domains())
 
     # --- orders --------------------------------------------------------------------------------
@@ -306,7 +303,6 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
                 an empty ``domain``.
             APIError: The call failed (see the error tree).
         """
-        await first_use()
         return await self._request(_wire.list_orders(page, limit, status, domain))
 
     def iter_orders(
@@ -337,7 +333,6 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
     async def _iter_orders(
         self, status: OrderStatus | str | None, domain: str | None, page_size: int
     ) -> AsyncIterator[Order]:
-        await first_use()
         walk = OrderWalk(page_size)
         while walk.page is not None:
             result = await self._request(_wire.list_orders(walk.page, page_size, status, domain))
@@ -359,7 +354,6 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
             NotFoundError: No such order.
             APIError: Any other failure (see the error tree).
         """
-        await first_use()
         return await self._request(_wire.get_order(order_id))
 
     async def create_order(
@@ -446,7 +440,6 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
             BadRequestError: The order can no longer be cancelled.
             APIError: Any other failure (see the error tree).
         """
-        await first_use()
         cancellation = await self._request(_wire.cancel_order(order_id))
         self._ledger.refunded(str(order_id), cancellation.refund_amount)  # budget= gets it back
         return cancellation
@@ -465,7 +458,6 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
             NotFoundError: No such order.
             APIError: Any other failure (see the error tree).
         """
-        await first_use()
         return await self._request(_wire.get_messages(order_id))
 
     async def start_polling(self, order_id: str) -> PollingStatus:
@@ -482,7 +474,6 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
             BadRequestError: The order is not active or has no mail yet.
             APIError: Any other failure (see the error tree).
         """
-        await first_use()
         return await self._request(_wire.start_polling(order_id))
 
     # --- waiting for mail ----------------------------------------------------------------------
@@ -526,7 +517,6 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
             WaitCancelledError: ``stop`` was set (it carries the messages seen).
             APIError: A failure that waiting cannot outlast (401, 404, ...).
         """
-        await first_use()
         from ._waitflow import Wanted  # noqa: PLC0415 - loaded on first use
 
         wanted = Wanted.of(
@@ -571,7 +561,6 @@ class AsyncKopechkaClient(BaseClient[AsyncTransport]):
             WaitCancelledError: ``stop`` was set (it carries the messages seen).
             APIError: A failure that waiting cannot outlast (401, 404, ...).
         """
-        await first_use()
         from ._waitflow import Wanted  # noqa: PLC0415 - loaded on first use
 
         wanted = Wanted.of(

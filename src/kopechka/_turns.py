@@ -103,8 +103,8 @@ def start_loading() -> None:
 
 
 async def first_use() -> None:
-    """Wait, without holding the loop, until ``FIRST_USE`` is loaded: a call awaits this before
-    it touches a module loaded on first use (building its request names the answer's model)."""
+    """Wait, without holding the loop, until ``FIRST_USE`` is loaded (``give_way`` does, before
+    a call's answer is decoded: building a call loads nothing, ``_wire.Call.body``)."""
     if _LOADING.done:
         return
     start_loading()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -102,11 +102,12 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class Call(Generic[R]):
-    """The parts of one request, and the shape of its answer."""
+    """The parts of one request, and the shape of its answer: ``body()`` gives it when the answer
+    is decoded, so that building a call loads no model (they load on first use)."""
 
     method: str
     path: str
-    body: BodyShape[R]
+    body: Callable[[], BodyShape[R]]
     params: Mapping[str, str] | None = None
     json: Mapping[str, str] | None = None
 
@@ -144,17 +145,17 @@ def order_path(order_id: object) -> str:
 
 def get_profile() -> Call[Profile]:
     """``GET /profile``."""
-    return Call("GET", "/profile", _envelopes.ProfileBody)
+    return Call("GET", "/profile", lambda: _envelopes.ProfileBody)
 
 
 def get_balance() -> Call[Decimal]:
     """``GET /balance``."""
-    return Call("GET", "/balance", _envelopes.BalanceBody)
+    return Call("GET", "/balance", lambda: _envelopes.BalanceBody)
 
 
 def get_domains() -> Call[list[Domain]]:
     """``GET /domains``."""
-    return Call("GET", "/domains", _envelopes.DomainsBody)
+    return Call("GET", "/domains", lambda: _envelopes.DomainsBody)
 
 
 ORDER_FILTERS = ("pending", "active", "cancelled", "expired")
@@ -183,33 +184,33 @@ def list_orders(
         params["status"] = order_filter(status)
     if domain is not None:
         params["domain"] = _text("domain", domain)
-    return Call("GET", "/orders", _envelopes.PageBody, params=params)
+    return Call("GET", "/orders", lambda: _envelopes.PageBody, params=params)
 
 
 def get_order(order_id: object) -> Call[Order]:
     """``GET /orders/{orderId}``."""
-    return Call("GET", order_path(order_id), _envelopes.OrderBody)
+    return Call("GET", order_path(order_id), lambda: _envelopes.OrderBody)
 
 
 def create_order(domain: object, site: object) -> Call[Order]:
     """``POST /orders``: this one spends money."""
     body = {"domain": _text("domain", domain), "site": _text("site", site)}
-    return Call("POST", "/orders", _envelopes.OrderBody, json=body)
+    return Call("POST", "/orders", lambda: _envelopes.OrderBody, json=body)
 
 
 def cancel_order(order_id: object) -> Call[Cancellation]:
     """``DELETE /orders/{orderId}``."""
-    return Call("DELETE", order_path(order_id), _envelopes.CancelBody)
+    return Call("DELETE", order_path(order_id), lambda: _envelopes.CancelBody)
 
 
 def get_messages(order_id: object) -> Call[MessageList]:
     """``GET /orders/{orderId}/messages``."""
-    return Call("GET", order_path(order_id) + "/messages", _envelopes.MessagesBody)
+    return Call("GET", order_path(order_id) + "/messages", lambda: _envelopes.MessagesBody)
 
 
 def start_polling(order_id: object) -> Call[PollingStatus]:
     """``POST /orders/{orderId}/start-polling``."""
-    return Call("POST", order_path(order_id) + "/start-polling", _envelopes.PollingBody)
+    return Call("POST", order_path(order_id) + "/start-polling", lambda: _envelopes.PollingBody)
 
 
 # --- base URL ----------------------------------------------------------------------------------
@@ -470,7 +471,7 @@ def _parse(call: Call[R], response: ResponseLike, secret: Secret | None) -> R | 
             )
         )
     try:
-        body = call.body.model_validate_json(response.content)
+        body = call.body().model_validate_json(response.content)
         if body.success:
             return body.result()
         return _Refused(status_error(response, secret))
